@@ -1,0 +1,2 @@
+//! hookd library.
+pub mod verify;

@@ -1,0 +1,1 @@
+//! Integration tests: drive the real hookd binary.

@@ -5,6 +5,7 @@
 pub mod github;
 pub mod hmac;
 pub mod identify;
+pub mod standard;
 pub mod stripe;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -36,10 +37,7 @@ impl std::fmt::Debug for Verifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Verifier")
             .field("scheme", &self.scheme)
-            .field(
-                "secrets",
-                &format_args!("[{} redacted]", self.secrets.len()),
-            )
+            .field("secrets", &format_args!("[{} redacted]", self.secrets.len()))
             .field("tolerance", &self.tolerance)
             .finish()
     }
@@ -102,10 +100,7 @@ impl Inbound<'_> {
     }
 
     pub fn now_unix(&self) -> i64 {
-        self.now
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0)
+        self.now.duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
     }
 }
 

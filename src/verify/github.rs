@@ -8,13 +8,9 @@ pub const HEADER: &str = "x-hub-signature-256";
 
 pub fn verify(secrets: &[Vec<u8>], req: &Inbound) -> Result<(), Rejection> {
     let header = req.header(HEADER).ok_or(Rejection::MissingSignature)?;
-    let hex_sig = header
-        .strip_prefix("sha256=")
-        .ok_or(Rejection::MalformedSignature)?;
+    let hex_sig = header.strip_prefix("sha256=").ok_or(Rejection::MalformedSignature)?;
     let sig = hex::decode(hex_sig).map_err(|_| Rejection::MalformedSignature)?;
-    let matched = secrets
-        .iter()
-        .any(|s| ct_eq(&hmac_sha256(s, req.body), &sig));
+    let matched = secrets.iter().any(|s| ct_eq(&hmac_sha256(s, req.body), &sig));
     matched.then_some(()).ok_or(Rejection::BadSignature)
 }
 
@@ -34,12 +30,7 @@ mod tests {
         if let Some(h) = header {
             headers.insert(HEADER, h.parse().expect("ascii header"));
         }
-        let req = Inbound {
-            headers: &headers,
-            body,
-            url: "",
-            now: SystemTime::now(),
-        };
+        let req = Inbound { headers: &headers, body, url: "", now: SystemTime::now() };
         verify(&[secret.to_vec()], &req)
     }
 
@@ -57,22 +48,10 @@ mod tests {
     #[test]
     fn rejects_tampered_wrong_secret_missing_malformed() {
         let secret = b"It's a Secret to Everybody";
-        assert_eq!(
-            check(secret, b"Hello, World?", Some(DOC_SIG)),
-            Err(Rejection::BadSignature)
-        );
-        assert_eq!(
-            check(b"other", b"Hello, World!", Some(DOC_SIG)),
-            Err(Rejection::BadSignature)
-        );
+        assert_eq!(check(secret, b"Hello, World?", Some(DOC_SIG)), Err(Rejection::BadSignature));
+        assert_eq!(check(b"other", b"Hello, World!", Some(DOC_SIG)), Err(Rejection::BadSignature));
         assert_eq!(check(secret, b"x", None), Err(Rejection::MissingSignature));
-        assert_eq!(
-            check(secret, b"x", Some("sha1=00")),
-            Err(Rejection::MalformedSignature)
-        );
-        assert_eq!(
-            check(secret, b"x", Some("sha256=zz")),
-            Err(Rejection::MalformedSignature)
-        );
+        assert_eq!(check(secret, b"x", Some("sha1=00")), Err(Rejection::MalformedSignature));
+        assert_eq!(check(secret, b"x", Some("sha256=zz")), Err(Rejection::MalformedSignature));
     }
 }

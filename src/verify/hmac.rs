@@ -47,11 +47,7 @@ pub fn compile_template(template: &str) -> Result<Vec<Part>, String> {
             "timestamp" => Part::Timestamp,
             "id" => Part::Id,
             "body" => Part::Body,
-            other => {
-                return Err(format!(
-                    "unknown placeholder {{{other}}}; use {{timestamp}}, {{id}} or {{body}}"
-                ))
-            }
+            other => return Err(format!("unknown placeholder {{{other}}}; use {{timestamp}}, {{id}} or {{body}}")),
         });
         rest = &rest[close + 1..];
     }
@@ -61,28 +57,16 @@ pub fn compile_template(template: &str) -> Result<Vec<Part>, String> {
     Ok(parts)
 }
 
-pub fn verify(
-    spec: &HmacSpec,
-    secrets: &[Vec<u8>],
-    tolerance: Duration,
-    req: &Inbound,
-) -> Result<(), Rejection> {
-    let header = req
-        .header(&spec.header)
-        .ok_or(Rejection::MissingSignature)?;
-    let encoded = header
-        .trim()
-        .strip_prefix(spec.prefix.as_str())
-        .ok_or(Rejection::MalformedSignature)?;
+pub fn verify(spec: &HmacSpec, secrets: &[Vec<u8>], tolerance: Duration, req: &Inbound) -> Result<(), Rejection> {
+    let header = req.header(&spec.header).ok_or(Rejection::MissingSignature)?;
+    let encoded = header.trim().strip_prefix(spec.prefix.as_str()).ok_or(Rejection::MalformedSignature)?;
     let sig = decode(spec.encoding, encoded).ok_or(Rejection::MalformedSignature)?;
     let timestamp = match &spec.timestamp_header {
         Some(name) => Some(req.header(name).ok_or(Rejection::MissingSignature)?.trim()),
         None => None,
     };
     let payload = payload(spec, timestamp.unwrap_or(""), req)?;
-    let matched = secrets
-        .iter()
-        .any(|s| ct_eq(&mac(spec.algorithm, s, &payload), &sig));
+    let matched = secrets.iter().any(|s| ct_eq(&mac(spec.algorithm, s, &payload), &sig));
     if !matched {
         return Err(Rejection::BadSignature);
     }
@@ -104,9 +88,7 @@ pub fn sign(spec: &HmacSpec, secret: &[u8], timestamp: &str, id: &str, body: &[u
 
 fn payload(spec: &HmacSpec, timestamp: &str, req: &Inbound) -> Result<Vec<u8>, Rejection> {
     let id = match &spec.id_header {
-        Some(name) if spec.payload.contains(&Part::Id) => {
-            req.header(name).ok_or(Rejection::MissingSignature)?
-        }
+        Some(name) if spec.payload.contains(&Part::Id) => req.header(name).ok_or(Rejection::MissingSignature)?,
         _ => "",
     };
     Ok(render(&spec.payload, timestamp, id, req.body))
@@ -162,19 +144,9 @@ mod tests {
         }
     }
 
-    fn check(
-        spec: &HmacSpec,
-        headers: &[(&str, &str)],
-        body: &[u8],
-        now: u64,
-    ) -> Result<(), Rejection> {
+    fn check(spec: &HmacSpec, headers: &[(&str, &str)], body: &[u8], now: u64) -> Result<(), Rejection> {
         let map = super::super::header_map(headers);
-        let req = Inbound {
-            headers: &map,
-            body,
-            url: "",
-            now: UNIX_EPOCH + Duration::from_secs(now),
-        };
+        let req = Inbound { headers: &map, body, url: "", now: UNIX_EPOCH + Duration::from_secs(now) };
         verify(spec, &[b"secret".to_vec()], Duration::from_secs(300), &req)
     }
 
@@ -195,29 +167,16 @@ mod tests {
         let want = "sha256=88aab3ede8d3adf94d26ab90d3bafd4a2083070c3bcce9c014ee04a443847c0b";
         assert_eq!(sign(&s, b"secret", "", "", b"hello"), want);
         assert_eq!(check(&s, &[("x-signature", want)], b"hello", 0), Ok(()));
-        assert_eq!(
-            check(&s, &[("x-signature", want)], b"hellO", 0),
-            Err(Rejection::BadSignature)
-        );
+        assert_eq!(check(&s, &[("x-signature", want)], b"hellO", 0), Err(Rejection::BadSignature));
     }
 
     #[test]
     fn timestamp_and_id_template() {
         let s = spec("{id}.{timestamp}.{body}", Some("x-ts"));
         let sig = sign(&s, b"secret", "1700000000", "msg_1", b"{}");
-        let headers = [
-            ("x-signature", sig.as_str()),
-            ("x-ts", "1700000000"),
-            ("x-id", "msg_1"),
-        ];
+        let headers = [("x-signature", sig.as_str()), ("x-ts", "1700000000"), ("x-id", "msg_1")];
         assert_eq!(check(&s, &headers, b"{}", 1_700_000_010), Ok(()));
-        assert_eq!(
-            check(&s, &headers, b"{}", 1_700_009_999),
-            Err(Rejection::StaleTimestamp)
-        );
-        assert_eq!(
-            check(&s, &headers[..2], b"{}", 1_700_000_010),
-            Err(Rejection::MissingSignature)
-        );
+        assert_eq!(check(&s, &headers, b"{}", 1_700_009_999), Err(Rejection::StaleTimestamp));
+        assert_eq!(check(&s, &headers[..2], b"{}", 1_700_000_010), Err(Rejection::MissingSignature));
     }
 }

@@ -53,10 +53,7 @@ pub fn identify(rules: &Identify, req: &Inbound) -> Result<Identity, String> {
     let mut json = LazyJson::new(req.body);
     let event_id = extract(&rules.id, req, &mut json, "event id")?;
     let event_type = extract(&rules.ty, req, &mut json, "event type")?;
-    Ok(Identity {
-        event_id,
-        event_type,
-    })
+    Ok(Identity { event_id, event_type })
 }
 
 struct LazyJson<'a> {
@@ -71,39 +68,28 @@ impl<'a> LazyJson<'a> {
 
     fn get(&mut self) -> Result<&serde_json::Value, String> {
         let body = self.body;
-        let parsed = self.parsed.get_or_insert_with(|| {
-            serde_json::from_slice(body).map_err(|e| format!("body is not valid JSON: {e}"))
-        });
+        let parsed = self
+            .parsed
+            .get_or_insert_with(|| serde_json::from_slice(body).map_err(|e| format!("body is not valid JSON: {e}")));
         parsed.as_ref().map_err(Clone::clone)
     }
 }
 
-fn extract(
-    field: &Field,
-    req: &Inbound,
-    json: &mut LazyJson,
-    what: &str,
-) -> Result<String, String> {
+fn extract(field: &Field, req: &Inbound, json: &mut LazyJson, what: &str) -> Result<String, String> {
     let value = match field {
         Field::Header(name) => req.header(name).map(str::to_string),
         Field::Json(ptr) => json.get()?.pointer(ptr).and_then(scalar),
         Field::BodySha256 => Some(hex::encode(Sha256::digest(req.body))),
         Field::Fixed(s) => Some(s.clone()),
         Field::GithubEvent => req.header("x-github-event").map(|event| {
-            let action = json
-                .get()
-                .ok()
-                .and_then(|v| v.get("action"))
-                .and_then(|a| a.as_str());
+            let action = json.get().ok().and_then(|v| v.get("action")).and_then(|a| a.as_str());
             match action {
                 Some(action) => format!("{event}.{action}"),
                 None => event.to_string(),
             }
         }),
     };
-    let value = value
-        .filter(|v| !v.is_empty())
-        .ok_or_else(|| format!("{what} not found ({})", describe(field)))?;
+    let value = value.filter(|v| !v.is_empty()).ok_or_else(|| format!("{what} not found ({})", describe(field)))?;
     if value.len() > MAX_LEN {
         return Err(format!("{what} is longer than {MAX_LEN} bytes"));
     }
@@ -135,70 +121,35 @@ mod tests {
 
     fn run(rules: &Identify, headers: &[(&str, &str)], body: &[u8]) -> Result<Identity, String> {
         let map = super::super::header_map(headers);
-        identify(
-            rules,
-            &Inbound {
-                headers: &map,
-                body,
-                url: "",
-                now: SystemTime::now(),
-            },
-        )
+        identify(rules, &Inbound { headers: &map, body, url: "", now: SystemTime::now() })
     }
 
     #[test]
     fn github_event_with_and_without_action() {
-        let rules = Identify {
-            id: Field::Header("x-github-delivery".into()),
-            ty: Field::GithubEvent,
-        };
-        let h = [
-            ("x-github-delivery", "d-1"),
-            ("x-github-event", "pull_request"),
-        ];
+        let rules = Identify { id: Field::Header("x-github-delivery".into()), ty: Field::GithubEvent };
+        let h = [("x-github-delivery", "d-1"), ("x-github-event", "pull_request")];
         let got = run(&rules, &h, br#"{"action":"opened"}"#).expect("identified");
         assert_eq!(got.event_type, "pull_request.opened");
-        assert_eq!(
-            run(&rules, &h, b"{}").expect("identified").event_type,
-            "pull_request"
-        );
+        assert_eq!(run(&rules, &h, b"{}").expect("identified").event_type, "pull_request");
         assert!(run(&rules, &h[1..], b"{}").is_err());
     }
 
     #[test]
     fn json_pointer_body_hash_and_errors() {
-        let rules = Identify {
-            id: Field::Json("/id".into()),
-            ty: Field::Json("/type".into()),
-        };
+        let rules = Identify { id: Field::Json("/id".into()), ty: Field::Json("/type".into()) };
         let got = run(&rules, &[], br#"{"id":"evt_1","type":"invoice.paid"}"#).expect("identified");
-        assert_eq!(
-            got,
-            Identity {
-                event_id: "evt_1".into(),
-                event_type: "invoice.paid".into()
-            }
-        );
+        assert_eq!(got, Identity { event_id: "evt_1".into(), event_type: "invoice.paid".into() });
         assert!(run(&rules, &[], b"not json").is_err());
         assert!(run(&rules, &[], br#"{"id":{},"type":"x"}"#).is_err());
-        let hashed = Identify {
-            id: Field::BodySha256,
-            ty: Field::Fixed("event".into()),
-        };
+        let hashed = Identify { id: Field::BodySha256, ty: Field::Fixed("event".into()) };
         let got = run(&hashed, &[], b"abc").expect("identified");
-        assert_eq!(
-            got.event_id,
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(got.event_id, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 
     #[test]
     fn parse_field_forms() {
         assert_eq!(parse_field("header:X-Id"), Ok(Field::Header("x-id".into())));
-        assert_eq!(
-            parse_field("json:/data/id"),
-            Ok(Field::Json("/data/id".into()))
-        );
+        assert_eq!(parse_field("json:/data/id"), Ok(Field::Json("/data/id".into())));
         assert!(parse_field("json:data").is_err());
         assert!(parse_field("body").is_err());
     }

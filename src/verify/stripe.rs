@@ -69,12 +69,7 @@ mod tests {
     fn check(header: &str, now: i64) -> Result<(), Rejection> {
         let mut headers = HeaderMap::new();
         headers.insert(HEADER, header.parse().expect("ascii header"));
-        let req = Inbound {
-            headers: &headers,
-            body: BODY,
-            url: "",
-            now: UNIX_EPOCH + Duration::from_secs(now as u64),
-        };
+        let req = Inbound { headers: &headers, body: BODY, url: "", now: UNIX_EPOCH + Duration::from_secs(now as u64) };
         verify(&[SECRET.to_vec()], Duration::from_secs(300), &req)
     }
 
@@ -82,8 +77,7 @@ mod tests {
     /// `printf '1700000000.%s' "$BODY" | openssl dgst -sha256 -hmac whsec_test_secret`.
     #[test]
     fn accepts_documented_scheme() {
-        let header =
-            "t=1700000000,v1=46dc069361a7691082640523fa33fe5d6c8c88d5f5e257cdf8cf11539d166595";
+        let header = "t=1700000000,v1=46dc069361a7691082640523fa33fe5d6c8c88d5f5e257cdf8cf11539d166595";
         assert_eq!(sign(SECRET, 1_700_000_000, BODY), header);
         assert_eq!(check(header, 1_700_000_100), Ok(()));
     }
@@ -99,24 +93,13 @@ mod tests {
     fn rejects_tampered_stale_missing_and_garbage() {
         let good = sign(SECRET, 1_700_000_000, BODY);
         let tampered = good.replace("v1=", "v1=00");
-        assert_eq!(
-            check(&tampered, 1_700_000_000),
-            Err(Rejection::BadSignature)
-        );
+        assert_eq!(check(&tampered, 1_700_000_000), Err(Rejection::BadSignature));
         assert_eq!(check(&good, 1_700_000_301), Err(Rejection::StaleTimestamp));
         assert_eq!(check(&good, 1_699_999_699), Err(Rejection::StaleTimestamp));
         assert_eq!(check("v1=abc", 1), Err(Rejection::MalformedSignature));
         assert_eq!(check("t=1", 1), Err(Rejection::MalformedSignature));
         let headers = HeaderMap::new();
-        let req = Inbound {
-            headers: &headers,
-            body: BODY,
-            url: "",
-            now: SystemTime::now(),
-        };
-        assert_eq!(
-            verify(&[SECRET.to_vec()], Duration::ZERO, &req),
-            Err(Rejection::MissingSignature)
-        );
+        let req = Inbound { headers: &headers, body: BODY, url: "", now: SystemTime::now() };
+        assert_eq!(verify(&[SECRET.to_vec()], Duration::ZERO, &req), Err(Rejection::MissingSignature));
     }
 }

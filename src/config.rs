@@ -1,0 +1,513 @@
+//! Configuration: figment (TOML file ⊕ `HOOKD_<SECTION>__<KEY>`) → `RawConfig`
+//! → a validated `Config` with compiled globs, resolved secrets and parsed
+//! units. Every problem is reported at once as `path.to.key: reason`.
+//! Never prints or returns a secret's value.
+
+pub mod raw;
+pub mod secret;
+pub mod units;
+
+use crate::retry::RetryPolicy;
+use crate::route::{Handler, Route};
+use crate::verify::hmac::{compile_template, Encoding, HmacSpec};
+use crate::verify::identify::{parse_field, Field, Identify};
+use crate::verify::{Algorithm, Scheme, Verifier};
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use raw::{RawConfig, RawRoute, RawSource};
+use secret::{resolve, Secret, SecretSource};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug)]
+pub struct Config {
+    pub path: PathBuf,
+    pub server: Server,
+    pub storage: Storage,
+    pub dispatch: Dispatch,
+    pub sources: Sources,
+    raw: RawConfig,
+}
+
+/// Every configured source by name.
+pub type Sources = BTreeMap<String, Arc<Source>>;
+
+#[derive(Debug, Clone)]
+pub struct Server {
+    pub listen: SocketAddr,
+    pub max_body: usize,
+    pub read_timeout: Duration,
+    pub max_connections: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Storage {
+    pub path: PathBuf,
+    pub dedup_window: Duration,
+    pub retain_delivered: Duration,
+    pub retain_dead: Duration,
+    pub cache_capacity: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Dispatch {
+    pub concurrency: usize,
+    pub output_tail: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Stripe,
+    Github,
+    Hmac,
+}
+
+#[derive(Debug)]
+pub struct Source {
+    pub name: String,
+    pub kind: Kind,
+    pub verifier: Verifier,
+    pub identify: Identify,
+    pub dedup_window: Duration,
+    pub routes: Vec<Route>,
+    /// Sender headers handed to handlers as `HOOKD_HEADER_<NAME>`.
+    pub keep_headers: Vec<String>,
+    /// Environment variables that hold this source's secrets: removed from
+    /// a command handler's environment.
+    pub secret_env: Vec<String>,
+}
+
+/// Every problem found, each `path.to.key: reason`.
+#[derive(Debug)]
+pub struct ConfigErrors(pub Vec<String>);
+
+impl std::fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.join("\n"))
+    }
+}
+
+/// `--config`, else `$HOOKD_CONFIG`, else `./config.toml`, else
+/// `/etc/hookd/config.toml`.
+pub fn locate(cli: Option<&Path>) -> Result<PathBuf, ConfigErrors> {
+    let explicit = cli.map(Path::to_path_buf).or_else(|| std::env::var_os("HOOKD_CONFIG").map(PathBuf::from));
+    let candidates = match explicit {
+        Some(p) => vec![p],
+        None => vec![PathBuf::from("config.toml"), PathBuf::from("/etc/hookd/config.toml")],
+    };
+    let found = candidates.iter().find(|p| p.is_file()).cloned();
+    found.ok_or_else(|| {
+        let tried: Vec<_> = candidates.iter().map(|p| p.display().to_string()).collect();
+        ConfigErrors(vec![format!("config: no config file at {}", tried.join(" or "))])
+    })
+}
+
+pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+    let figment = Figment::new()
+        .merge(Toml::file_exact(path))
+        .merge(Env::prefixed("HOOKD_").filter(|k| k.as_str().contains("__")).split("__"));
+    let raw: RawConfig = figment.extract().map_err(figment_errors)?;
+    let mut p = Problems::default();
+    let config = validate(path, raw, &mut p);
+    match config {
+        Some(c) if p.0.is_empty() => Ok(c),
+        _ => Err(ConfigErrors(p.0)),
+    }
+}
+
+impl Config {
+    /// The effective configuration as TOML, with every secret value redacted.
+    pub fn redacted_toml(&self) -> String {
+        let mut raw = toml::Value::try_from(&self.raw).unwrap_or(toml::Value::String(String::new()));
+        redact(&mut raw);
+        toml::to_string_pretty(&raw).unwrap_or_default()
+    }
+}
+
+fn redact(v: &mut toml::Value) {
+    match v {
+        toml::Value::Table(t) => {
+            for (k, v) in t.iter_mut() {
+                if matches!(k.as_str(), "secret" | "secrets" | "signing_secret") {
+                    *v = redacted_like(v);
+                } else {
+                    redact(v);
+                }
+            }
+        }
+        toml::Value::Array(a) => a.iter_mut().for_each(redact),
+        _ => {}
+    }
+}
+
+fn redacted_like(v: &toml::Value) -> toml::Value {
+    match v {
+        toml::Value::Array(a) => toml::Value::Array(a.iter().map(redacted_like).collect()),
+        _ => toml::Value::String("<redacted>".into()),
+    }
+}
+
+fn figment_errors(err: figment::Error) -> ConfigErrors {
+    ConfigErrors(
+        err.into_iter()
+            .map(|e| {
+                let mut path = e.path.clone();
+                let reason = match &e.kind {
+                    figment::error::Kind::UnknownField(field, _) => {
+                        path.push(field.clone());
+                        "unknown key".to_string()
+                    }
+                    kind => kind.to_string(),
+                };
+                let path = if path.is_empty() { "config".to_string() } else { path.join(".") };
+                format!("{path}: {reason}")
+            })
+            .collect(),
+    )
+}
+
+#[derive(Default)]
+struct Problems(Vec<String>);
+
+impl Problems {
+    fn push(&mut self, path: impl std::fmt::Display, reason: impl std::fmt::Display) {
+        self.0.push(format!("{path}: {reason}"));
+    }
+
+    /// Keep `Ok` values; record `Err` under `path` and return `None`.
+    fn take<T>(&mut self, path: impl std::fmt::Display, r: Result<T, String>) -> Option<T> {
+        r.map_err(|e| self.push(path, e)).ok()
+    }
+}
+
+fn validate(path: &Path, raw: RawConfig, p: &mut Problems) -> Option<Config> {
+    let listen = p.take("server.listen", raw.server.listen.parse().map_err(|e| format!("{e}")));
+    let max_body = p.take("server.max_body", units::size(&raw.server.max_body));
+    let read_timeout = p.take("server.read_timeout", units::duration(&raw.server.read_timeout));
+    if !raw.server.trusted_proxies.is_empty() {
+        p.push("server.trusted_proxies", "not supported in this version yet");
+    }
+    if raw.admin.listen.is_some() || raw.admin.token_file.is_some() {
+        p.push("admin", "the admin API is not in this version yet; remove the [admin] section");
+    }
+    let storage = storage(&raw.storage, p);
+    let output_tail = p.take("dispatch.output_tail", units::size(&raw.dispatch.output_tail));
+    if raw.dispatch.concurrency == 0 {
+        p.push("dispatch.concurrency", "must be at least 1");
+    }
+    let mut sources = BTreeMap::new();
+    for (name, s) in &raw.sources {
+        let dedup = storage.as_ref().map(|s| s.dedup_window).unwrap_or_default();
+        if let Some(src) = source(name, s, dedup, p) {
+            sources.insert(name.clone(), Arc::new(src));
+        }
+    }
+    Some(Config {
+        path: path.to_path_buf(),
+        server: Server {
+            listen: listen?,
+            max_body: usize::try_from(max_body?).unwrap_or(usize::MAX),
+            read_timeout: read_timeout?,
+            max_connections: raw.server.max_connections.max(1),
+        },
+        storage: storage?,
+        dispatch: Dispatch {
+            concurrency: raw.dispatch.concurrency.max(1),
+            output_tail: usize::try_from(output_tail?).unwrap_or(usize::MAX),
+        },
+        sources,
+        raw,
+    })
+}
+
+fn storage(raw: &raw::RawStorage, p: &mut Problems) -> Option<Storage> {
+    let dedup_window = p.take("storage.dedup_window", units::duration(&raw.dedup_window));
+    let retain_delivered = p.take("storage.retain_delivered", units::duration(&raw.retain_delivered));
+    let retain_dead = p.take("storage.retain_dead", units::duration(&raw.retain_dead));
+    let cache_capacity = p.take("storage.cache_capacity", units::size(&raw.cache_capacity));
+    if raw.path.trim().is_empty() {
+        p.push("storage.path", "missing");
+    }
+    Some(Storage {
+        path: PathBuf::from(&raw.path),
+        dedup_window: dedup_window?,
+        retain_delivered: retain_delivered?,
+        retain_dead: retain_dead?,
+        cache_capacity: cache_capacity?,
+    })
+}
+
+fn source(name: &str, raw: &RawSource, default_dedup: Duration, p: &mut Problems) -> Option<Source> {
+    let at = format!("sources.{name}");
+    let kind = match raw.kind.as_str() {
+        "stripe" => Some(Kind::Stripe),
+        "github" => Some(Kind::Github),
+        "hmac" => Some(Kind::Hmac),
+        "" => p.take(format!("{at}.kind"), Err("missing".into())),
+        other => p.take(
+            format!("{at}.kind"),
+            Err(format!("unknown kind {other:?} (this version knows stripe, github, hmac)")),
+        ),
+    };
+    if !raw.allow_ips.is_empty() {
+        p.push(format!("{at}.allow_ips"), "not supported in this version yet");
+    }
+    let secrets = secrets(&at, raw, p);
+    let tolerance = p.take(format!("{at}.tolerance"), units::duration(raw.tolerance.as_deref().unwrap_or("5m")));
+    let dedup_window = match &raw.dedup_window {
+        Some(d) => p.take(format!("{at}.dedup_window"), units::duration(d)),
+        None => Some(default_dedup),
+    };
+    let identify = identify(&at, kind?, raw, p);
+    let scheme = scheme(&at, kind?, raw, identify.as_ref(), p);
+    let routes = routes(&at, &raw.routes, p);
+    let scheme = if raw.insecure { Some(Scheme::Insecure) } else { scheme };
+    let mut secret_env: Vec<String> = raw.secret_env.iter().cloned().collect();
+    secret_env.extend(raw.routes.iter().filter_map(|r| r.signing_secret_env.clone()));
+    Some(Source {
+        name: name.to_string(),
+        kind: kind?,
+        verifier: Verifier { scheme: scheme?, secrets: secrets?, tolerance: tolerance? },
+        keep_headers: keep_headers(kind?, identify.as_ref()),
+        identify: identify?,
+        dedup_window: dedup_window?,
+        routes: routes?,
+        secret_env,
+    })
+}
+
+fn secrets(at: &str, raw: &RawSource, p: &mut Problems) -> Option<Vec<Vec<u8>>> {
+    let mut out = Vec::new();
+    let mut ok = true;
+    let mut add = |key: String, src: SecretSource| match resolve(src) {
+        Ok(s) => out.push(s.expose().to_vec()),
+        Err(e) => {
+            p.push(key, e);
+            ok = false;
+        }
+    };
+    if let Some(s) = &raw.secret {
+        add(format!("{at}.secret"), SecretSource::Literal(s));
+    }
+    if let Some(s) = &raw.secret_env {
+        add(format!("{at}.secret_env"), SecretSource::Env(s));
+    }
+    if let Some(s) = &raw.secret_file {
+        add(format!("{at}.secret_file"), SecretSource::File(s));
+    }
+    for (i, s) in raw.secrets.iter().enumerate() {
+        add(format!("{at}.secrets[{i}]"), SecretSource::Literal(s));
+    }
+    if ok && out.is_empty() && !raw.insecure {
+        p.push(format!("{at}.secret"), "missing (set secret, secret_env, secret_file or secrets; or insecure = true)");
+        return None;
+    }
+    ok.then_some(out)
+}
+
+fn identify(at: &str, kind: Kind, raw: &RawSource, p: &mut Problems) -> Option<Identify> {
+    let (id, ty) = match kind {
+        Kind::Stripe => (Field::Json("/id".into()), Field::Json("/type".into())),
+        Kind::Github => (Field::Header("x-github-delivery".into()), Field::GithubEvent),
+        Kind::Hmac => (Field::BodySha256, Field::Fixed("event".into())),
+    };
+    let id = match &raw.event_id {
+        Some(s) => p.take(format!("{at}.event_id"), parse_field(s)),
+        None => Some(id),
+    };
+    let ty = match &raw.event_type {
+        Some(s) => p.take(format!("{at}.event_type"), parse_field(s)),
+        None => Some(ty),
+    };
+    Some(Identify { id: id?, ty: ty? })
+}
+
+fn scheme(at: &str, kind: Kind, raw: &RawSource, identify: Option<&Identify>, p: &mut Problems) -> Option<Scheme> {
+    let hmac_keys =
+        [&raw.header, &raw.algorithm, &raw.encoding, &raw.prefix, &raw.timestamp_header, &raw.signed_payload];
+    match kind {
+        Kind::Stripe | Kind::Github => {
+            if hmac_keys.iter().any(|k| k.is_some()) {
+                p.push(
+                    at,
+                    "header/algorithm/encoding/prefix/timestamp_header/signed_payload apply only to kind = \"hmac\"",
+                );
+            }
+            Some(if kind == Kind::Stripe { Scheme::Stripe } else { Scheme::Github })
+        }
+        Kind::Hmac => hmac_spec(at, raw, identify, p).map(Scheme::Hmac),
+    }
+}
+
+fn hmac_spec(at: &str, raw: &RawSource, identify: Option<&Identify>, p: &mut Problems) -> Option<HmacSpec> {
+    let header = match &raw.header {
+        Some(h) => p.take(format!("{at}.header"), header_name(h)),
+        None => p.take(format!("{at}.header"), Err("missing (the header that carries the signature)".into())),
+    };
+    let algorithm = match raw.algorithm.as_deref().unwrap_or("sha256") {
+        "sha1" => Some(Algorithm::Sha1),
+        "sha256" => Some(Algorithm::Sha256),
+        "sha512" => Some(Algorithm::Sha512),
+        other => p.take(format!("{at}.algorithm"), Err(format!("unknown algorithm {other:?} (sha1, sha256, sha512)"))),
+    };
+    let encoding = match raw.encoding.as_deref().unwrap_or("hex") {
+        "hex" => Some(Encoding::Hex),
+        "base64" => Some(Encoding::Base64),
+        other => p.take(format!("{at}.encoding"), Err(format!("unknown encoding {other:?} (hex, base64)"))),
+    };
+    let timestamp_header = match &raw.timestamp_header {
+        Some(h) => Some(p.take(format!("{at}.timestamp_header"), header_name(h))?),
+        None => None,
+    };
+    let payload =
+        p.take(format!("{at}.signed_payload"), compile_template(raw.signed_payload.as_deref().unwrap_or("{body}")))?;
+    let id_header = match identify.map(|i| &i.id) {
+        Some(Field::Header(h)) => Some(h.clone()),
+        _ => None,
+    };
+    let uses = |part| payload.contains(&part);
+    if uses(crate::verify::hmac::Part::Id) && id_header.is_none() {
+        p.push(format!("{at}.signed_payload"), "{id} needs event_id = \"header:NAME\"");
+    }
+    if uses(crate::verify::hmac::Part::Timestamp) && timestamp_header.is_none() {
+        p.push(format!("{at}.signed_payload"), "{timestamp} needs timestamp_header");
+    }
+    Some(HmacSpec {
+        header: header?,
+        algorithm: algorithm?,
+        encoding: encoding?,
+        prefix: raw.prefix.clone().unwrap_or_default(),
+        timestamp_header,
+        id_header,
+        payload,
+    })
+}
+
+fn header_name(s: &str) -> Result<String, String> {
+    http::HeaderName::from_bytes(s.as_bytes())
+        .map(|h| h.as_str().to_string())
+        .map_err(|_| format!("invalid header name {s:?}"))
+}
+
+fn keep_headers(kind: Kind, identify: Option<&Identify>) -> Vec<String> {
+    let mut keep: Vec<String> = match kind {
+        Kind::Stripe => vec![],
+        Kind::Github => [
+            "x-github-event",
+            "x-github-delivery",
+            "x-github-hook-id",
+            "x-github-hook-installation-target-id",
+            "x-github-hook-installation-target-type",
+        ]
+        .map(String::from)
+        .to_vec(),
+        Kind::Hmac => vec![],
+    };
+    keep.push("content-type".into());
+    keep.push("user-agent".into());
+    for field in identify.iter().flat_map(|i| [&i.id, &i.ty]) {
+        if let Field::Header(h) = field {
+            keep.push(h.clone());
+        }
+    }
+    keep.sort();
+    keep.dedup();
+    keep
+}
+
+fn routes(at: &str, raw: &[RawRoute], p: &mut Problems) -> Option<Vec<Route>> {
+    let mut out = Vec::new();
+    let mut ok = true;
+    for (i, r) in raw.iter().enumerate() {
+        match route(&format!("{at}.routes[{i}]"), i, r, p) {
+            Some(route) if out.iter().any(|o: &Route| o.name == route.name) => {
+                p.push(format!("{at}.routes[{i}].name"), format!("duplicate route name {:?}", route.name));
+                ok = false;
+            }
+            Some(route) => out.push(route),
+            None => ok = false,
+        }
+    }
+    ok.then_some(out)
+}
+
+fn route(at: &str, index: usize, raw: &RawRoute, p: &mut Problems) -> Option<Route> {
+    if raw.events.is_empty() {
+        p.push(format!("{at}.events"), "missing (a list of event-type globs; \"*\" for all)");
+    }
+    let handler = handler(at, raw, p);
+    let timeout = p.take(format!("{at}.timeout"), units::duration(raw.timeout.as_deref().unwrap_or("30s")));
+    let retry = retry_policy(at, raw.retry.as_ref(), p);
+    let name = raw.name.clone().unwrap_or_else(|| index.to_string());
+    let codes = raw.permanent_exit_codes.clone().unwrap_or_else(|| vec![65]);
+    let events = raw.events.clone();
+    let route = Route::new(name, events, handler?, timeout?, retry?, codes);
+    if raw.events.is_empty() {
+        return None;
+    }
+    p.take(format!("{at}.events"), route)
+}
+
+fn handler(at: &str, raw: &RawRoute, p: &mut Problems) -> Option<Handler> {
+    match (&raw.command, &raw.url) {
+        (Some(argv), None) if argv.is_empty() || argv[0].is_empty() => {
+            p.take(format!("{at}.command"), Err("must name a program: [\"/path/to/handler\", \"arg\"…]".into()))
+        }
+        (Some(argv), None) => Some(Handler::Command { argv: argv.clone() }),
+        (None, Some(url)) => callback(at, url, raw, p),
+        (Some(_), Some(_)) => p.take(at, Err("has both command and url; a route runs exactly one handler".into())),
+        (None, None) => p.take(at, Err("has neither command nor url".into())),
+    }
+}
+
+fn callback(at: &str, url: &str, raw: &RawRoute, p: &mut Problems) -> Option<Handler> {
+    match url.parse::<http::Uri>() {
+        Ok(u) if u.scheme_str() == Some("http") && u.host().is_some() => {}
+        Ok(u) if u.scheme_str() == Some("https") => {
+            return p.take(format!("{at}.url"), Err("https callbacks are not supported in this version yet".into()));
+        }
+        _ => return p.take(format!("{at}.url"), Err(format!("not an http:// URL: {url:?}"))),
+    }
+    let sources = [
+        (raw.signing_secret.as_deref().map(SecretSource::Literal), "signing_secret"),
+        (raw.signing_secret_env.as_deref().map(SecretSource::Env), "signing_secret_env"),
+        (raw.signing_secret_file.as_deref().map(SecretSource::File), "signing_secret_file"),
+    ];
+    let mut secret = None;
+    for (src, key) in sources {
+        let Some(src) = src else { continue };
+        let decoded = resolve(src).and_then(|s| decode_whsec(&s));
+        secret = Some(p.take(format!("{at}.{key}"), decoded)?);
+    }
+    Some(Handler::Callback { url: url.to_string(), signing_secret: secret })
+}
+
+/// A Standard Webhooks secret: `whsec_<base64>`, base64-decoded.
+pub fn decode_whsec(s: &Secret) -> Result<Secret, String> {
+    use base64::Engine;
+    let text = std::str::from_utf8(s.expose()).map_err(|_| "is not text".to_string())?;
+    let b64 = text.strip_prefix("whsec_").unwrap_or(text);
+    base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .map(Secret::new)
+        .map_err(|_| "is not a whsec_<base64> secret".into())
+}
+
+fn retry_policy(at: &str, raw: Option<&raw::RawRetry>, p: &mut Problems) -> Option<RetryPolicy> {
+    let d = RetryPolicy::default();
+    let Some(raw) = raw else { return Some(d) };
+    let initial = raw.initial.as_deref().map(|s| p.take(format!("{at}.retry.initial"), units::duration(s)));
+    let max = raw.max.as_deref().map(|s| p.take(format!("{at}.retry.max"), units::duration(s)));
+    let attempts = raw.attempts.unwrap_or(d.attempts);
+    if attempts == 0 {
+        p.push(format!("{at}.retry.attempts"), "must be at least 1");
+    }
+    Some(RetryPolicy {
+        attempts: attempts.max(1),
+        initial: initial.unwrap_or(Some(d.initial))?,
+        max: max.unwrap_or(Some(d.max))?,
+    })
+}

@@ -1,0 +1,135 @@
+//! The serde mirror of `config.toml` (and `HOOKD_*` overrides): every key the
+//! file may hold, with its default, and nothing else (unknown keys are errors).
+//! No validation here; `config.rs` turns this into a checked `Config`.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawConfig {
+    pub server: RawServer,
+    pub admin: RawAdmin,
+    pub storage: RawStorage,
+    pub dispatch: RawDispatch,
+    pub sources: BTreeMap<String, RawSource>,
+}
+
+/// An integer of bytes, or a string like `"1MiB"`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum RawSize {
+    Bytes(u64),
+    Text(String),
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawServer {
+    pub listen: String,
+    pub max_body: RawSize,
+    pub read_timeout: String,
+    pub max_connections: usize,
+    pub trusted_proxies: Vec<String>,
+}
+
+impl Default for RawServer {
+    fn default() -> Self {
+        RawServer {
+            listen: "0.0.0.0:8080".into(),
+            max_body: RawSize::Text("1MiB".into()),
+            read_timeout: "10s".into(),
+            max_connections: 1024,
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawAdmin {
+    pub listen: Option<String>,
+    pub token_file: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawStorage {
+    pub path: String,
+    pub dedup_window: String,
+    pub retain_delivered: String,
+    pub retain_dead: String,
+    pub cache_capacity: RawSize,
+}
+
+impl Default for RawStorage {
+    fn default() -> Self {
+        RawStorage {
+            path: "/var/lib/hookd".into(),
+            dedup_window: "7d".into(),
+            retain_delivered: "3d".into(),
+            retain_dead: "14d".into(),
+            cache_capacity: RawSize::Text("64MiB".into()),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawDispatch {
+    pub concurrency: usize,
+    pub output_tail: RawSize,
+}
+
+impl Default for RawDispatch {
+    fn default() -> Self {
+        RawDispatch { concurrency: 16, output_tail: RawSize::Text("4KiB".into()) }
+    }
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawSource {
+    pub kind: String,
+    pub secret: Option<String>,
+    pub secret_env: Option<String>,
+    pub secret_file: Option<String>,
+    pub secrets: Vec<String>,
+    pub insecure: bool,
+    pub tolerance: Option<String>,
+    pub dedup_window: Option<String>,
+    pub allow_ips: Vec<String>,
+    pub event_id: Option<String>,
+    pub event_type: Option<String>,
+    // kind = "hmac"
+    pub header: Option<String>,
+    pub algorithm: Option<String>,
+    pub encoding: Option<String>,
+    pub prefix: Option<String>,
+    pub timestamp_header: Option<String>,
+    pub signed_payload: Option<String>,
+    pub routes: Vec<RawRoute>,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawRoute {
+    pub name: Option<String>,
+    pub events: Vec<String>,
+    pub command: Option<Vec<String>>,
+    pub url: Option<String>,
+    pub timeout: Option<String>,
+    pub retry: Option<RawRetry>,
+    pub permanent_exit_codes: Option<Vec<i32>>,
+    pub signing_secret: Option<String>,
+    pub signing_secret_env: Option<String>,
+    pub signing_secret_file: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawRetry {
+    pub attempts: Option<u32>,
+    pub initial: Option<String>,
+    pub max: Option<String>,
+}

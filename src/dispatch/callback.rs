@@ -1,0 +1,197 @@
+//! Delivers one webhook to an HTTP callback handler: one signed POST and a
+//! verdict (delivered / retry / permanent). Must never follow a redirect,
+//! buffer more than `tail_bytes` of a response, or outlive `timeout`.
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
+use http::{Method, Request, Response, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+
+use crate::verify::standard::sign_v1;
+
+pub type Client = hyper_util::client::legacy::Client<HttpConnector, Full<Bytes>>;
+
+const USER_AGENT_VALUE: &str = concat!("hookd/", env!("CARGO_PKG_VERSION"));
+const DEFAULT_CONTENT_TYPE: &str = "application/json";
+const POOL_IDLE: Duration = Duration::from_secs(30);
+/// Transport error texts are cut to this many characters.
+const REASON_MAX: usize = 200;
+
+/// The shared client: HTTP/1 only (the crate builds hyper without http2),
+/// plain `http://`, idle pooled connections dropped after ~30 s.
+pub fn client() -> Client {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(POOL_IDLE)
+        .pool_timer(TokioTimer::new())
+        .build(connector)
+}
+
+/// One delivery attempt of one event to one handler.
+#[derive(Debug, Clone)]
+pub struct CallbackSpec {
+    pub url: String,
+    pub body: Bytes,
+    pub content_type: Option<String>,
+    pub msg_id: String,
+    pub signing_secret: Option<Vec<u8>>,
+    pub source: String,
+    pub event_type: String,
+    pub attempt: u32,
+    pub timeout: Duration,
+    pub tail_bytes: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallbackOutcome {
+    Delivered {
+        status: u16,
+    },
+    Retry {
+        status: Option<u16>,
+        retry_after: Option<Duration>,
+        reason: String,
+    },
+    /// `status: 0` means the request could not be built (bad or https URL,
+    /// unsendable header); the reason is in `response_tail`.
+    Permanent {
+        status: u16,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct CallbackResult {
+    pub outcome: CallbackOutcome,
+    /// The last `tail_bytes` of the response body (lossy UTF-8), or why no
+    /// request was sent.
+    pub response_tail: String,
+    pub duration: Duration,
+}
+
+/// POST `spec.body` to `spec.url`; everything after building the request
+/// (connect, send, read the reply) runs under `spec.timeout`.
+pub async fn deliver(client: &Client, spec: CallbackSpec) -> CallbackResult {
+    let started = Instant::now();
+    let (outcome, response_tail) = match build_request(&spec, SystemTime::now()) {
+        Err(why) => (CallbackOutcome::Permanent { status: 0 }, why.to_string()),
+        Ok(req) => {
+            let exchange = exchange(client, req, spec.tail_bytes);
+            match tokio::time::timeout(spec.timeout, exchange).await {
+                Ok(done) => done,
+                Err(_) => (transport_retry(format!("timed out after {:?}", spec.timeout)), String::new()),
+            }
+        }
+    };
+    CallbackResult { outcome, response_tail, duration: started.elapsed() }
+}
+
+/// Status (and `Retry-After`) → verdict. Pure.
+pub fn classify(status: u16, retry_after: Option<&str>, now: SystemTime) -> CallbackOutcome {
+    let retry = |reason: String| CallbackOutcome::Retry {
+        status: Some(status),
+        retry_after: retry_after.and_then(|v| parse_retry_after(v, now)),
+        reason,
+    };
+    match status {
+        200..=299 => CallbackOutcome::Delivered { status },
+        300..=399 => retry("redirect not followed".into()),
+        408 | 425 | 429 | 500..=599 => retry(format!("HTTP {status}")),
+        400..=499 => CallbackOutcome::Permanent { status },
+        _ => retry(format!("unexpected HTTP status {status}")),
+    }
+}
+
+/// `Retry-After`: delta-seconds or an HTTP-date (IMF-fixdate, or the obsolete
+/// RFC 850 / asctime forms); a date in the past means "now".
+fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        return value.parse().ok().map(Duration::from_secs);
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+fn build_request(spec: &CallbackSpec, now: SystemTime) -> Result<Request<Full<Bytes>>, &'static str> {
+    let uri: Uri = spec.url.parse().map_err(|_| "invalid callback URL")?;
+    match uri.scheme_str() {
+        Some("http") if uri.host().is_some() => {}
+        Some("http") => return Err("invalid callback URL"),
+        Some("https") => return Err("https not supported"),
+        _ => return Err("callback URL must start with http://"),
+    }
+    let timestamp = now.duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    let content_type = spec.content_type.as_deref().unwrap_or(DEFAULT_CONTENT_TYPE);
+    let mut builder = Request::builder()
+        .method(Method::POST)
+        .uri(uri)
+        .header(CONTENT_TYPE, content_type)
+        .header(USER_AGENT, USER_AGENT_VALUE)
+        .header("webhook-id", spec.msg_id.as_str())
+        .header("webhook-timestamp", timestamp)
+        .header("x-hookd-source", spec.source.as_str())
+        .header("x-hookd-event-type", spec.event_type.as_str())
+        .header("x-hookd-attempt", spec.attempt);
+    if let Some(secret) = &spec.signing_secret {
+        let signature = sign_v1(secret, &spec.msg_id, timestamp, &spec.body);
+        builder = builder.header("webhook-signature", signature);
+    }
+    builder.body(Full::new(spec.body.clone())).map_err(|_| "a header value cannot be sent (control characters?)")
+}
+
+async fn exchange(client: &Client, req: Request<Full<Bytes>>, tail_bytes: usize) -> (CallbackOutcome, String) {
+    let response: Response<Incoming> = match client.request(req).await {
+        Ok(response) => response,
+        Err(e) => return (transport_retry(describe(&e)), String::new()),
+    };
+    let status = response.status().as_u16();
+    let retry_after = response.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let tail = read_tail(response.into_body(), tail_bytes).await;
+    (classify(status, retry_after.as_deref(), SystemTime::now()), tail)
+}
+
+/// Read the whole body, keeping only its last `keep` bytes. A body that
+/// breaks off mid-way keeps what arrived: the status already decided.
+async fn read_tail(mut body: Incoming, keep: usize) -> String {
+    let mut tail: Vec<u8> = Vec::new();
+    while let Some(Ok(frame)) = body.frame().await {
+        let Ok(chunk) = frame.into_data() else {
+            continue;
+        };
+        if chunk.len() >= keep {
+            tail.clear();
+            tail.extend_from_slice(&chunk[chunk.len() - keep..]);
+        } else {
+            tail.extend_from_slice(&chunk);
+            let excess = tail.len().saturating_sub(keep);
+            tail.drain(..excess);
+        }
+    }
+    // Do not start inside a UTF-8 sequence the cut split.
+    let start = tail.iter().take(3).take_while(|b| (**b & 0xC0) == 0x80).count();
+    String::from_utf8_lossy(&tail[start..]).into_owned()
+}
+
+fn transport_retry(reason: String) -> CallbackOutcome {
+    CallbackOutcome::Retry { status: None, retry_after: None, reason }
+}
+
+/// "connect failed: Connection refused (os error 111)" and the like.
+fn describe(e: &hyper_util::client::legacy::Error) -> String {
+    let mut root: &dyn std::error::Error = e;
+    while let Some(next) = root.source() {
+        root = next;
+    }
+    let what = if e.is_connect() { "connect failed" } else { "request failed" };
+    let text = format!("{what}: {root}");
+    text.chars().take(REASON_MAX).collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,352 @@
+//! Runs one command handler: direct argv exec (no shell, ever), environment shaping, the webhook
+//! body on stdin, a timeout that SIGKILLs the handler's whole process group, and a bounded tail of
+//! its interleaved stdout/stderr. It must never use a shell, block the async runtime, or let a
+//! handler's output grow memory without bound.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::io::{self, ErrorKind};
+use std::os::unix::process::ExitStatusExt;
+use std::pin::{pin, Pin};
+use std::process::{ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
+
+/// Size of one pipe read; the tail may briefly hold this much on top of `tail_bytes`.
+const CHUNK: usize = 8 * 1024;
+/// How long the pipes may stay open after the direct child is gone before the group is killed.
+const DRAIN_GRACE: Duration = Duration::from_millis(200);
+
+pub struct CommandSpec {
+    /// `argv[0]` is the program; executed directly, no shell.
+    pub argv: Vec<String>,
+    /// Added to the inherited environment (`HOOKD_*` vars).
+    pub env: Vec<(String, String)>,
+    /// Removed from the environment; applied after `env`, so a listed name never reaches the handler.
+    pub env_remove: Vec<String>,
+    /// The raw webhook body.
+    pub stdin: Bytes,
+    pub timeout: Duration,
+    /// Keep at most this many last bytes of stdout+stderr, interleaved as they arrive.
+    pub tail_bytes: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommandExit {
+    Code(i32),
+    Signal(i32),
+    TimedOut,
+    SpawnFailed(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct CommandResult {
+    pub exit: CommandExit,
+    /// Lossy UTF-8 of the kept tail; never longer than `tail_bytes` bytes.
+    pub output_tail: String,
+    pub duration: Duration,
+}
+
+pub async fn run(spec: CommandSpec) -> CommandResult {
+    let started = Instant::now();
+    let mut tail = Tail::new(spec.tail_bytes);
+    let exit = match spawn(&spec) {
+        Ok(child) => supervise(child, spec.stdin, spec.timeout, &mut tail).await,
+        Err(e) => CommandExit::SpawnFailed(e),
+    };
+    CommandResult { exit, output_tail: tail.into_string(), duration: started.elapsed() }
+}
+
+fn spawn(spec: &CommandSpec) -> Result<Child, String> {
+    let Some((program, args)) = spec.argv.split_first() else {
+        return Err("empty argv".to_owned());
+    };
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    for key in &spec.env_remove {
+        cmd.env_remove(key);
+    }
+    cmd.spawn().map_err(|e| format!("{program}: {e}"))
+}
+
+/// Feeds stdin, collects output and waits for the child, enforcing the timeout and drain grace.
+async fn supervise(mut child: Child, body: Bytes, timeout: Duration, tail: &mut Tail) -> CommandExit {
+    let group = GroupGuard::new(child.id());
+    let (stdin, stdout, stderr) = (child.stdin.take(), child.stdout.take(), child.stderr.take());
+    let mut io = pin!(async move { tokio::join!(feed(stdin, body), collect(stdout, stderr, tail)) });
+    let mut io_done = false;
+    let waited = tokio::time::timeout(timeout, wait_alongside(&mut child, io.as_mut(), &mut io_done)).await;
+    let exit = match waited {
+        Ok(Ok(status)) => exit_of(status),
+        Ok(Err(e)) => {
+            group.kill();
+            CommandExit::SpawnFailed(format!("waiting for handler: {e}"))
+        }
+        Err(_elapsed) => {
+            group.kill();
+            reap(&mut child).await;
+            CommandExit::TimedOut
+        }
+    };
+    if !io_done && tokio::time::timeout(DRAIN_GRACE, &mut io).await.is_err() {
+        tracing::debug!("handler pipes still open after exit; killing its process group");
+        group.kill();
+    }
+    group.disarm();
+    exit
+}
+
+/// Waits for the child while driving `io`, which may finish first (e.g. the child closed its pipes).
+async fn wait_alongside<F: Future>(
+    child: &mut Child,
+    mut io: Pin<&mut F>,
+    io_done: &mut bool,
+) -> io::Result<ExitStatus> {
+    loop {
+        tokio::select! {
+            status = child.wait() => return status,
+            _ = &mut io, if !*io_done => *io_done = true,
+        }
+    }
+}
+
+async fn reap(child: &mut Child) {
+    // Fallback in case the group kill was impossible (no pid); harmless if already dead.
+    let _ = child.start_kill();
+    if let Err(e) = child.wait().await {
+        tracing::debug!(error = %e, "reaping timed-out handler failed");
+    }
+}
+
+fn exit_of(status: ExitStatus) -> CommandExit {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => CommandExit::Code(code),
+        (None, Some(sig)) => CommandExit::Signal(sig),
+        (None, None) => CommandExit::Code(-1),
+    }
+}
+
+/// Writes the body, ignoring a handler that closed stdin early, then closes stdin by dropping it.
+async fn feed(stdin: Option<ChildStdin>, body: Bytes) {
+    let Some(mut stdin) = stdin else { return };
+    if let Err(e) = stdin.write_all(&body).await {
+        if e.kind() != ErrorKind::BrokenPipe {
+            tracing::debug!(error = %e, "writing handler stdin failed");
+        }
+    }
+}
+
+async fn collect(mut out: Option<ChildStdout>, mut err: Option<ChildStderr>, tail: &mut Tail) {
+    let (mut a, mut b) = (vec![0u8; CHUNK], vec![0u8; CHUNK]);
+    while out.is_some() || err.is_some() {
+        tokio::select! {
+            n = read_some(&mut out, &mut a) => tail.accept(&mut out, &a[..n]),
+            n = read_some(&mut err, &mut b) => tail.accept(&mut err, &b[..n]),
+        }
+    }
+}
+
+/// One read; 0 means EOF or error. A closed (`None`) pipe never completes.
+async fn read_some<R: AsyncRead + Unpin>(pipe: &mut Option<R>, buf: &mut [u8]) -> usize {
+    match pipe {
+        Some(r) => r.read(buf).await.unwrap_or(0),
+        None => std::future::pending().await,
+    }
+}
+
+/// Kills the handler's process group; also on drop, so a cancelled `run` leaves no orphans.
+struct GroupGuard {
+    pgid: Option<i32>,
+}
+
+impl GroupGuard {
+    fn new(pid: Option<u32>) -> Self {
+        // process_group(0) makes the child's pid its pgid; never signal group 0/1 by mistake.
+        let pgid = pid.and_then(|p| i32::try_from(p).ok()).filter(|&p| p > 1);
+        Self { pgid }
+    }
+
+    fn kill(&self) {
+        if let Some(pgid) = self.pgid {
+            // SAFETY: kill(2) has no memory-safety preconditions; ESRCH (group gone) is fine.
+            unsafe { libc::kill(-pgid, libc::SIGKILL) };
+        }
+    }
+
+    fn disarm(mut self) {
+        self.pgid = None;
+    }
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The last `cap` bytes of output.
+struct Tail {
+    cap: usize,
+    buf: VecDeque<u8>,
+}
+
+impl Tail {
+    fn new(cap: usize) -> Self {
+        Self { cap, buf: VecDeque::with_capacity(cap.min(64 * 1024)) }
+    }
+
+    /// Appends a read result; an empty chunk (EOF) closes the pipe it came from.
+    fn accept<R>(&mut self, pipe: &mut Option<R>, chunk: &[u8]) {
+        if chunk.is_empty() {
+            *pipe = None;
+        } else {
+            self.push(chunk);
+        }
+    }
+
+    fn push(&mut self, chunk: &[u8]) {
+        let keep = &chunk[chunk.len().saturating_sub(self.cap)..];
+        let excess = (self.buf.len() + keep.len()).saturating_sub(self.cap);
+        self.buf.drain(..excess);
+        self.buf.extend(keep);
+    }
+
+    fn into_string(mut self) -> String {
+        let cap = self.cap;
+        let bytes = self.buf.make_contiguous();
+        // A cut may have split a UTF-8 sequence; drop its orphaned continuation bytes.
+        let skip = bytes.iter().take(3).take_while(|&&b| b & 0xC0 == 0x80).count();
+        let mut s = String::from_utf8_lossy(&bytes[skip..]).into_owned();
+        // Replacement characters can make the text longer than the bytes; re-clamp.
+        let mut start = s.len().saturating_sub(cap);
+        while !s.is_char_boundary(start) {
+            start += 1;
+        }
+        s.drain(..start);
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str, stdin: impl Into<Bytes>, timeout_ms: u64) -> CommandSpec {
+        CommandSpec {
+            argv: vec!["/bin/sh".into(), "-c".into(), script.into()],
+            env: Vec::new(),
+            env_remove: Vec::new(),
+            stdin: stdin.into(),
+            timeout: Duration::from_millis(timeout_ms),
+            tail_bytes: 4096,
+        }
+    }
+
+    /// Gone, or a zombie (PID 1 in a container may never reap orphans).
+    fn gone(pid: i32) -> bool {
+        // SAFETY: signal 0 only probes for existence.
+        if unsafe { libc::kill(pid, 0) } != 0 {
+            return true;
+        }
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        stat.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z'))
+    }
+
+    async fn assert_gone(pid: i32) {
+        for _ in 0..100 {
+            if gone(pid) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("grandchild {pid} survived");
+    }
+
+    fn pid_in(out: &str) -> i32 {
+        out.trim().parse().unwrap_or_else(|_| panic!("no pid in {out:?}"))
+    }
+
+    #[tokio::test]
+    async fn exit_code_and_signal_propagate() {
+        assert_eq!(run(sh("exit 7", "", 5000)).await.exit, CommandExit::Code(7));
+        let r = run(sh("kill -TERM $$", "", 5000)).await;
+        assert_eq!(r.exit, CommandExit::Signal(libc::SIGTERM));
+    }
+
+    #[tokio::test]
+    async fn env_added_and_removed() {
+        let mut spec = sh("echo \"$HOOKD_EVENT:${HOME-unset}\"", "", 5000);
+        spec.env.push(("HOOKD_EVENT".into(), "push".into()));
+        spec.env_remove.push("HOME".into());
+        let r = run(spec).await;
+        assert_eq!(r.exit, CommandExit::Code(0));
+        assert_eq!(r.output_tail.trim(), "push:unset");
+    }
+
+    #[tokio::test]
+    async fn stdin_reaches_handler_and_stderr_is_captured() {
+        let r = run(sh("wc -c; echo oops >&2", vec![b'a'; 12345], 5000)).await;
+        assert_eq!(r.exit, CommandExit::Code(0));
+        // Separate pipes: their relative order is not guaranteed.
+        let mut words: Vec<_> = r.output_tail.split_whitespace().collect();
+        words.sort_unstable();
+        assert_eq!(words, ["12345", "oops"]);
+    }
+
+    #[tokio::test]
+    async fn big_stdin_to_non_reader_does_not_deadlock() {
+        let r = run(sh("exit 0", vec![0u8; 10 << 20], 10_000)).await;
+        assert_eq!(r.exit, CommandExit::Code(0));
+    }
+
+    #[tokio::test]
+    async fn flood_keeps_only_the_tail() {
+        let r = run(sh("yes | head -c 50000000; echo END", "", 30_000)).await;
+        assert_eq!(r.exit, CommandExit::Code(0));
+        assert!(r.output_tail.len() <= 4096, "{}", r.output_tail.len());
+        assert!(r.output_tail.ends_with("y\nEND\n"));
+    }
+
+    #[tokio::test]
+    async fn timeout_kills_grandchildren() {
+        let r = run(sh("sleep 30 & echo $!; wait", "", 500)).await;
+        assert_eq!(r.exit, CommandExit::TimedOut);
+        assert_gone(pid_in(&r.output_tail)).await;
+    }
+
+    #[tokio::test]
+    async fn grandchild_holding_stdout_does_not_hang() {
+        let r = run(sh("sleep 30 & echo $!; exit 0", "", 60_000)).await;
+        assert_eq!(r.exit, CommandExit::Code(0));
+        assert!(r.duration < Duration::from_secs(5), "{:?}", r.duration);
+        assert_gone(pid_in(&r.output_tail)).await;
+    }
+
+    #[tokio::test]
+    async fn missing_program_is_spawn_failure() {
+        let mut spec = sh("", "", 1000);
+        spec.argv = vec!["/nonexistent/hookd-handler".into()];
+        let r = run(spec).await;
+        assert!(matches!(r.exit, CommandExit::SpawnFailed(ref e) if e.contains("No such file")));
+        spec = sh("", "", 1000);
+        spec.argv.clear();
+        assert!(matches!(run(spec).await.exit, CommandExit::SpawnFailed(_)));
+    }
+
+    #[test]
+    fn tail_clamps_split_utf8() {
+        let mut t = Tail::new(4);
+        t.push("aé".as_bytes());
+        t.push("xé".as_bytes());
+        assert_eq!(t.into_string(), "xé");
+    }
+}

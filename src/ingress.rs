@@ -1,0 +1,173 @@
+//! `POST /webhooks/{source}`, `GET /healthz`, `GET /readyz`. Applies the SPEC
+//! §4 checks in order — body size, source, signature, id/type, durable write
+//! — and answers only after `Store::accept` returned. Never echoes secrets,
+//! signatures or bodies in answers or logs.
+
+use crate::config::Sources;
+use crate::http::HttpResponse;
+use crate::queue::Queue;
+use crate::route;
+use crate::store::keys::id_text;
+use crate::store::{NewEvent, Store};
+use crate::verify::{self, identify, Inbound};
+use bytes::Bytes;
+use http::{HeaderMap, Method, StatusCode};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::Incoming;
+use hyper::Request;
+use serde_json::json;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+pub struct Ingress {
+    pub sources: Arc<Sources>,
+    pub store: Arc<Store>,
+    pub queue: Queue,
+    pub max_body: usize,
+    pub read_timeout: Duration,
+}
+
+/// A refusal: status, error code, human message.
+struct Refusal(StatusCode, &'static str, String);
+
+impl Ingress {
+    pub async fn handle(self: Arc<Self>, req: Request<Incoming>, _peer: SocketAddr) -> HttpResponse {
+        let path = req.uri().path().to_string();
+        match (req.method(), path.as_str()) {
+            (&Method::GET, "/healthz") => reply(StatusCode::OK, json!({"status": "ok"})),
+            (&Method::GET, "/readyz") => self.readyz().await,
+            (m, p) if p.starts_with("/webhooks/") => {
+                if m != Method::POST {
+                    return error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "webhooks are POSTed");
+                }
+                let source = p.trim_start_matches("/webhooks/").trim_end_matches('/').to_string();
+                self.webhook(source, req).await
+            }
+            _ => error(StatusCode::NOT_FOUND, "not_found", "no such path"),
+        }
+    }
+
+    async fn readyz(&self) -> HttpResponse {
+        if self.store.ready().await {
+            reply(StatusCode::OK, json!({"status": "ready"}))
+        } else {
+            error(StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable", "storage is not writable")
+        }
+    }
+
+    async fn webhook(&self, source: String, req: Request<Incoming>) -> HttpResponse {
+        let started = Instant::now();
+        let result = self.accept(&source, req).await;
+        let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+        match result {
+            Ok((status, body, event_id, event_type)) => {
+                tracing::info!(%source, %event_id, %event_type, outcome = if status == StatusCode::OK { "duplicate" } else { "accepted" }, status = status.as_u16(), latency_ms, "request");
+                reply(status, body)
+            }
+            Err(Refusal(status, code, message)) => {
+                tracing::info!(%source, outcome = code, status = status.as_u16(), latency_ms, "request");
+                error(status, code, &message)
+            }
+        }
+    }
+
+    async fn accept(
+        &self,
+        source_name: &str,
+        req: Request<Incoming>,
+    ) -> Result<(StatusCode, serde_json::Value, String, String), Refusal> {
+        let (parts, body) = req.into_parts();
+        let body = self.read_body(&parts.headers, body).await?;
+        let source = self.sources.get(source_name).ok_or_else(|| {
+            Refusal(StatusCode::NOT_FOUND, "unknown_source", format!("no source named {source_name:?}"))
+        })?;
+        let url = received_url(&parts.headers, parts.uri.path());
+        let inbound = Inbound { headers: &parts.headers, body: &body, url: &url, now: SystemTime::now() };
+        verify::check(&source.verifier, &inbound)
+            .map_err(|r| Refusal(StatusCode::UNAUTHORIZED, r.code(), r.message().to_string()))?;
+        let ident = identify::identify(&source.identify, &inbound)
+            .map_err(|m| Refusal(StatusCode::BAD_REQUEST, "unidentifiable", m))?;
+        let routes = route::matching(&source.routes, &ident.event_type).map(|r| r.name.clone()).collect();
+        let headers = kept_headers(&parts.headers, &source.keep_headers);
+        let new = NewEvent {
+            source: source_name.to_string(),
+            event_id: ident.event_id.clone(),
+            event_type: ident.event_type.clone(),
+            headers,
+            body,
+            routes,
+            dedup_window: source.dedup_window,
+        };
+        let accepted = self.store.accept(new).await.map_err(|e| {
+            tracing::error!(source = source_name, error = %e, "durable write failed");
+            Refusal(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage_unavailable",
+                "the event could not be stored; retry later".into(),
+            )
+        })?;
+        if !accepted.deduped {
+            self.queue.wake();
+        }
+        let status = if accepted.deduped { StatusCode::OK } else { StatusCode::ACCEPTED };
+        let answer = json!({
+            "received": true,
+            "id": id_text(&accepted.id),
+            "event_id": ident.event_id,
+            "deduped": accepted.deduped,
+        });
+        Ok((status, answer, ident.event_id, ident.event_type))
+    }
+
+    /// Read at most `max_body` bytes within `read_timeout`: 413 as soon as
+    /// the limit is crossed (declared or chunked), 408 when too slow.
+    async fn read_body(&self, headers: &HeaderMap, body: Incoming) -> Result<Bytes, Refusal> {
+        let too_large = || {
+            Refusal(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("the body exceeds {} bytes", self.max_body),
+            )
+        };
+        let declared = headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > self.max_body as u64) {
+            return Err(too_large());
+        }
+        let collected = tokio::time::timeout(self.read_timeout, Limited::new(body, self.max_body).collect()).await;
+        match collected {
+            Err(_) => {
+                Err(Refusal(StatusCode::REQUEST_TIMEOUT, "read_timeout", "the body did not arrive in time".into()))
+            }
+            Ok(Ok(c)) => Ok(c.to_bytes()),
+            Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
+            Ok(Err(_)) => Err(Refusal(StatusCode::BAD_REQUEST, "bad_body", "the body could not be read".into())),
+        }
+    }
+}
+
+/// The URL a sender signed, as received: scheme + Host + path.
+fn received_url(headers: &HeaderMap, path: &str) -> String {
+    let host = headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    format!("http://{host}{path}")
+}
+
+fn kept_headers(headers: &HeaderMap, keep: &[String]) -> Vec<(String, String)> {
+    keep.iter()
+        .filter_map(|name| {
+            let value = headers.get(name.as_str())?.to_str().ok()?;
+            Some((name.clone(), value.to_string()))
+        })
+        .collect()
+}
+
+pub fn reply(status: StatusCode, body: serde_json::Value) -> HttpResponse {
+    let mut resp = hyper::Response::new(Full::new(Bytes::from(body.to_string())));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    resp
+}
+
+pub fn error(status: StatusCode, code: &str, message: &str) -> HttpResponse {
+    reply(status, json!({"error": code, "message": message}))
+}

@@ -1,0 +1,78 @@
+//! Big-endian keys, so a range scan is arrival order (events) or due order
+//! (the due index). The hookd id is a ULID: 48 bits of milliseconds, then
+//! randomness; its 26-character text is what users see.
+
+use ulid::Ulid;
+
+pub type Id = [u8; 16];
+
+pub fn new_id() -> Id {
+    Ulid::generate().0.to_be_bytes()
+}
+
+pub fn id_text(id: &Id) -> String {
+    Ulid(u128::from_be_bytes(*id)).to_string()
+}
+
+pub fn parse_id(text: &str) -> Option<Id> {
+    Ulid::from_string(text).ok().map(|u| u.0.to_be_bytes())
+}
+
+/// `source \0 event_id`: sources are config keys and cannot hold NUL.
+pub fn dedup_key(source: &str, event_id: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(source.len() + event_id.len() + 1);
+    k.extend_from_slice(source.as_bytes());
+    k.push(0);
+    k.extend_from_slice(event_id.as_bytes());
+    k
+}
+
+/// Delivery `index` of event `id`.
+pub fn delivery_key(id: &Id, index: u16) -> [u8; 18] {
+    let mut k = [0u8; 18];
+    k[..16].copy_from_slice(id);
+    k[16..].copy_from_slice(&index.to_be_bytes());
+    k
+}
+
+/// An entry of the due index: when, which event, which delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DueKey {
+    pub due_ms: u64,
+    pub id: Id,
+    pub index: u16,
+}
+
+impl DueKey {
+    pub fn encode(&self) -> [u8; 26] {
+        let mut k = [0u8; 26];
+        k[..8].copy_from_slice(&self.due_ms.to_be_bytes());
+        k[8..24].copy_from_slice(&self.id);
+        k[24..].copy_from_slice(&self.index.to_be_bytes());
+        k
+    }
+
+    pub fn decode(k: &[u8]) -> Option<Self> {
+        Some(DueKey {
+            due_ms: u64::from_be_bytes(k.get(..8)?.try_into().ok()?),
+            id: k.get(8..24)?.try_into().ok()?,
+            index: u16::from_be_bytes(k.get(24..26)?.try_into().ok()?),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn due_keys_sort_by_time_and_round_trip() {
+        let a = DueKey { due_ms: 5, id: [9; 16], index: 1 };
+        let b = DueKey { due_ms: 256, id: [0; 16], index: 0 };
+        assert!(a.encode() < b.encode());
+        assert_eq!(DueKey::decode(&a.encode()), Some(a));
+        assert_eq!(DueKey::decode(&[1, 2]), None);
+        let id = new_id();
+        assert_eq!(parse_id(&id_text(&id)), Some(id));
+    }
+}

@@ -1,0 +1,117 @@
+//! On-disk records, encoded with postcard: the compatibility boundary.
+//! Each record is a versioned enum; only ever append variants. No
+//! `skip_serializing_if`, `flatten`, untagged enums or `serde_json::Value`
+//! here (postcard is not self-describing).
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum EventRecord {
+    V1(Event),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Event {
+    pub source: String,
+    pub event_id: String,
+    pub event_type: String,
+    pub received_ms: u64,
+    /// The sender headers the source's kind keeps, lower-case names.
+    pub headers: Vec<(String, String)>,
+    pub body: Body,
+    /// Names of the routes matched at accept time; delivery `i` is route `i`.
+    pub routes: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Body {
+    Inline(Vec<u8>),
+    /// Kept in `spool/<hookd id>` (fsynced with its directory before the ack).
+    Spooled {
+        len: u64,
+    },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum DeliveryRecord {
+    V1(Delivery),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum State {
+    Pending,
+    Retrying,
+    Delivered,
+    Dead,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Pending => "pending",
+            State::Retrying => "retrying",
+            State::Delivered => "delivered",
+            State::Dead => "dead",
+        }
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(self, State::Delivered | State::Dead)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Delivery {
+    pub route: String,
+    pub state: State,
+    /// When it is due next (meaningful while pending or retrying).
+    pub next_due_ms: u64,
+    pub attempts: Vec<Attempt>,
+    /// Why it went dead, when it did.
+    pub dead_reason: Option<String>,
+}
+
+/// One started attempt. `ended_ms == None` means it was running when hookd
+/// stopped (or is running now).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Attempt {
+    pub number: u32,
+    pub started_ms: u64,
+    pub ended_ms: Option<u64>,
+    /// A one-line summary: "exit 0", "exit 1", "timeout", "http 500", …
+    pub outcome: String,
+    pub exit_code: Option<i32>,
+    pub http_status: Option<u16>,
+    /// The bounded tail of the handler's stdout+stderr or response body.
+    pub output_tail: String,
+}
+
+/// What the dedup tree holds for (source, event id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DedupEntry {
+    pub id: [u8; 16],
+    pub received_ms: u64,
+}
+
+impl DedupEntry {
+    pub fn encode(&self) -> [u8; 24] {
+        let mut out = [0u8; 24];
+        out[..16].copy_from_slice(&self.id);
+        out[16..].copy_from_slice(&self.received_ms.to_be_bytes());
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Option<Self> {
+        let id = bytes.get(..16)?.try_into().ok()?;
+        let ms = bytes.get(16..24)?.try_into().ok()?;
+        Some(DedupEntry { id, received_ms: u64::from_be_bytes(ms) })
+    }
+}
+
+pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, postcard::Error> {
+    postcard::to_stdvec(value)
+}
+
+pub fn decode<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, postcard::Error> {
+    postcard::from_bytes(bytes)
+}

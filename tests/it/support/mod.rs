@@ -1,0 +1,161 @@
+//! Drives the real `hookd` binary: writes a config into a temp dir, starts
+//! `hookd serve` on a free loopback port, signs and sends requests the way
+//! each sender documents, and reads stored state back once hookd stopped.
+
+pub mod http;
+pub mod sign;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_hookd");
+
+pub struct Hookd {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+    child: Option<Child>,
+    pub addr: String,
+    log: PathBuf,
+}
+
+impl Hookd {
+    /// `sources` is the TOML of the `[sources.*]` tables; `{dir}` in it is
+    /// replaced with the temp dir. Storage and server sections are written here.
+    pub fn start(sources: &str) -> Hookd {
+        Self::start_with(sources, "")
+    }
+
+    pub fn start_with(sources: &str, extra_top: &str) -> Hookd {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let d = dir.path().display().to_string();
+        let config = dir.path().join("config.toml");
+        let text = format!(
+            "{extra_top}\n[server]\nlisten = \"127.0.0.1:0\"\nread_timeout = \"2s\"\n\n[storage]\npath = \"{d}/data\"\n\n{}",
+            sources.replace("{dir}", &d)
+        );
+        std::fs::write(&config, text).expect("write config");
+        let log = dir.path().join("hookd.log");
+        let mut h = Hookd { dir, config, child: None, addr: String::new(), log };
+        h.spawn();
+        h
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Start (or restart) the binary and wait for its listener.
+    pub fn spawn(&mut self) {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--config"])
+            .arg(&self.config)
+            .env("HOOKD_LOG", "debug")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start hookd");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = mpsc::channel();
+        let log = self.log.clone();
+        std::thread::spawn(move || {
+            let mut out = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("log file");
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                use std::io::Write;
+                let _ = writeln!(out, "{line}");
+                if let Some(addr) = line.contains("ingress listening").then(|| field(&line, "addr")).flatten() {
+                    let _ = tx.send(addr);
+                }
+            }
+        });
+        self.addr = rx.recv_timeout(Duration::from_secs(20)).unwrap_or_else(|_| panic!("hookd did not start:\n{}", self.logs()));
+        self.child = Some(child);
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM and wait; returns the exit code.
+    pub fn terminate(&mut self) -> Option<i32> {
+        let mut c = self.child.take()?;
+        unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(40);
+        loop {
+            if let Ok(Some(status)) = c.try_wait() {
+                return status.code();
+            }
+            if Instant::now() > deadline {
+                let _ = c.kill();
+                panic!("hookd did not exit after SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.spawn();
+    }
+
+    /// Stop hookd (SIGTERM) and open its store in this process.
+    pub fn stop_and_open(&mut self) -> hookd::store::Store {
+        assert_eq!(self.terminate(), Some(0), "hookd exit code; logs:\n{}", self.logs());
+        hookd::store::Store::open(&self.dir.path().join("data"), 16 << 20).expect("open store")
+    }
+}
+
+impl Drop for Hookd {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// `key=value` from a text log line.
+fn field(line: &str, key: &str) -> Option<String> {
+    let start = line.find(&format!("{key}="))? + key.len() + 1;
+    Some(line[start..].split_whitespace().next()?.trim_matches('"').to_string())
+}
+
+/// Poll `f` until it returns Some, or panic after `timeout`.
+pub fn wait_until<T>(timeout: Duration, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// Lines of a file (empty if it does not exist yet).
+pub fn lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path).map(|s| s.lines().map(str::to_string).collect()).unwrap_or_default()
+}
+
+/// A handler command that appends `<tag> <event id> <attempt>` to `file`
+/// and exits with `code`.
+pub fn recorder(file: &Path, code: i32) -> String {
+    format!(
+        "[\"/bin/sh\", \"-c\", \"echo \\\"$HOOKD_EVENT_ID $HOOKD_ATTEMPT $HOOKD_EVENT_TYPE\\\" >> {}; exit {code}\"]",
+        file.display()
+    )
+}

@@ -157,7 +157,9 @@ fn figment_errors(err: figment::Error) -> ConfigErrors {
                 let mut path = e.path.clone();
                 let reason = match &e.kind {
                     figment::error::Kind::UnknownField(field, _) => {
-                        path.push(field.clone());
+                        if path.last() != Some(field) {
+                            path.push(field.clone());
+                        }
                         "unknown key".to_string()
                     }
                     kind => kind.to_string(),

@@ -19,32 +19,31 @@ pub struct Hookd {
     child: Option<Child>,
     pub addr: String,
     log: PathBuf,
+    env: Vec<(String, String)>,
 }
 
 impl Hookd {
     /// `sources` is the TOML of the `[sources.*]` tables; `{dir}` in it is
     /// replaced with the temp dir. Storage and server sections are written here.
     pub fn start(sources: &str) -> Hookd {
-        Self::start_with(sources, "")
+        Self::start_with(sources, &[])
     }
 
-    pub fn start_with(sources: &str, extra_top: &str) -> Hookd {
+    /// Like `start`, with extra environment variables for the hookd process.
+    pub fn start_with(sources: &str, env: &[(&str, &str)]) -> Hookd {
         let dir = tempfile::tempdir().expect("temp dir");
         let d = dir.path().display().to_string();
         let config = dir.path().join("config.toml");
         let text = format!(
-            "{extra_top}\n[server]\nlisten = \"127.0.0.1:0\"\nread_timeout = \"2s\"\n\n[storage]\npath = \"{d}/data\"\n\n{}",
+            "[server]\nlisten = \"127.0.0.1:0\"\nread_timeout = \"2s\"\n\n[storage]\npath = \"{d}/data\"\n\n{}",
             sources.replace("{dir}", &d)
         );
         std::fs::write(&config, text).expect("write config");
         let log = dir.path().join("hookd.log");
-        let mut h = Hookd { dir, config, child: None, addr: String::new(), log };
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut h = Hookd { dir, config, child: None, addr: String::new(), log, env };
         h.spawn();
         h
-    }
-
-    pub fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
     }
 
     /// Start (or restart) the binary and wait for its listener.
@@ -53,6 +52,7 @@ impl Hookd {
             .args(["serve", "--config"])
             .arg(&self.config)
             .env("HOOKD_LOG", "debug")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -70,20 +70,14 @@ impl Hookd {
                 }
             }
         });
-        self.addr = rx.recv_timeout(Duration::from_secs(20)).unwrap_or_else(|_| panic!("hookd did not start:\n{}", self.logs()));
+        self.addr = rx
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("hookd did not start:\n{}", self.logs()));
         self.child = Some(child);
     }
 
     pub fn logs(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.as_ref().expect("running").id()
     }
 
     pub fn kill9(&mut self) {

@@ -57,7 +57,8 @@ fn bad_signatures_are_401_and_nothing_is_stored() {
     let body = stripe_event("evt_bad", "invoice.paid");
     let now = unix_now();
     let (name, good) = stripe(SECRET, now, &body);
-    let cases: Vec<(Vec<(String, String)>, &[u8], &str)> = vec![
+    type Case<'a> = (Vec<(String, String)>, &'a [u8], &'a str);
+    let cases: Vec<Case> = vec![
         (vec![(name.clone(), good.clone())], b"{\"id\":\"evt_bad\",\"type\":\"invoice.paid\"}", "bad_signature"),
         (vec![stripe("whsec_other", now, &body)], &body, "bad_signature"),
         (vec![stripe(SECRET, now - 3600, &body)], &body, "stale_timestamp"),

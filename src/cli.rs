@@ -2,6 +2,7 @@
 //! outcome to an exit code — 0 ok, 1 runtime error, 2 usage or config error.
 //! Prints one-line reasons, never secrets.
 
+use crate::config::admin::AdminListen;
 use crate::config::{self, Config};
 use crate::store::Store;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -102,12 +103,47 @@ async fn serve_async(config: Config) -> ExitCode {
         Ok(l) => l,
         Err(e) => return fail(format!("server.listen: cannot bind {}: {e}", config.server.listen)),
     };
+    let admin = match &config.admin {
+        Some(a) => match bind_admin(&a.listen).await {
+            Ok(l) => Some(l),
+            Err(e) => return fail(format!("admin.listen: cannot bind {}: {e}", a.listen)),
+        },
+        None => None,
+    };
     let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
     tracing::info!(addr = %addr, sources = config.sources.len(), "ingress listening");
     let shutdown = CancellationToken::new();
     tokio::spawn(on_signal(shutdown.clone()));
-    crate::serve::run(config, store, listener, shutdown).await;
+    let listeners = crate::serve::Listeners { ingress: listener, admin };
+    crate::serve::run(config, store, listeners, shutdown).await;
     ExitCode::SUCCESS
+}
+
+/// Bind the admin listener: TCP, or a unix socket (a stale socket file is
+/// replaced; the socket is made owner-only, which is its access control).
+async fn bind_admin(listen: &AdminListen) -> std::io::Result<crate::http::Listener> {
+    use std::os::unix::fs::PermissionsExt;
+    let listener = match listen {
+        AdminListen::Tcp(addr) => crate::http::Listener::Tcp(tokio::net::TcpListener::bind(addr).await?),
+        AdminListen::Unix(path) => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)?;
+            }
+            match std::fs::remove_file(path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+            let l = tokio::net::UnixListener::bind(path)?;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+            crate::http::Listener::Unix(l)
+        }
+    };
+    let shown = match &listener {
+        crate::http::Listener::Tcp(l) => l.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+        crate::http::Listener::Unix(_) => listen.to_string(),
+    };
+    tracing::info!(addr = %shown, "admin listening");
+    Ok(listener)
 }
 
 /// SIGTERM or SIGINT: begin the ordered shutdown.

@@ -3,6 +3,7 @@
 //! units. Every problem is reported at once as `path.to.key: reason`.
 //! Never prints or returns a secret's value.
 
+pub mod admin;
 pub mod raw;
 pub mod secret;
 pub mod units;
@@ -28,12 +29,18 @@ pub struct Config {
     pub server: Server,
     pub storage: Storage,
     pub dispatch: Dispatch,
+    /// `None`: no admin API (no `[admin] listen`).
+    pub admin: Option<admin::Admin>,
+    pub alerts: Option<admin::Alerts>,
     pub sources: Sources,
     raw: RawConfig,
 }
 
 /// Every configured source by name.
 pub type Sources = BTreeMap<String, Arc<Source>>;
+
+/// The sources in force, swapped whole on reload (SIGHUP).
+pub type SharedSources = Arc<arc_swap::ArcSwap<Sources>>;
 
 #[derive(Debug, Clone)]
 pub struct Server {
@@ -131,7 +138,7 @@ fn redact(v: &mut toml::Value) {
     match v {
         toml::Value::Table(t) => {
             for (k, v) in t.iter_mut() {
-                if matches!(k.as_str(), "secret" | "secrets" | "signing_secret") {
+                if matches!(k.as_str(), "secret" | "secrets" | "signing_secret" | "token") {
                     *v = redacted_like(v);
                 } else {
                     redact(v);
@@ -192,9 +199,8 @@ fn validate(path: &Path, raw: RawConfig, p: &mut Problems) -> Option<Config> {
     if !raw.server.trusted_proxies.is_empty() {
         p.push("server.trusted_proxies", "not supported in this version yet");
     }
-    if raw.admin.listen.is_some() || raw.admin.token_file.is_some() {
-        p.push("admin", "the admin API is not in this version yet; remove the [admin] section");
-    }
+    let admin = admin::admin(&raw.admin, p);
+    let alerts = admin::alerts(&raw.alerts, p);
     let storage = storage(&raw.storage, p);
     let output_tail = p.take("dispatch.output_tail", units::size(&raw.dispatch.output_tail));
     if raw.dispatch.concurrency == 0 {
@@ -220,6 +226,8 @@ fn validate(path: &Path, raw: RawConfig, p: &mut Problems) -> Option<Config> {
             concurrency: raw.dispatch.concurrency.max(1),
             output_tail: usize::try_from(output_tail?).unwrap_or(usize::MAX),
         },
+        admin,
+        alerts,
         sources,
         raw,
     })
@@ -445,12 +453,25 @@ fn route(at: &str, index: usize, raw: &RawRoute, p: &mut Problems) -> Option<Rou
     let retry = retry_policy(at, raw.retry.as_ref(), p);
     let name = raw.name.clone().unwrap_or_else(|| index.to_string());
     let codes = raw.permanent_exit_codes.clone().unwrap_or_else(|| vec![65]);
+    let order_by = match raw.order_by.as_deref() {
+        Some(ptr) if !ptr.starts_with('/') => p.take(
+            format!("{at}.order_by"),
+            Err(format!("{ptr:?} is not a JSON pointer (e.g. \"/data/object/customer\")")),
+        ),
+        other => Some(other.map(str::to_string)),
+    };
+    if raw.concurrency == Some(0) {
+        p.push(format!("{at}.concurrency"), "must be at least 1");
+    }
     let events = raw.events.clone();
     let route = Route::new(name, events, handler?, timeout?, retry?, codes);
     if raw.events.is_empty() {
         return None;
     }
-    p.take(format!("{at}.events"), route)
+    let mut route = p.take(format!("{at}.events"), route)?;
+    route.order_by = order_by?;
+    route.concurrency = raw.concurrency.filter(|c| *c > 0);
+    Some(route)
 }
 
 fn handler(at: &str, raw: &RawRoute, p: &mut Problems) -> Option<Handler> {

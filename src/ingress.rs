@@ -3,8 +3,9 @@
 //! — and answers only after `Store::accept` returned. Never echoes secrets,
 //! signatures or bodies in answers or logs.
 
-use crate::config::Sources;
+use crate::config::SharedSources;
 use crate::http::HttpResponse;
+use crate::metrics::Metrics;
 use crate::queue::Queue;
 use crate::route;
 use crate::store::keys::id_text;
@@ -21,7 +22,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 pub struct Ingress {
-    pub sources: Arc<Sources>,
+    pub sources: SharedSources,
+    pub metrics: Arc<Metrics>,
     pub store: Arc<Store>,
     pub queue: Queue,
     pub max_body: usize,
@@ -59,14 +61,20 @@ impl Ingress {
     async fn webhook(&self, source: String, req: Request<Incoming>) -> HttpResponse {
         let started = Instant::now();
         let result = self.accept(&source, req).await;
-        let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let latency = started.elapsed();
+        let latency_ms = latency.as_secs_f64() * 1000.0;
         match result {
             Ok((status, body, event_id, event_type)) => {
-                tracing::info!(%source, %event_id, %event_type, outcome = if status == StatusCode::OK { "duplicate" } else { "accepted" }, status = status.as_u16(), latency_ms, "request");
+                let outcome = if status == StatusCode::OK { "duplicate" } else { "accepted" };
+                tracing::info!(%source, %event_id, %event_type, outcome, status = status.as_u16(), latency_ms, "request");
+                self.metrics.request(&source, &event_type, outcome, status.as_u16(), latency);
                 reply(status, body)
             }
             Err(Refusal(status, code, message)) => {
                 tracing::info!(%source, outcome = code, status = status.as_u16(), latency_ms, "request");
+                if status != StatusCode::NOT_FOUND {
+                    self.metrics.request(&source, "", code, status.as_u16(), latency);
+                }
                 error(status, code, &message)
             }
         }
@@ -79,7 +87,7 @@ impl Ingress {
     ) -> Result<(StatusCode, serde_json::Value, String, String), Refusal> {
         let (parts, body) = req.into_parts();
         let body = self.read_body(&parts.headers, body).await?;
-        let source = self.sources.get(source_name).ok_or_else(|| {
+        let source = self.sources.load().get(source_name).cloned().ok_or_else(|| {
             Refusal(StatusCode::NOT_FOUND, "unknown_source", format!("no source named {source_name:?}"))
         })?;
         let url = received_url(&parts.headers, parts.uri.path());
@@ -88,7 +96,7 @@ impl Ingress {
             .map_err(|r| Refusal(StatusCode::UNAUTHORIZED, r.code(), r.message().to_string()))?;
         let ident = identify::identify(&source.identify, &inbound)
             .map_err(|m| Refusal(StatusCode::BAD_REQUEST, "unidentifiable", m))?;
-        let routes = route::matching(&source.routes, &ident.event_type).map(|r| r.name.clone()).collect();
+        let routes = route::deliveries(&source.routes, &ident.event_type, &body);
         let headers = kept_headers(&parts.headers, &source.keep_headers);
         let new = NewEvent {
             source: source_name.to_string(),

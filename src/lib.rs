@@ -12,11 +12,14 @@
 //! - `serve`    — wires the long-lived tasks and the ordered shutdown
 //! - `cli`      — the command line and exit codes
 
+pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod dispatch;
 pub mod http;
 pub mod ingress;
+pub mod janitor;
+pub mod metrics;
 pub mod queue;
 pub mod retry;
 pub mod route;

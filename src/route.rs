@@ -1,8 +1,10 @@
 //! Routes: event-type globs compiled once, and the handler each route runs.
-//! Pure: which routes an event type matches; no IO.
+//! Pure: which routes an event type matches, and each match's `order_by`
+//! key; no IO.
 
 use crate::config::secret::Secret;
 use crate::retry::RetryPolicy;
+use crate::store::NewDelivery;
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use std::time::Duration;
 
@@ -24,6 +26,11 @@ pub struct Route {
     pub timeout: Duration,
     pub retry: RetryPolicy,
     pub permanent_exit_codes: Vec<i32>,
+    /// JSON pointer into the body: deliveries with the same value run one
+    /// at a time, in arrival order.
+    pub order_by: Option<String>,
+    /// At most this many deliveries of this route run at once.
+    pub concurrency: Option<usize>,
 }
 
 impl Route {
@@ -36,7 +43,17 @@ impl Route {
         permanent_exit_codes: Vec<i32>,
     ) -> Result<Self, String> {
         let matcher = compile(&events)?;
-        Ok(Route { name, events, matcher, handler, timeout, retry, permanent_exit_codes })
+        Ok(Route {
+            name,
+            events,
+            matcher,
+            handler,
+            timeout,
+            retry,
+            permanent_exit_codes,
+            order_by: None,
+            concurrency: None,
+        })
     }
 
     pub fn matches(&self, event_type: &str) -> bool {
@@ -52,6 +69,26 @@ pub fn compile(patterns: &[String]) -> Result<GlobSet, String> {
         set.add(glob);
     }
     set.build().map_err(|e| e.to_string())
+}
+
+/// The deliveries a new event gets: one per matching route, with its
+/// `order_by` key read from the body. A pointer that finds no string or
+/// number gives no key: that delivery is not ordered.
+pub fn deliveries(routes: &[Route], event_type: &str, body: &[u8]) -> Vec<NewDelivery> {
+    let mut json: Option<Option<serde_json::Value>> = None;
+    matching(routes, event_type)
+        .map(|r| {
+            let order_key = r.order_by.as_deref().and_then(|pointer| {
+                let doc = json.get_or_insert_with(|| serde_json::from_slice(body).ok());
+                match doc.as_ref()?.pointer(pointer)? {
+                    serde_json::Value::String(s) => Some(s.clone()),
+                    serde_json::Value::Number(n) => Some(n.to_string()),
+                    _ => None,
+                }
+            });
+            NewDelivery { route: r.name.clone(), order_key }
+        })
+        .collect()
 }
 
 /// The routes an event type matches, in config order.
@@ -78,5 +115,17 @@ mod tests {
         assert_eq!(names("payment_intent.succeeded"), ["pay", "all"]);
         assert_eq!(names("customer.created"), ["all"]);
         assert!(compile(&["[".to_string()]).is_err());
+    }
+
+    #[test]
+    fn order_keys_come_from_the_body() {
+        let mut ordered = route("per-customer", &["*"]);
+        ordered.order_by = Some("/data/object/customer".into());
+        let routes = [ordered, route("all", &["*"])];
+        let body = br#"{"data":{"object":{"customer":"cus_1"}}}"#;
+        let got = deliveries(&routes, "x", body);
+        assert_eq!(got[0], NewDelivery { route: "per-customer".into(), order_key: Some("cus_1".into()) });
+        assert_eq!(got[1], NewDelivery { route: "all".into(), order_key: None });
+        assert_eq!(deliveries(&routes, "x", b"not json")[0].order_key, None);
     }
 }

@@ -1,13 +1,18 @@
-//! The one place long-lived tasks are wired: store, ingress listener and
-//! dispatcher, with an ordered, bounded shutdown: stop accepting → stop
-//! claiming → wait for running handlers → flush → return.
+//! The one place long-lived tasks are wired: store, ingress and admin
+//! listeners, dispatcher, janitor and the SIGHUP reloader, with an ordered,
+//! bounded shutdown: stop accepting → stop claiming → wait for running
+//! handlers → flush → return.
 
-use crate::config::Config;
+use crate::admin::Admin;
+use crate::config::{self, Config, SharedSources};
 use crate::dispatch::Dispatcher;
-use crate::http::{self, Limits};
+use crate::http::{self, Limits, Listener};
 use crate::ingress::Ingress;
+use crate::janitor::Janitor;
+use crate::metrics::Metrics;
 use crate::queue::Queue;
 use crate::store::Store;
+use arc_swap::ArcSwap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -18,29 +23,65 @@ pub const REQUEST_DRAIN: Duration = Duration::from_secs(10);
 /// How long running handlers may take to finish at shutdown.
 pub const HANDLER_GRACE: Duration = Duration::from_secs(20);
 
+/// The listeners `serve` answers on, bound by its caller.
+pub struct Listeners {
+    pub ingress: TcpListener,
+    pub admin: Option<Listener>,
+}
+
 /// Run until `shutdown` is cancelled, then shut down in order.
-pub async fn run(config: Config, store: Arc<Store>, listener: TcpListener, shutdown: CancellationToken) {
-    let sources = Arc::new(config.sources.clone());
+pub async fn run(config: Config, store: Arc<Store>, listeners: Listeners, shutdown: CancellationToken) {
+    let sources: SharedSources = Arc::new(ArcSwap::from_pointee(config.sources.clone()));
     let queue = Queue::default();
+    let metrics = Arc::new(Metrics::default());
+    let server = config.server.clone();
+    let limits = move || Limits {
+        header_timeout: server.read_timeout,
+        max_connections: server.max_connections,
+        drain: REQUEST_DRAIN,
+    };
     let ingress = Arc::new(Ingress {
         sources: sources.clone(),
+        metrics: metrics.clone(),
         store: store.clone(),
         queue: queue.clone(),
         max_body: config.server.max_body,
         read_timeout: config.server.read_timeout,
     });
-    let limits = Limits {
-        header_timeout: config.server.read_timeout,
-        max_connections: config.server.max_connections,
-        drain: REQUEST_DRAIN,
+    let admin = match (listeners.admin, &config.admin) {
+        (Some(listener), Some(admin)) => {
+            let token = admin.token.as_ref().map(|t| t.expose().to_vec());
+            let api = Arc::new(Admin { store: store.clone(), queue: queue.clone(), metrics: metrics.clone(), token });
+            let handler = move |req, peer| api.clone().handle(req, peer);
+            Some(tokio::spawn(http::serve(listener, handler, limits(), shutdown.clone())))
+        }
+        _ => None,
     };
+    let dispatcher = Dispatcher {
+        store: store.clone(),
+        queue: queue.clone(),
+        sources: sources.clone(),
+        metrics,
+        alerts: config.alerts.clone(),
+        concurrency: config.dispatch.concurrency,
+        output_tail: config.dispatch.output_tail,
+    };
+    let dispatching = tokio::spawn(dispatcher.run(shutdown.child_token(), HANDLER_GRACE));
+    let janitor = Janitor {
+        store: store.clone(),
+        sources: sources.clone(),
+        retain_delivered: config.storage.retain_delivered,
+        retain_dead: config.storage.retain_dead,
+        dedup_window: config.storage.dedup_window,
+    };
+    tokio::spawn(janitor.run(shutdown.child_token()));
+    tokio::spawn(reload_on_hangup(config, sources, queue, shutdown.child_token()));
     let handler = move |req, peer| ingress.clone().handle(req, peer);
-    let dispatcher =
-        Dispatcher::new(store.clone(), queue, sources, config.dispatch.concurrency, config.dispatch.output_tail);
-    let stop_claiming = shutdown.child_token();
-    let dispatching = tokio::spawn(dispatcher.run(stop_claiming, HANDLER_GRACE));
-    http::serve(listener, handler, limits, shutdown).await;
+    http::serve(listeners.ingress, handler, limits(), shutdown).await;
     tracing::info!("ingress closed; waiting for running handlers");
+    if let Some(admin) = admin {
+        let _ = admin.await;
+    }
     if let Err(e) = dispatching.await {
         tracing::error!(error = %e, "dispatcher task failed");
     }
@@ -48,4 +89,37 @@ pub async fn run(config: Config, store: Arc<Store>, listener: TcpListener, shutd
         tracing::error!(error = %e, "final flush failed");
     }
     tracing::info!("stopped");
+}
+
+/// SIGHUP: load the config file again and swap in its sources and routes.
+/// Listen addresses, storage and admin settings need a restart. A config
+/// with problems is refused, every problem logged, and the old one stays.
+async fn reload_on_hangup(config: Config, sources: SharedSources, queue: Queue, stop: CancellationToken) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        tracing::error!("cannot install the SIGHUP handler; reload needs a restart");
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = hup.recv() => {}
+            _ = stop.cancelled() => return,
+        }
+        match config::load(&config.path) {
+            Ok(new) => {
+                if new.server.listen != config.server.listen || new.storage.path != config.storage.path {
+                    tracing::warn!("server.listen and storage.path changes take effect at the next restart");
+                }
+                let count = new.sources.len();
+                sources.store(Arc::new(new.sources));
+                queue.wake();
+                tracing::info!(sources = count, "configuration reloaded");
+            }
+            Err(problems) => {
+                for p in &problems.0 {
+                    tracing::error!(problem = %p, "reload refused; the running configuration stays");
+                }
+            }
+        }
+    }
 }

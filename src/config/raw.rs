@@ -12,6 +12,7 @@ pub struct RawConfig {
     pub admin: RawAdmin,
     pub storage: RawStorage,
     pub dispatch: RawDispatch,
+    pub alerts: RawAlerts,
     pub sources: BTreeMap<String, RawSource>,
 }
 
@@ -50,6 +51,14 @@ impl Default for RawServer {
 pub struct RawAdmin {
     pub listen: Option<String>,
     pub token_file: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawAlerts {
+    pub on_dead: Option<Vec<String>>,
+    pub url: Option<String>,
+    pub timeout: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -121,6 +130,8 @@ pub struct RawRoute {
     pub timeout: Option<String>,
     pub retry: Option<RawRetry>,
     pub permanent_exit_codes: Option<Vec<i32>>,
+    pub order_by: Option<String>,
+    pub concurrency: Option<usize>,
     pub signing_secret: Option<String>,
     pub signing_secret_env: Option<String>,
     pub signing_secret_file: Option<String>,

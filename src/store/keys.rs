@@ -1,13 +1,24 @@
 //! Big-endian keys, so a range scan is arrival order (events) or due order
 //! (the due index). The hookd id is a ULID: 48 bits of milliseconds, then
-//! randomness; its 26-character text is what users see.
+//! randomness; its 26-character text is what users see. Ids are monotonic
+//! within a process, so id order is arrival order (what `order_by` keeps).
 
-use ulid::Ulid;
+use std::sync::Mutex;
+use ulid::{Generator, Ulid};
 
 pub type Id = [u8; 16];
 
+static IDS: Mutex<Generator> = Mutex::new(Generator::new());
+
 pub fn new_id() -> Id {
-    Ulid::generate().0.to_be_bytes()
+    let mut ids = IDS.lock().unwrap_or_else(|p| p.into_inner());
+    let ulid = ids.generate().unwrap_or_else(|overflow| overflow.commit_overflow_increment());
+    ulid.0.to_be_bytes()
+}
+
+/// Milliseconds since the epoch at which `id` was made.
+pub fn id_ms(id: &Id) -> u64 {
+    Ulid(u128::from_be_bytes(*id)).timestamp_ms()
 }
 
 pub fn id_text(id: &Id) -> String {
@@ -32,6 +43,24 @@ pub fn delivery_key(id: &Id, index: u16) -> [u8; 18] {
     let mut k = [0u8; 18];
     k[..16].copy_from_slice(id);
     k[16..].copy_from_slice(&index.to_be_bytes());
+    k
+}
+
+/// The prefix of one `order_by` line: source, route and key, each
+/// length-prefixed so that no key's prefix is another key's.
+pub fn order_prefix(source: &str, route: &str, key: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(source.len() + route.len() + key.len() + 12);
+    for part in [source, route, key] {
+        k.extend_from_slice(&(part.len() as u32).to_be_bytes());
+        k.extend_from_slice(part.as_bytes());
+    }
+    k
+}
+
+/// One delivery's place in its `order_by` line: prefix, then arrival order.
+pub fn order_key(prefix: &[u8], id: &Id, index: u16) -> Vec<u8> {
+    let mut k = prefix.to_vec();
+    k.extend_from_slice(&delivery_key(id, index));
     k
 }
 

@@ -69,6 +69,12 @@ pub struct Delivery {
     pub attempts: Vec<Attempt>,
     /// Why it went dead, when it did.
     pub dead_reason: Option<String>,
+    /// The route's `order_by` value for this event: deliveries sharing it
+    /// run one at a time, in arrival order.
+    pub order_key: Option<String>,
+    /// Attempts made before the last replay: the retry budget counts from
+    /// here, while attempt numbers keep counting up.
+    pub replayed_after: u32,
 }
 
 /// One started attempt. `ended_ms == None` means it was running when hookd
@@ -86,25 +92,30 @@ pub struct Attempt {
     pub output_tail: String,
 }
 
-/// What the dedup tree holds for (source, event id).
+/// What the dedup tree holds for (source, event id). `retired`: the event
+/// was purged on purpose (retention, `dlq purge`) while its window runs on,
+/// so a missing event record still means "duplicate", not "crashed accept".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DedupEntry {
     pub id: [u8; 16],
     pub received_ms: u64,
+    pub retired: bool,
 }
 
 impl DedupEntry {
-    pub fn encode(&self) -> [u8; 24] {
-        let mut out = [0u8; 24];
+    pub fn encode(&self) -> [u8; 25] {
+        let mut out = [0u8; 25];
         out[..16].copy_from_slice(&self.id);
-        out[16..].copy_from_slice(&self.received_ms.to_be_bytes());
+        out[16..24].copy_from_slice(&self.received_ms.to_be_bytes());
+        out[24] = u8::from(self.retired);
         out
     }
 
     pub fn decode(bytes: &[u8]) -> Option<Self> {
         let id = bytes.get(..16)?.try_into().ok()?;
         let ms = bytes.get(16..24)?.try_into().ok()?;
-        Some(DedupEntry { id, received_ms: u64::from_be_bytes(ms) })
+        let retired = bytes.get(24).is_some_and(|b| *b == 1);
+        Some(DedupEntry { id, received_ms: u64::from_be_bytes(ms), retired })
     }
 }
 

@@ -1,0 +1,88 @@
+//! The operator-facing sections: `[admin]` (where the admin API listens and
+//! its bearer token) and `[alerts]` (what runs when a delivery goes dead).
+//! Validation only; never prints the token.
+
+use super::raw::{RawAdmin, RawAlerts};
+use super::secret::{resolve, Secret, SecretSource};
+use super::{units, Problems};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct Admin {
+    pub listen: AdminListen,
+    /// Required on TCP; optional on a unix socket (file permissions guard it).
+    pub token: Option<Secret>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminListen {
+    Tcp(SocketAddr),
+    Unix(PathBuf),
+}
+
+impl std::fmt::Display for AdminListen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AdminListen::Tcp(a) => write!(f, "{a}"),
+            AdminListen::Unix(p) => write!(f, "unix:{}", p.display()),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Alerts {
+    pub on_dead: AlertTarget,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub enum AlertTarget {
+    Command(Vec<String>),
+    Url(String),
+}
+
+pub(super) fn admin(raw: &RawAdmin, p: &mut Problems) -> Option<Admin> {
+    let listen = match raw.listen.as_deref() {
+        None => {
+            if raw.token_file.is_some() {
+                p.push("admin.listen", "missing (token_file is set, but the admin API has no address)");
+            }
+            return None;
+        }
+        Some(l) => match l.strip_prefix("unix:") {
+            Some("") => p.take("admin.listen", Err("unix: needs a socket path".into()))?,
+            Some(path) => AdminListen::Unix(PathBuf::from(path)),
+            None => AdminListen::Tcp(
+                p.take("admin.listen", l.parse().map_err(|e| format!("{e} (use host:port or unix:/path/to/socket)")))?,
+            ),
+        },
+    };
+    let token = match (&raw.token_file, &listen) {
+        (Some(f), _) => Some(p.take("admin.token_file", resolve(SecretSource::File(f)))?),
+        (None, AdminListen::Tcp(_)) => {
+            p.push("admin.token_file", "missing (a TCP admin listener requires a bearer token)");
+            return None;
+        }
+        (None, AdminListen::Unix(_)) => None,
+    };
+    Some(Admin { listen, token })
+}
+
+pub(super) fn alerts(raw: &RawAlerts, p: &mut Problems) -> Option<Alerts> {
+    let timeout = p.take("alerts.timeout", units::duration(raw.timeout.as_deref().unwrap_or("30s")))?;
+    let on_dead = match (&raw.on_dead, &raw.url) {
+        (None, None) => return None,
+        (Some(_), Some(_)) => return p.take("alerts", Err("set on_dead (a command) or url, not both".into())),
+        (Some(argv), None) if argv.first().is_none_or(|a| a.is_empty()) => {
+            return p.take("alerts.on_dead", Err("must name a program: [\"/path/to/alert\", \"arg\"…]".into()))
+        }
+        (Some(argv), None) => AlertTarget::Command(argv.clone()),
+        (None, Some(url)) => match url.parse::<http::Uri>() {
+            Ok(u) if u.scheme_str() == Some("http") && u.host().is_some() => AlertTarget::Url(url.clone()),
+            _ => return p.take("alerts.url", Err(format!("not an http:// URL: {url:?}"))),
+        },
+    };
+    Some(Alerts { on_dead, timeout })
+}

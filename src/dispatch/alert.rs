@@ -1,0 +1,70 @@
+//! `[alerts] on_dead`: once per delivery that goes dead, run the alert
+//! command (handler environment + `HOOKD_DEAD_REASON`, body on stdin) or
+//! POST to the alert URL, retried a few times on its own task. Never blocks
+//! dispatch; an alert that still fails is logged, and the dead delivery
+//! stays visible in the DLQ either way.
+
+use super::callback::{self, CallbackOutcome, CallbackSpec};
+use super::command::{self, CommandExit, CommandSpec};
+use super::run::handler_env;
+use crate::config::admin::{AlertTarget, Alerts};
+use crate::store::keys::id_text;
+use crate::store::Claim;
+use std::time::Duration;
+
+/// Tries per alert, and the pause before each retry.
+const BACKOFF: [Duration; 3] = [Duration::ZERO, Duration::from_secs(2), Duration::from_secs(10)];
+const TAIL: usize = 1024;
+
+pub async fn on_dead(alerts: Alerts, client: callback::Client, claim: Claim, reason: String) {
+    for (n, pause) in BACKOFF.iter().enumerate() {
+        tokio::time::sleep(*pause).await;
+        match once(&alerts, &client, &claim, &reason).await {
+            Ok(()) => {
+                tracing::info!(id = %id_text(&claim.due.id), route = %claim.route, "dead-delivery alert sent");
+                return;
+            }
+            Err(why) => tracing::warn!(id = %id_text(&claim.due.id), try_ = n + 1, why, "dead-delivery alert failed"),
+        }
+    }
+    tracing::error!(id = %id_text(&claim.due.id), route = %claim.route, "dead-delivery alert gave up");
+}
+
+async fn once(alerts: &Alerts, client: &callback::Client, claim: &Claim, reason: &str) -> Result<(), String> {
+    match &alerts.on_dead {
+        AlertTarget::Command(argv) => {
+            let mut env = handler_env(claim);
+            env.push(("HOOKD_DEAD_REASON".into(), reason.to_string()));
+            let spec = CommandSpec {
+                argv: argv.clone(),
+                env,
+                env_remove: Vec::new(),
+                stdin: claim.body.clone(),
+                timeout: alerts.timeout,
+                tail_bytes: TAIL,
+            };
+            match command::run(spec).await.exit {
+                CommandExit::Code(0) => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        }
+        AlertTarget::Url(url) => {
+            let spec = CallbackSpec {
+                url: url.clone(),
+                body: claim.body.clone(),
+                content_type: claim.event.headers.iter().find(|(k, _)| k == "content-type").map(|(_, v)| v.clone()),
+                msg_id: id_text(&claim.due.id),
+                signing_secret: None,
+                source: claim.event.source.clone(),
+                event_type: claim.event.event_type.clone(),
+                attempt: claim.attempt,
+                timeout: alerts.timeout,
+                tail_bytes: TAIL,
+            };
+            match callback::deliver(client, spec).await.outcome {
+                CallbackOutcome::Delivered { .. } => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        }
+    }
+}

@@ -1,0 +1,143 @@
+//! One attempt of one handler, as data: runs the route's command or
+//! callback and maps what happened to an `Outcome` and the `AttemptEnd`
+//! the store records (retry timing from the pure `retry` module). Also the
+//! SPEC §5 handler environment.
+
+use super::callback;
+use super::command;
+use crate::config::Source;
+use crate::retry::{self, Outcome};
+use crate::route::{Handler, Route};
+use crate::store::keys::id_text;
+use crate::store::{now_ms, AttemptEnd, Claim, Next};
+use std::time::{Duration, UNIX_EPOCH};
+
+/// Run the route's handler for `claim` and decide what comes next.
+pub async fn handler(
+    client: &callback::Client,
+    source: &Source,
+    route: &Route,
+    claim: &Claim,
+    tail: usize,
+) -> AttemptEnd {
+    let (outcome, mut end) = match &route.handler {
+        Handler::Command { argv } => run_command(source, route, argv, claim, tail).await,
+        Handler::Callback { url, signing_secret } => {
+            let secret = signing_secret.as_ref().map(|s| s.expose().to_vec());
+            run_callback(client, route, url, secret, claim, tail).await
+        }
+    };
+    let now = now_ms();
+    end.next = match retry::next(&route.retry, claim.attempt_in_round, outcome, fastrand::f64) {
+        retry::Next::Delivered => Next::Delivered,
+        retry::Next::Dead(reason) => Next::Dead(reason),
+        retry::Next::RetryIn(d) => Next::RetryAt(now + d.as_millis() as u64),
+    };
+    end
+}
+async fn run_command(
+    source: &Source,
+    route: &Route,
+    argv: &[String],
+    claim: &Claim,
+    tail: usize,
+) -> (Outcome, AttemptEnd) {
+    let spec = command::CommandSpec {
+        argv: argv.to_vec(),
+        env: handler_env(claim),
+        env_remove: source.secret_env.clone(),
+        stdin: claim.body.clone(),
+        timeout: route.timeout,
+        tail_bytes: tail,
+    };
+    let result = command::run(spec).await;
+    let (outcome, summary, code) = match result.exit {
+        command::CommandExit::Code(0) => (Outcome::Delivered, "exit 0".to_string(), Some(0)),
+        command::CommandExit::Code(c) if route.permanent_exit_codes.contains(&c) => {
+            (Outcome::Dead { reason: format!("exit {c} (permanent)") }, format!("exit {c}"), Some(c))
+        }
+        command::CommandExit::Code(c) => (retry_with(format!("exit {c}")), format!("exit {c}"), Some(c)),
+        command::CommandExit::Signal(s) => (retry_with(format!("killed by signal {s}")), format!("signal {s}"), None),
+        command::CommandExit::TimedOut => {
+            let what = format!("timed out after {}", humantime::format_duration(route.timeout));
+            (retry_with(what.clone()), what, None)
+        }
+        command::CommandExit::SpawnFailed(e) => {
+            (retry_with(format!("could not start: {e}")), "spawn failed".into(), None)
+        }
+    };
+    let end = AttemptEnd {
+        outcome: summary,
+        exit_code: code,
+        http_status: None,
+        output_tail: result.output_tail,
+        next: Next::Delivered,
+    };
+    (outcome, end)
+}
+
+async fn run_callback(
+    client: &callback::Client,
+    route: &Route,
+    url: &str,
+    secret: Option<Vec<u8>>,
+    claim: &Claim,
+    tail: usize,
+) -> (Outcome, AttemptEnd) {
+    let content_type = claim.event.headers.iter().find(|(k, _)| k == "content-type").map(|(_, v)| v.clone());
+    let spec = callback::CallbackSpec {
+        url: url.to_string(),
+        body: claim.body.clone(),
+        content_type,
+        msg_id: id_text(&claim.due.id),
+        signing_secret: secret,
+        source: claim.event.source.clone(),
+        event_type: claim.event.event_type.clone(),
+        attempt: claim.attempt,
+        timeout: route.timeout,
+        tail_bytes: tail,
+    };
+    let result = callback::deliver(client, spec).await;
+    let (outcome, summary, status) = match result.outcome {
+        callback::CallbackOutcome::Delivered { status } => (Outcome::Delivered, format!("http {status}"), Some(status)),
+        callback::CallbackOutcome::Permanent { status } => {
+            (Outcome::Dead { reason: format!("http {status} (permanent)") }, format!("http {status}"), Some(status))
+        }
+        callback::CallbackOutcome::Retry { status, retry_after, reason } => {
+            let summary = status.map_or_else(|| reason.clone(), |s| format!("http {s}"));
+            (Outcome::Retry { after: retry_after, reason }, summary, status)
+        }
+    };
+    let end = AttemptEnd {
+        outcome: summary,
+        exit_code: None,
+        http_status: status,
+        output_tail: result.response_tail,
+        next: Next::Delivered,
+    };
+    (outcome, end)
+}
+
+fn retry_with(reason: String) -> Outcome {
+    Outcome::Retry { after: None, reason }
+}
+
+/// The SPEC §5 handler environment.
+pub fn handler_env(claim: &Claim) -> Vec<(String, String)> {
+    let received = UNIX_EPOCH + Duration::from_millis(claim.event.received_ms);
+    let mut env = vec![
+        ("HOOKD_SOURCE".to_string(), claim.event.source.clone()),
+        ("HOOKD_EVENT_ID".to_string(), claim.event.event_id.clone()),
+        ("HOOKD_EVENT_TYPE".to_string(), claim.event.event_type.clone()),
+        ("HOOKD_ID".to_string(), id_text(&claim.due.id)),
+        ("HOOKD_ATTEMPT".to_string(), claim.attempt.to_string()),
+        ("HOOKD_RECEIVED_AT".to_string(), humantime::format_rfc3339_millis(received).to_string()),
+        ("HOOKD_ROUTE".to_string(), claim.route.clone()),
+    ];
+    for (name, value) in &claim.event.headers {
+        let var: String =
+            name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect();
+        env.push((format!("HOOKD_HEADER_{var}"), value.clone()));
+    }
+    env
+}

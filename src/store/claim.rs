@@ -1,0 +1,300 @@
+//! The dispatcher's side of the store: what is due, claiming a delivery
+//! (its attempt recorded durably before the handler starts), finishing it,
+//! and the `order_by` lines that let only the oldest live delivery of a key
+//! run. Never runs anything itself.
+
+use super::keys::{delivery_key, id_ms, order_key, order_prefix, DueKey, Id};
+use super::records::{Attempt, Delivery, Event, State};
+use super::{lock, now_ms, Result, Store, StoreError, PARKED};
+use bytes::Bytes;
+
+/// How long an accept may take between its first write and its commit
+/// marker before its leftovers count as the remains of a failed one.
+const UNCOMMITTED_GRACE_MS: u64 = 30_000;
+
+/// A delivery handed to the dispatcher, its attempt already recorded.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    pub due: DueKey,
+    pub event: Event,
+    pub body: Bytes,
+    pub route: String,
+    /// The attempt's number (`HOOKD_ATTEMPT`): counts every attempt ever.
+    pub attempt: u32,
+    /// Its place in the retry budget: counts from the last replay.
+    pub attempt_in_round: u32,
+}
+
+/// What claiming a due entry came to.
+#[derive(Debug)]
+pub enum Claimed<P> {
+    /// Run it: the attempt is recorded; `P` is what the gate handed out.
+    Run(Claim, P),
+    /// Nothing to run for this entry (stale, finished, or parked behind
+    /// its `order_by` line).
+    Nothing,
+    /// Its route is at its concurrency limit.
+    Busy { source: String, route: String },
+}
+
+/// The end of one attempt, as the store records it.
+#[derive(Debug, Clone)]
+pub struct AttemptEnd {
+    pub outcome: String,
+    pub exit_code: Option<i32>,
+    pub http_status: Option<u16>,
+    pub output_tail: String,
+    pub next: Next,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Next {
+    Delivered,
+    RetryAt(u64),
+    Dead(String),
+}
+
+impl Store {
+    /// Up to `limit` due-index entries due at or before `now`, in due order,
+    /// skipping those `skip` says are already running.
+    pub fn due(&self, now: u64, limit: usize, skip: impl Fn(&DueKey) -> bool) -> Result<Vec<DueKey>> {
+        let end = DueKey { due_ms: now, id: [0xff; 16], index: u16::MAX }.encode();
+        let mut out = Vec::new();
+        for entry in self.due.range(..=end) {
+            let (k, _) = entry?;
+            let due = DueKey::decode(&k).ok_or_else(|| StoreError::Corrupt("due key".into()))?;
+            if !skip(&due) {
+                out.push(due);
+                if out.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// When the earliest entry of the due index that `skip` does not
+    /// exclude is due, if any.
+    pub fn next_due(&self, skip: impl Fn(&DueKey) -> bool) -> Result<Option<u64>> {
+        for entry in self.due.iter() {
+            let (k, _) = entry?;
+            let due = DueKey::decode(&k).ok_or_else(|| StoreError::Corrupt("due key".into()))?;
+            if !skip(&due) {
+                return Ok(Some(due.due_ms));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Start an attempt: validate the due entry against the delivery record
+    /// (repairing a stale index entry), check its `order_by` line, record the
+    /// attempt, make it durable. `None`: nothing to run for this entry.
+    ///
+    /// `gate(source, route)` is asked last, before anything is recorded: a
+    /// route at its concurrency limit answers `None`, and the claim is
+    /// `Busy` (nothing changed; the entry stays due).
+    pub async fn claim<P>(&self, due: DueKey, gate: impl FnOnce(&str, &str) -> Option<P>) -> Result<Claimed<P>> {
+        let claimed = self.claim_sync(due, gate)?;
+        if matches!(claimed, Claimed::Run(..)) {
+            self.sync().await?;
+        }
+        Ok(claimed)
+    }
+
+    fn claim_sync<P>(&self, due: DueKey, gate: impl FnOnce(&str, &str) -> Option<P>) -> Result<Claimed<P>> {
+        let dk = delivery_key(&due.id, due.index);
+        let _guard = lock(&self.event_locks, &due.id);
+        let (Some(mut delivery), Some(event)) = (self.delivery(&dk)?, self.event(&due.id)?) else {
+            return self.unmarked(due).map(|_| Claimed::Nothing);
+        };
+        if delivery.state.is_terminal() || delivery.next_due_ms != due.due_ms {
+            self.repair_due(due, &delivery)?;
+            return Ok(Claimed::Nothing);
+        }
+        if let Some(key) = delivery.order_key.clone() {
+            let prefix = order_prefix(&event.source, &delivery.route, &key);
+            let _line = lock(&self.locks, &prefix);
+            if !self.heads_line(&prefix, &due.id, due.index)? {
+                delivery.next_due_ms = PARKED;
+                self.put_delivery(&dk, delivery)?;
+                self.due.remove(due.encode())?;
+                return Ok(Claimed::Nothing);
+            }
+        }
+        let Some(permit) = gate(&event.source, &delivery.route) else {
+            return Ok(Claimed::Busy { source: event.source, route: delivery.route });
+        };
+        let number = delivery.attempts.len() as u32 + 1;
+        delivery.attempts.push(Attempt {
+            number,
+            started_ms: now_ms(),
+            ended_ms: None,
+            outcome: "running".into(),
+            exit_code: None,
+            http_status: None,
+            output_tail: String::new(),
+        });
+        let route = delivery.route.clone();
+        let attempt_in_round = number.saturating_sub(delivery.replayed_after);
+        self.put_delivery(&dk, delivery)?;
+        let body = self.body(&due.id, &event)?;
+        Ok(Claimed::Run(Claim { due, event, body, route, attempt: number, attempt_in_round }, permit))
+    }
+
+    /// A due entry whose event has no commit marker: an accept still
+    /// writing (look again in a second), or the remains of one that failed
+    /// or crashed before its ack (nothing was acknowledged: remove them).
+    fn unmarked(&self, due: DueKey) -> Result<()> {
+        let now = now_ms();
+        if id_ms(&due.id) + UNCOMMITTED_GRACE_MS > now {
+            self.due.insert(DueKey { due_ms: now + 1000, ..due }.encode(), &[])?;
+        } else {
+            self.deliveries.remove(delivery_key(&due.id, due.index))?;
+        }
+        self.due.remove(due.encode())?;
+        Ok(())
+    }
+
+    /// Whether delivery (id, index) is the oldest live one of its line.
+    /// Entries of finished or vanished deliveries ahead of it are removed on
+    /// the way; its own entry is (re)written.
+    fn heads_line(&self, prefix: &[u8], id: &Id, index: u16) -> Result<bool> {
+        let mine = order_key(prefix, id, index);
+        for entry in self.order.range(prefix.to_vec()..mine.clone()) {
+            let (k, _) = entry?;
+            let Some(dk) = k.get(prefix.len()..) else { continue };
+            match self.delivery(dk)? {
+                Some(d) if !d.state.is_terminal() => return Ok(false),
+                _ => {
+                    self.order.remove(&k)?;
+                }
+            }
+        }
+        self.order.insert(mine, &[])?;
+        Ok(true)
+    }
+
+    /// Make the due index agree with the record for this delivery.
+    fn repair_due(&self, stale: DueKey, delivery: &Delivery) -> Result<()> {
+        if !delivery.state.is_terminal() && delivery.next_due_ms != PARKED {
+            let right = DueKey { due_ms: delivery.next_due_ms, ..stale };
+            self.due.insert(right.encode(), &[])?;
+        }
+        self.due.remove(stale.encode())?;
+        Ok(())
+    }
+
+    /// End an attempt. Write order: dead or new due entry, record, the
+    /// order line moved on, old due entry removed — any prefix leaves the
+    /// record reachable from an index.
+    pub async fn finish(&self, claim: &Claim, end: AttemptEnd) -> Result<State> {
+        let state = self.finish_sync(claim, end)?;
+        self.sync().await?;
+        Ok(state)
+    }
+
+    fn finish_sync(&self, claim: &Claim, end: AttemptEnd) -> Result<State> {
+        let dk = delivery_key(&claim.due.id, claim.due.index);
+        let _guard = lock(&self.event_locks, &claim.due.id);
+        let mut delivery = self.delivery(&dk)?.ok_or_else(|| StoreError::Corrupt("delivery vanished".into()))?;
+        let before = delivery.state;
+        if let Some(attempt) = delivery.attempts.iter_mut().find(|a| a.number == claim.attempt) {
+            attempt.ended_ms = Some(now_ms());
+            attempt.outcome = end.outcome;
+            attempt.exit_code = end.exit_code;
+            attempt.http_status = end.http_status;
+            attempt.output_tail = end.output_tail;
+        }
+        let same_key = matches!(end.next, Next::RetryAt(at) if at == claim.due.due_ms);
+        match end.next {
+            Next::Delivered => delivery.state = State::Delivered,
+            Next::Dead(reason) => {
+                self.dead.insert(dk, &[])?;
+                delivery.state = State::Dead;
+                delivery.dead_reason = Some(reason);
+            }
+            Next::RetryAt(at) => {
+                delivery.state = State::Retrying;
+                delivery.next_due_ms = at;
+                self.due.insert(DueKey { due_ms: at, ..claim.due }.encode(), &[])?;
+            }
+        }
+        let state = delivery.state;
+        let order = delivery.order_key.clone();
+        self.put_delivery(&dk, delivery)?;
+        if let (Some(key), true) = (order, state.is_terminal()) {
+            let prefix = order_prefix(&claim.event.source, &claim.route, &key);
+            self.leave_line(&prefix, &claim.due.id, claim.due.index)?;
+        }
+        if !same_key {
+            self.due.remove(claim.due.encode())?;
+        }
+        self.counts.moved(&claim.event.source, before, state);
+        Ok(state)
+    }
+
+    /// A delivery of the line finished: make the next live one due now,
+    /// then drop the finished one's entry.
+    pub(super) fn leave_line(&self, prefix: &[u8], id: &Id, index: u16) -> Result<()> {
+        let _line = lock(&self.locks, prefix);
+        let mine = order_key(prefix, id, index);
+        for entry in self.order.scan_prefix(prefix) {
+            let (k, _) = entry?;
+            if k.as_ref() == mine.as_slice() {
+                continue;
+            }
+            let Some(dk) = k.get(prefix.len()..) else { continue };
+            match self.delivery(dk)? {
+                Some(d) if !d.state.is_terminal() => {
+                    self.promote(dk, d)?;
+                    break;
+                }
+                _ => {
+                    self.order.remove(&k)?;
+                }
+            }
+        }
+        self.order.remove(mine)?;
+        Ok(())
+    }
+
+    /// A parked delivery whose turn came: due now.
+    fn promote(&self, dk: &[u8], mut d: Delivery) -> Result<()> {
+        if d.next_due_ms != PARKED {
+            return Ok(());
+        }
+        let (Some(id), Some(index)) = (dk.get(..16), dk.get(16..18)) else {
+            return Err(StoreError::Corrupt("order entry".into()));
+        };
+        let id: Id = id.try_into().map_err(|_| StoreError::Corrupt("order entry".into()))?;
+        let index = u16::from_be_bytes(index.try_into().map_err(|_| StoreError::Corrupt("order entry".into()))?);
+        let now = now_ms();
+        self.due.insert(DueKey { due_ms: now, id, index }.encode(), &[])?;
+        d.next_due_ms = now;
+        self.put_delivery(dk, d)
+    }
+
+    /// At open: a line whose oldest live delivery is parked (a crash between
+    /// a head finishing and its successor's promotion) gets it promoted.
+    pub(super) fn repair_order_lines(&self) -> Result<()> {
+        let mut last_line: Option<Vec<u8>> = None;
+        for entry in self.order.iter() {
+            let (k, _) = entry?;
+            let Some(split) = k.len().checked_sub(18) else { continue };
+            let (line, dk) = k.split_at(split);
+            if last_line.as_deref() == Some(line) {
+                continue;
+            }
+            match self.delivery(dk)? {
+                Some(d) if !d.state.is_terminal() => {
+                    last_line = Some(line.to_vec());
+                    self.promote(dk, d)?;
+                }
+                _ => {
+                    self.order.remove(&k)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}

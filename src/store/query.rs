@@ -1,0 +1,180 @@
+//! The read side: one event with its deliveries, pages of events and of
+//! dead deliveries (newest first, cursor-paginated), and the counts. Reads
+//! only; a filter is the caller's predicate, so the store knows no query
+//! language.
+
+use super::counts::{SourceCounts, Stats};
+use super::keys::{delivery_key, id_text, parse_id, Id};
+use super::records::{Delivery, Event, State};
+use super::{Result, Store, StoreError};
+use std::collections::BTreeMap;
+
+/// One event and its deliveries (delivery `i` is route `i`).
+#[derive(Debug, Clone)]
+pub struct EventView {
+    pub id: Id,
+    pub event: Event,
+    pub deliveries: Vec<Delivery>,
+}
+
+impl EventView {
+    /// `unrouted`, else whether any delivery is in `state`.
+    pub fn has_status(&self, status: &str) -> bool {
+        match status {
+            "unrouted" => self.event.routes.is_empty(),
+            s => self.deliveries.iter().any(|d| d.state.as_str() == s),
+        }
+    }
+}
+
+/// A dead delivery with its event.
+#[derive(Debug, Clone)]
+pub struct DeadView {
+    pub id: Id,
+    pub index: u16,
+    pub event: Event,
+    pub delivery: Delivery,
+}
+
+/// One page of a listing; `next_cursor` continues after its last item.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// A predicate over events, built by the caller from its filters.
+pub type EventFilter<'a> = &'a dyn Fn(&EventView) -> bool;
+
+impl Store {
+    /// One event and its deliveries.
+    pub fn event_view(&self, id: &Id) -> Result<Option<EventView>> {
+        let Some(event) = self.event(id)? else { return Ok(None) };
+        let deliveries = self.indexed_deliveries(id, &event)?.into_iter().map(|(_, d)| d).collect();
+        Ok(Some(EventView { id: *id, event, deliveries }))
+    }
+
+    /// The deliveries of an event with their indexes (one may be missing
+    /// only while a removal is half done).
+    pub(super) fn indexed_deliveries(&self, id: &Id, event: &Event) -> Result<Vec<(u16, Delivery)>> {
+        let mut out = Vec::with_capacity(event.routes.len());
+        for index in 0..event.routes.len() {
+            let index = u16::try_from(index).unwrap_or(u16::MAX);
+            if let Some(d) = self.delivery(&delivery_key(id, index))? {
+                out.push((index, d));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every event, oldest first (for tests and small stores).
+    pub fn all_events(&self) -> Result<Vec<EventView>> {
+        let mut out = Vec::new();
+        for entry in self.events.iter() {
+            let (k, _) = entry?;
+            out.extend(self.event_view(&event_id(&k)?)?);
+        }
+        Ok(out)
+    }
+
+    /// Up to `limit` events that `filter` keeps, newest first, starting
+    /// after `cursor` (a hookd id from the previous page).
+    pub fn list_events(&self, filter: EventFilter, limit: usize, cursor: Option<&str>) -> Result<Page<EventView>> {
+        let before = match cursor {
+            Some(c) => Some(parse_id(c).ok_or(StoreError::BadCursor)?),
+            None => None,
+        };
+        let range = match before {
+            Some(id) => self.events.range(..id),
+            None => self.events.range::<&[u8], _>(..),
+        };
+        let mut items = Vec::new();
+        for entry in range.rev() {
+            let (k, _) = entry?;
+            let Some(view) = self.event_view(&event_id(&k)?)? else { continue };
+            if filter(&view) {
+                items.push(view);
+                if items.len() > limit {
+                    break;
+                }
+            }
+        }
+        let next_cursor = (items.len() > limit).then(|| {
+            items.truncate(limit);
+            items.last().map(|v| id_text(&v.id))
+        });
+        Ok(Page { items, next_cursor: next_cursor.flatten() })
+    }
+
+    /// Up to `limit` dead deliveries whose event `filter` keeps, newest
+    /// first, starting after `cursor`.
+    pub fn list_dead(&self, filter: EventFilter, limit: usize, cursor: Option<&str>) -> Result<Page<DeadView>> {
+        let before = match cursor {
+            Some(c) => Some(parse_dead_cursor(c).ok_or(StoreError::BadCursor)?),
+            None => None,
+        };
+        let range = match before {
+            Some(k) => self.dead.range(..k.to_vec()),
+            None => self.dead.range::<&[u8], _>(..),
+        };
+        let mut items = Vec::new();
+        for entry in range.rev() {
+            let (k, _) = entry?;
+            let Some(view) = self.dead_view(&k)? else { continue };
+            let event = EventView { id: view.id, event: view.event.clone(), deliveries: vec![view.delivery.clone()] };
+            if filter(&event) {
+                items.push(view);
+                if items.len() > limit {
+                    break;
+                }
+            }
+        }
+        let next_cursor = (items.len() > limit).then(|| {
+            items.truncate(limit);
+            items.last().map(|v| format!("{}.{}", id_text(&v.id), v.index))
+        });
+        Ok(Page { items, next_cursor: next_cursor.flatten() })
+    }
+
+    /// The dead delivery behind a DLQ entry, if it still is one.
+    fn dead_view(&self, key: &[u8]) -> Result<Option<DeadView>> {
+        let (Some(id), Some(index)) = (key.get(..16), key.get(16..18)) else { return Ok(None) };
+        let id: Id = id.try_into().map_err(|_| StoreError::Corrupt("dead key".into()))?;
+        let index = u16::from_be_bytes(index.try_into().map_err(|_| StoreError::Corrupt("dead key".into()))?);
+        let (Some(delivery), Some(event)) = (self.delivery(key)?, self.event(&id)?) else { return Ok(None) };
+        if delivery.state != State::Dead {
+            return Ok(None);
+        }
+        Ok(Some(DeadView { id, index, event, delivery }))
+    }
+
+    /// Counts per source and state, and the totals.
+    pub fn stats(&self) -> Stats {
+        self.counts.stats()
+    }
+
+    /// Recount everything from the records (at open).
+    pub(super) fn count_all(&self) -> Result<BTreeMap<String, SourceCounts>> {
+        let mut counts: BTreeMap<String, SourceCounts> = BTreeMap::new();
+        for entry in self.events.iter() {
+            let (k, _) = entry?;
+            let Some(view) = self.event_view(&event_id(&k)?)? else { continue };
+            let c = counts.entry(view.event.source.clone()).or_default();
+            if view.event.routes.is_empty() {
+                c.unrouted += 1;
+            }
+            view.deliveries.iter().for_each(|d| c.add(d.state));
+        }
+        Ok(counts)
+    }
+}
+
+fn event_id(key: &[u8]) -> Result<Id> {
+    key.try_into().map_err(|_| StoreError::Corrupt("event key".into()))
+}
+
+/// `<hookd id>.<delivery index>` → the dead tree's key.
+fn parse_dead_cursor(c: &str) -> Option<[u8; 18]> {
+    let (id, index) = c.split_once('.')?;
+    Some(delivery_key(&parse_id(id)?, index.parse().ok()?))
+}

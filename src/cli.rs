@@ -2,11 +2,18 @@
 //! outcome to an exit code — 0 ok, 1 runtime error, 2 usage or config error.
 //! Prints one-line reasons, never secrets.
 
+mod client;
+mod operator;
+mod send;
+
 use crate::config::admin::AdminListen;
 use crate::config::{self, Config};
 use crate::store::Store;
 use clap::{Parser, Subcommand, ValueEnum};
-use std::path::PathBuf;
+use client::Client;
+use operator::Op;
+use send::SendError;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -39,16 +46,160 @@ enum Command {
     Serve,
     /// Validate and print the effective config (secrets redacted).
     CheckConfig,
+    /// Inspect and replay events (through the running daemon's admin API).
+    #[command(subcommand)]
+    Events(EventsCmd),
+    /// The dead-letter queue: list, replay, purge.
+    #[command(subcommand)]
+    Dlq(DlqCmd),
+    /// Counts per source and status, queue depth, DLQ size.
+    Stats,
+    /// Sign a test event with the source's secret and POST it to the receiver.
+    Send {
+        #[arg(long)]
+        source: String,
+        /// Event type of the sample event.
+        #[arg(long = "type")]
+        ty: Option<String>,
+        /// Send this file as the body instead of a sample event.
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// Where to POST (default: this config's listen address, /webhooks/SOURCE).
+        #[arg(long)]
+        url: Option<String>,
+    },
     /// Print the version.
     Version,
 }
 
+#[derive(Subcommand)]
+enum EventsCmd {
+    /// Events, newest first.
+    List {
+        #[arg(long)]
+        source: Option<String>,
+        #[arg(long, value_parser = ["pending", "retrying", "delivered", "dead", "unrouted"])]
+        status: Option<String>,
+        /// Event type (a glob: "invoice.*").
+        #[arg(long = "type")]
+        ty: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Continue after a previous page.
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+    /// One event with its deliveries and every attempt.
+    Show { id: String },
+    /// Deliver again: new attempts, same event id.
+    Replay { id: String },
+}
+
+#[derive(Subcommand)]
+enum DlqCmd {
+    /// Dead deliveries, newest first.
+    List {
+        #[arg(long)]
+        source: Option<String>,
+        #[arg(long = "type")]
+        ty: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[arg(long)]
+        cursor: Option<String>,
+    },
+    /// Replay dead deliveries: of the given events, or --all (optionally filtered).
+    Replay {
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        ids: Vec<String>,
+        #[arg(long)]
+        all: bool,
+        #[arg(long, requires = "all")]
+        source: Option<String>,
+        #[arg(long = "type", requires = "all")]
+        ty: Option<String>,
+    },
+    /// Remove dead events: the given ones, or those dead for longer than --older-than.
+    Purge {
+        #[arg(required_unless_present = "older_than", conflicts_with = "older_than")]
+        ids: Vec<String>,
+        #[arg(long, value_name = "DURATION")]
+        older_than: Option<String>,
+    },
+}
+
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    match &cli.command {
         Command::Version => version(cli.json),
         Command::CheckConfig => check_config(&cli),
         Command::Serve => serve(&cli),
+        Command::Send { source, ty, file, url } => send(&cli, source, ty.as_deref(), file.as_deref(), url.as_deref()),
+        Command::Events(_) | Command::Dlq(_) | Command::Stats => admin(&cli),
+    }
+}
+
+/// The operator subcommands, as calls to the running daemon's admin API.
+fn admin(cli: &Cli) -> ExitCode {
+    let config = match load(cli) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let Some(admin) = &config.admin else {
+        eprintln!("admin.listen: not set; the events/dlq/stats commands talk to the daemon's admin API");
+        return ExitCode::from(2);
+    };
+    let op = match &cli.command {
+        Command::Events(EventsCmd::List { source, status, ty, limit, cursor }) => Op::EventsList {
+            source: source.clone(),
+            status: status.clone(),
+            ty: ty.clone(),
+            limit: *limit,
+            cursor: cursor.clone(),
+        },
+        Command::Events(EventsCmd::Show { id }) => Op::EventsShow { id: id.clone() },
+        Command::Events(EventsCmd::Replay { id }) => Op::EventsReplay { id: id.clone() },
+        Command::Dlq(DlqCmd::List { source, ty, limit, cursor }) => {
+            Op::DlqList { source: source.clone(), ty: ty.clone(), limit: *limit, cursor: cursor.clone() }
+        }
+        Command::Dlq(DlqCmd::Replay { ids, all, source, ty }) => {
+            Op::DlqReplay { ids: ids.clone(), all: *all, source: source.clone(), ty: ty.clone() }
+        }
+        Command::Dlq(DlqCmd::Purge { ids, older_than }) => {
+            Op::DlqPurge { ids: ids.clone(), older_than: older_than.clone() }
+        }
+        _ => Op::Stats,
+    };
+    let client = Client::new(admin);
+    match block_on(operator::run(&client, op, cli.json)) {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(e)) => fail(e.to_string()),
+        Err(code) => code,
+    }
+}
+
+fn send(cli: &Cli, source: &str, ty: Option<&str>, file: Option<&Path>, url: Option<&str>) -> ExitCode {
+    let config = match load(cli) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    match block_on(send::run(&config, source, ty, file, url)) {
+        Ok(Ok(true)) => ExitCode::SUCCESS,
+        Ok(Ok(false)) => ExitCode::from(1),
+        Ok(Err(SendError::Usage(why))) => {
+            eprintln!("hookd: {why}");
+            ExitCode::from(2)
+        }
+        Ok(Err(SendError::Failed(why))) => fail(why),
+        Err(code) => code,
+    }
+}
+
+/// Run a client future on a small runtime of its own.
+fn block_on<F: std::future::Future>(f: F) -> Result<F::Output, ExitCode> {
+    match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => Ok(rt.block_on(f)),
+        Err(e) => Err(fail(format!("cannot start the runtime: {e}"))),
     }
 }
 

@@ -5,6 +5,7 @@
 pub mod github;
 pub mod hmac;
 pub mod identify;
+pub mod sign;
 pub mod standard;
 pub mod stripe;
 

@@ -35,6 +35,19 @@ pub fn post(addr: &str, path: &str, headers: &[(String, String)], body: &[u8]) -
     raw(addr, &bytes)
 }
 
+/// Any method, with headers (e.g. `Authorization`) and a body.
+pub fn request(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Option<Response> {
+    let mut req =
+        format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    let mut bytes = req.into_bytes();
+    bytes.extend_from_slice(body);
+    raw(addr, &bytes)
+}
+
 pub fn get(addr: &str, path: &str) -> Option<Response> {
     raw(addr, format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())
 }

@@ -18,6 +18,8 @@ pub struct Hookd {
     pub config: PathBuf,
     child: Option<Child>,
     pub addr: String,
+    /// The admin listener's address, when the config has a TCP one.
+    pub admin: Option<String>,
     log: PathBuf,
     env: Vec<(String, String)>,
 }
@@ -41,7 +43,7 @@ impl Hookd {
         std::fs::write(&config, text).expect("write config");
         let log = dir.path().join("hookd.log");
         let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let mut h = Hookd { dir, config, child: None, addr: String::new(), log, env };
+        let mut h = Hookd { dir, config, child: None, addr: String::new(), admin: None, log, env };
         h.spawn();
         h
     }
@@ -65,15 +67,27 @@ impl Hookd {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 use std::io::Write;
                 let _ = writeln!(out, "{line}");
+                if let Some(addr) = line.contains("admin listening").then(|| field(&line, "addr")).flatten() {
+                    let _ = tx.send(format!("admin {addr}"));
+                }
                 if let Some(addr) = line.contains("ingress listening").then(|| field(&line, "addr")).flatten() {
                     let _ = tx.send(addr);
                 }
             }
         });
-        self.addr = rx
-            .recv_timeout(Duration::from_secs(20))
-            .unwrap_or_else(|_| panic!("hookd did not start:\n{}", self.logs()));
         self.child = Some(child);
+        loop {
+            let line = rx
+                .recv_timeout(Duration::from_secs(20))
+                .unwrap_or_else(|_| panic!("hookd did not start:\n{}", self.logs()));
+            match line.strip_prefix("admin ") {
+                Some(admin) => self.admin = Some(admin.to_string()).filter(|a| !a.starts_with("unix:")),
+                None => {
+                    self.addr = line;
+                    break;
+                }
+            }
+        }
     }
 
     pub fn logs(&self) -> String {
@@ -102,6 +116,36 @@ impl Hookd {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Send SIGHUP (reload sources and routes).
+    pub fn hangup(&self) {
+        if let Some(c) = &self.child {
+            unsafe { libc::kill(c.id() as i32, libc::SIGHUP) };
+        }
+    }
+
+    /// Run a `hookd` subcommand against this instance's config; returns
+    /// (exit code, stdout, stderr).
+    pub fn cli(&self, args: &[&str]) -> (i32, String, String) {
+        let out = Command::new(BIN)
+            .arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .expect("run hookd cli");
+        let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
+        (out.status.code().unwrap_or(-1), text(out.stdout), text(out.stderr))
+    }
+
+    /// `hookd <args> --json`, parsed; panics unless it exits 0.
+    pub fn cli_json(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = args.to_vec();
+        all.push("--json");
+        let (code, out, err) = self.cli(&all);
+        assert_eq!(code, 0, "hookd {args:?} failed: {err}");
+        serde_json::from_str(out.lines().next().unwrap_or("")).unwrap_or_else(|_| panic!("not JSON: {out}"))
     }
 
     pub fn restart(&mut self) {

@@ -15,6 +15,14 @@ pub enum Field {
     Fixed(String),
     /// GitHub: `X-GitHub-Event`, plus `.action` when the body has one.
     GithubEvent,
+    /// A form parameter of the body, or a top-level member of a JSON body
+    /// (Twilio's `MessageSid`, `CallStatus`, …).
+    Param(String),
+    /// `{first}.{second}` of two JSON pointers, the second optional
+    /// (Linear's `type` + `.` + `action`, e.g. `Issue.create`).
+    JsonDotted(String, String),
+    /// The first of these that yields a value.
+    AnyOf(Vec<Field>),
 }
 
 /// The id and type rules of one source.
@@ -76,7 +84,16 @@ impl<'a> LazyJson<'a> {
 }
 
 fn extract(field: &Field, req: &Inbound, json: &mut LazyJson, what: &str) -> Result<String, String> {
-    let value = match field {
+    let value = lookup(field, req, json)?;
+    let value = value.filter(|v| !v.is_empty()).ok_or_else(|| format!("{what} not found ({})", describe(field)))?;
+    if value.len() > MAX_LEN {
+        return Err(format!("{what} is longer than {MAX_LEN} bytes"));
+    }
+    Ok(value)
+}
+
+fn lookup(field: &Field, req: &Inbound, json: &mut LazyJson) -> Result<Option<String>, String> {
+    Ok(match field {
         Field::Header(name) => req.header(name).map(str::to_string),
         Field::Json(ptr) => json.get()?.pointer(ptr).and_then(scalar),
         Field::BodySha256 => Some(hex::encode(Sha256::digest(req.body))),
@@ -88,12 +105,33 @@ fn extract(field: &Field, req: &Inbound, json: &mut LazyJson, what: &str) -> Res
                 None => event.to_string(),
             }
         }),
-    };
-    let value = value.filter(|v| !v.is_empty()).ok_or_else(|| format!("{what} not found ({})", describe(field)))?;
-    if value.len() > MAX_LEN {
-        return Err(format!("{what} is longer than {MAX_LEN} bytes"));
+        Field::Param(name) => param(req.body, json, name),
+        Field::JsonDotted(first, second) => {
+            let v = json.get()?;
+            v.pointer(first).and_then(scalar).map(|a| match v.pointer(second).and_then(scalar) {
+                Some(b) => format!("{a}.{b}"),
+                None => a,
+            })
+        }
+        Field::AnyOf(fields) => {
+            let mut found = None;
+            for f in fields {
+                if let Some(v) = lookup(f, req, json).ok().flatten().filter(|v| !v.is_empty()) {
+                    found = Some(v);
+                    break;
+                }
+            }
+            found
+        }
+    })
+}
+
+/// A top-level JSON member when the body is JSON, else a form parameter.
+fn param(body: &[u8], json: &mut LazyJson, name: &str) -> Option<String> {
+    if body.first() == Some(&b'{') {
+        return json.get().ok()?.get(name).and_then(scalar);
     }
-    Ok(value)
+    form_urlencoded::parse(body).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
 }
 
 /// Strings as they are; numbers as their JSON text; anything else is no id.
@@ -111,6 +149,9 @@ fn describe(field: &Field) -> String {
         Field::Json(p) => format!("JSON pointer {p}"),
         Field::GithubEvent => "header x-github-event".into(),
         Field::BodySha256 | Field::Fixed(_) => "computed".into(),
+        Field::Param(name) => format!("body parameter {name}"),
+        Field::JsonDotted(a, b) => format!("JSON pointers {a} and {b}"),
+        Field::AnyOf(fields) => fields.iter().map(describe).collect::<Vec<_>>().join(", or "),
     }
 }
 

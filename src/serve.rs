@@ -5,6 +5,7 @@
 use crate::config::Config;
 use crate::dispatch::Dispatcher;
 use crate::http::{self, Limits};
+use crate::ingress::guard::Guards;
 use crate::ingress::Ingress;
 use crate::queue::Queue;
 use crate::store::Store;
@@ -28,6 +29,7 @@ pub async fn run(config: Config, store: Arc<Store>, listener: TcpListener, shutd
         queue: queue.clone(),
         max_body: config.server.max_body,
         read_timeout: config.server.read_timeout,
+        guards: Guards::new(&sources, config.server.trusted_proxies.clone()),
     });
     let limits = Limits {
         header_timeout: config.server.read_timeout,

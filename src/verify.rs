@@ -9,6 +9,8 @@ pub mod hmac;
 pub mod identify;
 pub mod linear;
 pub mod paddle;
+#[cfg(test)]
+mod proptests;
 pub mod sample;
 pub mod shopify;
 pub mod sign;

@@ -41,8 +41,14 @@ pub struct Identity {
 /// Ids and types longer than this are refused (they become store keys).
 pub const MAX_LEN: usize = 512;
 
-/// Parse `header:NAME` / `json:/pointer` from config.
+/// Parse `header:NAME` / `json:/pointer` / `form:NAME` from config.
 pub fn parse_field(s: &str) -> Result<Field, String> {
+    if let Some(name) = s.strip_prefix("form:") {
+        return match name.is_empty() {
+            true => Err("form: needs a parameter name".into()),
+            false => Ok(Field::Param(name.to_string())),
+        };
+    }
     if let Some(name) = s.strip_prefix("header:") {
         return http::HeaderName::from_bytes(name.as_bytes())
             .map(|h| Field::Header(h.as_str().to_string()))
@@ -54,7 +60,7 @@ pub fn parse_field(s: &str) -> Result<Field, String> {
         }
         return Err("a JSON pointer starts with '/'".into());
     }
-    Err("expected \"header:NAME\" or \"json:/pointer\"".into())
+    Err("expected \"header:NAME\", \"json:/pointer\" or \"form:NAME\"".into())
 }
 
 pub fn identify(rules: &Identify, req: &Inbound) -> Result<Identity, String> {
@@ -188,9 +194,29 @@ mod tests {
     }
 
     #[test]
+    fn params_dotted_and_first_of() {
+        let rules = Identify {
+            id: Field::AnyOf(vec![
+                Field::Header("i-twilio-idempotency-token".into()),
+                Field::Param("MessageSid".into()),
+            ]),
+            ty: Field::AnyOf(vec![Field::Param("MessageStatus".into()), Field::Fixed("twilio".into())]),
+        };
+        let got = run(&rules, &[], b"MessageSid=SM1&MessageStatus=sent%20ok").expect("identified");
+        assert_eq!(got, Identity { event_id: "SM1".into(), event_type: "sent ok".into() });
+        let got = run(&rules, &[("i-twilio-idempotency-token", "tok")], br#"{"CallSid":"CA1"}"#).expect("identified");
+        assert_eq!(got, Identity { event_id: "tok".into(), event_type: "twilio".into() });
+        let linear = Identify { id: Field::BodySha256, ty: Field::JsonDotted("/type".into(), "/action".into()) };
+        assert_eq!(run(&linear, &[], br#"{"type":"Issue","action":"create"}"#).expect("ok").event_type, "Issue.create");
+        assert_eq!(run(&linear, &[], br#"{"type":"Issue"}"#).expect("ok").event_type, "Issue");
+    }
+
+    #[test]
     fn parse_field_forms() {
         assert_eq!(parse_field("header:X-Id"), Ok(Field::Header("x-id".into())));
         assert_eq!(parse_field("json:/data/id"), Ok(Field::Json("/data/id".into())));
+        assert_eq!(parse_field("form:trigger_id"), Ok(Field::Param("trigger_id".into())));
+        assert!(parse_field("form:").is_err());
         assert!(parse_field("json:data").is_err());
         assert!(parse_field("body").is_err());
     }

@@ -4,7 +4,7 @@
 //! the URL as received, for senders that sign it. Never logs header values.
 
 use crate::config::{Source, Sources};
-use governor::clock::{Clock, DefaultClock};
+use governor::clock::Clock;
 use governor::{DefaultDirectRateLimiter, RateLimiter};
 use http::HeaderMap;
 use ipnet::IpNet;
@@ -62,7 +62,7 @@ impl Guards {
         }
         let Some(limiter) = self.limiters.get(&source.name) else { return Ok(()) };
         limiter.check().map_err(|not_until| {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            let wait = not_until.wait_time_from(limiter.clock().now());
             Denied::TooMany { retry_after: (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1) }
         })
     }

@@ -112,3 +112,28 @@ fn stripe_whsec_is_used_as_is_standard_whsec_is_decoded() {
     let req = Inbound { headers: &raw, body, url: URL, now };
     assert_eq!(check(&config.sources["standard"].verifier, &req), Err(Rejection::BadSignature));
 }
+
+/// `public_key = "whpk_…"` alone configures a v1a (ed25519) source. Vector:
+/// standard-webhooks/standard-webhooks libraries/go/webhook_asymmetric_test.go
+/// (`TestAsymmetricWebhookSign`), the same one `standard/tests.rs` uses.
+#[test]
+fn standard_public_key_only_verifies_v1a() {
+    use ed25519_dalek::SigningKey;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let seed = base64::Engine::decode(&b64, "VEVTVFNJR05JTkdLRVlET05PVFVTRVRISVNGT1JBTlk=").expect("seed");
+    let seed: [u8; 32] = seed.try_into().expect("32 bytes");
+    let public = base64::Engine::encode(&b64, SigningKey::from_bytes(&seed).verifying_key().as_bytes());
+    let config = load(&format!("[sources.s]\nkind = \"standard\"\npublic_key = [\"whpk_{public}\"]\n"));
+    let sig = "v1a,tQ9V2XOqn7jL/DQenEFpqIugdBVtiMmER5mhSkXBNwM0mkATuDe6KYYUuxqtaiHeYGb7KaaBRdM5WqyeFiL8Ag==";
+    let headers = to_map(&[
+        ("svix-id".into(), "msg_p5jXN8AQM9LWM0D4loKWxJek".into()),
+        ("svix-timestamp".into(), "1614265330".into()),
+        ("svix-signature".into(), sig.into()),
+    ]);
+    let body = br#"{"test": 2432232314}"#;
+    let now = UNIX_EPOCH + std::time::Duration::from_secs(1_614_265_330);
+    let req = Inbound { headers: &headers, body, url: URL, now };
+    assert_eq!(check(&config.sources["s"].verifier, &req), Ok(()));
+    let req = Inbound { body: b"{}", ..req };
+    assert_eq!(check(&config.sources["s"].verifier, &req), Err(Rejection::BadSignature));
+}

@@ -4,15 +4,18 @@
 //! Never prints or returns a secret's value.
 
 pub mod admin;
+pub mod guards;
+pub mod kinds;
 pub mod raw;
 pub mod secret;
 pub mod units;
 
+pub use kinds::Kind;
+
 use crate::retry::RetryPolicy;
 use crate::route::{Handler, Route};
-use crate::verify::hmac::{compile_template, Encoding, HmacSpec};
-use crate::verify::identify::{parse_field, Field, Identify};
-use crate::verify::{Algorithm, Scheme, Verifier};
+use crate::verify::identify::Identify;
+use crate::verify::{Scheme, Verifier};
 use figment::providers::{Env, Format, Toml};
 use figment::Figment;
 use raw::{RawConfig, RawRoute, RawSource};
@@ -48,6 +51,8 @@ pub struct Server {
     pub max_body: usize,
     pub read_timeout: Duration,
     pub max_connections: usize,
+    /// Peers whose `X-Forwarded-For` / `-Proto` / `-Host` are believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 #[derive(Debug, Clone)]
@@ -65,13 +70,6 @@ pub struct Dispatch {
     pub output_tail: usize,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Stripe,
-    Github,
-    Hmac,
-}
-
 #[derive(Debug)]
 pub struct Source {
     pub name: String,
@@ -85,6 +83,12 @@ pub struct Source {
     /// Environment variables that hold this source's secrets: removed from
     /// a command handler's environment.
     pub secret_env: Vec<String>,
+    /// The URL the sender signs (twilio, square); `None`: as received.
+    pub public_url: Option<String>,
+    /// Client IPs allowed to post (empty: any).
+    pub allow_ips: Vec<ipnet::IpNet>,
+    /// Requests allowed per period; over it, 429.
+    pub rate_limit: Option<governor::Quota>,
 }
 
 /// Every problem found, each `path.to.key: reason`.
@@ -196,9 +200,7 @@ fn validate(path: &Path, raw: RawConfig, p: &mut Problems) -> Option<Config> {
     let listen = p.take("server.listen", raw.server.listen.parse().map_err(|e| format!("{e}")));
     let max_body = p.take("server.max_body", units::size(&raw.server.max_body));
     let read_timeout = p.take("server.read_timeout", units::duration(&raw.server.read_timeout));
-    if !raw.server.trusted_proxies.is_empty() {
-        p.push("server.trusted_proxies", "not supported in this version yet");
-    }
+    let trusted_proxies = p.take("server.trusted_proxies", guards::cidrs(&raw.server.trusted_proxies));
     let admin = admin::admin(&raw.admin, p);
     let alerts = admin::alerts(&raw.alerts, p);
     let storage = storage(&raw.storage, p);
@@ -220,6 +222,7 @@ fn validate(path: &Path, raw: RawConfig, p: &mut Problems) -> Option<Config> {
             max_body: usize::try_from(max_body?).unwrap_or(usize::MAX),
             read_timeout: read_timeout?,
             max_connections: raw.server.max_connections.max(1),
+            trusted_proxies: trusted_proxies?,
         },
         storage: storage?,
         dispatch: Dispatch {
@@ -252,48 +255,62 @@ fn storage(raw: &raw::RawStorage, p: &mut Problems) -> Option<Storage> {
 
 fn source(name: &str, raw: &RawSource, default_dedup: Duration, p: &mut Problems) -> Option<Source> {
     let at = format!("sources.{name}");
-    let kind = match raw.kind.as_str() {
-        "stripe" => Some(Kind::Stripe),
-        "github" => Some(Kind::Github),
-        "hmac" => Some(Kind::Hmac),
-        "" => p.take(format!("{at}.kind"), Err("missing".into())),
-        other => p.take(
-            format!("{at}.kind"),
-            Err(format!("unknown kind {other:?} (this version knows stripe, github, hmac)")),
-        ),
-    };
-    if !raw.allow_ips.is_empty() {
-        p.push(format!("{at}.allow_ips"), "not supported in this version yet");
-    }
+    let kind = p.take(format!("{at}.kind"), Kind::parse(&raw.kind));
     let secrets = secrets(&at, raw, p);
     let tolerance = p.take(format!("{at}.tolerance"), units::duration(raw.tolerance.as_deref().unwrap_or("5m")));
     let dedup_window = match &raw.dedup_window {
         Some(d) => p.take(format!("{at}.dedup_window"), units::duration(d)),
         None => Some(default_dedup),
     };
-    let identify = identify(&at, kind?, raw, p);
-    let scheme = scheme(&at, kind?, raw, identify.as_ref(), p);
+    let (public_url, allow_ips, rate_limit) = source_guards(&at, kind?, raw, p);
+    let identify = kinds::identify(&at, kind?, raw, p);
+    let scheme = kinds::scheme(&at, kind?, raw, identify.as_ref(), secrets.as_deref().unwrap_or_default(), p);
     let routes = routes(&at, &raw.routes, p);
     let scheme = if raw.insecure { Some(Scheme::Insecure) } else { scheme };
     let mut secret_env: Vec<String> = raw.secret_env.iter().cloned().collect();
     secret_env.extend(raw.routes.iter().filter_map(|r| r.signing_secret_env.clone()));
+    let secrets = secrets?.into_iter().map(|(_, s)| s).collect();
     Some(Source {
         name: name.to_string(),
         kind: kind?,
-        verifier: Verifier { scheme: scheme?, secrets: secrets?, tolerance: tolerance? },
-        keep_headers: keep_headers(kind?, identify.as_ref()),
+        verifier: Verifier { scheme: scheme?, secrets, tolerance: tolerance? },
+        keep_headers: kinds::keep_headers(kind?, identify.as_ref()),
         identify: identify?,
         dedup_window: dedup_window?,
         routes: routes?,
         secret_env,
+        public_url: public_url?,
+        allow_ips: allow_ips?,
+        rate_limit: rate_limit?,
     })
 }
 
-fn secrets(at: &str, raw: &RawSource, p: &mut Problems) -> Option<Vec<Vec<u8>>> {
+type Guards = (Option<Option<String>>, Option<Vec<ipnet::IpNet>>, Option<Option<governor::Quota>>);
+
+/// `public_url`, `allow_ips` and `rate_limit` of one source.
+fn source_guards(at: &str, kind: Kind, raw: &RawSource, p: &mut Problems) -> Guards {
+    let public_url = match &raw.public_url {
+        Some(_) if !kind.signs_url() => {
+            p.push(format!("{at}.public_url"), "applies only to kinds that sign the URL (twilio, square)");
+            None
+        }
+        Some(u) => p.take(format!("{at}.public_url"), guards::public_url(u)).map(Some),
+        None => Some(None),
+    };
+    let allow_ips = p.take(format!("{at}.allow_ips"), guards::cidrs(&raw.allow_ips));
+    let rate_limit = match &raw.rate_limit {
+        Some(r) => p.take(format!("{at}.rate_limit"), guards::rate_limit(r)).map(Some),
+        None => Some(None),
+    };
+    (public_url, allow_ips, rate_limit)
+}
+
+/// Every secret of a source, each with the config key that named it.
+fn secrets(at: &str, raw: &RawSource, p: &mut Problems) -> Option<Vec<(String, Vec<u8>)>> {
     let mut out = Vec::new();
     let mut ok = true;
     let mut add = |key: String, src: SecretSource| match resolve(src) {
-        Ok(s) => out.push(s.expose().to_vec()),
+        Ok(s) => out.push((key, s.expose().to_vec())),
         Err(e) => {
             p.push(key, e);
             ok = false;
@@ -311,121 +328,11 @@ fn secrets(at: &str, raw: &RawSource, p: &mut Problems) -> Option<Vec<Vec<u8>>> 
     for (i, s) in raw.secrets.iter().enumerate() {
         add(format!("{at}.secrets[{i}]"), SecretSource::Literal(s));
     }
-    if ok && out.is_empty() && !raw.insecure {
+    if ok && out.is_empty() && !raw.insecure && raw.public_key.is_none() {
         p.push(format!("{at}.secret"), "missing (set secret, secret_env, secret_file or secrets; or insecure = true)");
         return None;
     }
     ok.then_some(out)
-}
-
-fn identify(at: &str, kind: Kind, raw: &RawSource, p: &mut Problems) -> Option<Identify> {
-    let (id, ty) = match kind {
-        Kind::Stripe => (Field::Json("/id".into()), Field::Json("/type".into())),
-        Kind::Github => (Field::Header("x-github-delivery".into()), Field::GithubEvent),
-        Kind::Hmac => (Field::BodySha256, Field::Fixed("event".into())),
-    };
-    let id = match &raw.event_id {
-        Some(s) => p.take(format!("{at}.event_id"), parse_field(s)),
-        None => Some(id),
-    };
-    let ty = match &raw.event_type {
-        Some(s) => p.take(format!("{at}.event_type"), parse_field(s)),
-        None => Some(ty),
-    };
-    Some(Identify { id: id?, ty: ty? })
-}
-
-fn scheme(at: &str, kind: Kind, raw: &RawSource, identify: Option<&Identify>, p: &mut Problems) -> Option<Scheme> {
-    let hmac_keys =
-        [&raw.header, &raw.algorithm, &raw.encoding, &raw.prefix, &raw.timestamp_header, &raw.signed_payload];
-    match kind {
-        Kind::Stripe | Kind::Github => {
-            if hmac_keys.iter().any(|k| k.is_some()) {
-                p.push(
-                    at,
-                    "header/algorithm/encoding/prefix/timestamp_header/signed_payload apply only to kind = \"hmac\"",
-                );
-            }
-            Some(if kind == Kind::Stripe { Scheme::Stripe } else { Scheme::Github })
-        }
-        Kind::Hmac => hmac_spec(at, raw, identify, p).map(Scheme::Hmac),
-    }
-}
-
-fn hmac_spec(at: &str, raw: &RawSource, identify: Option<&Identify>, p: &mut Problems) -> Option<HmacSpec> {
-    let header = match &raw.header {
-        Some(h) => p.take(format!("{at}.header"), header_name(h)),
-        None => p.take(format!("{at}.header"), Err("missing (the header that carries the signature)".into())),
-    };
-    let algorithm = match raw.algorithm.as_deref().unwrap_or("sha256") {
-        "sha1" => Some(Algorithm::Sha1),
-        "sha256" => Some(Algorithm::Sha256),
-        "sha512" => Some(Algorithm::Sha512),
-        other => p.take(format!("{at}.algorithm"), Err(format!("unknown algorithm {other:?} (sha1, sha256, sha512)"))),
-    };
-    let encoding = match raw.encoding.as_deref().unwrap_or("hex") {
-        "hex" => Some(Encoding::Hex),
-        "base64" => Some(Encoding::Base64),
-        other => p.take(format!("{at}.encoding"), Err(format!("unknown encoding {other:?} (hex, base64)"))),
-    };
-    let timestamp_header = match &raw.timestamp_header {
-        Some(h) => Some(p.take(format!("{at}.timestamp_header"), header_name(h))?),
-        None => None,
-    };
-    let payload =
-        p.take(format!("{at}.signed_payload"), compile_template(raw.signed_payload.as_deref().unwrap_or("{body}")))?;
-    let id_header = match identify.map(|i| &i.id) {
-        Some(Field::Header(h)) => Some(h.clone()),
-        _ => None,
-    };
-    let uses = |part| payload.contains(&part);
-    if uses(crate::verify::hmac::Part::Id) && id_header.is_none() {
-        p.push(format!("{at}.signed_payload"), "{id} needs event_id = \"header:NAME\"");
-    }
-    if uses(crate::verify::hmac::Part::Timestamp) && timestamp_header.is_none() {
-        p.push(format!("{at}.signed_payload"), "{timestamp} needs timestamp_header");
-    }
-    Some(HmacSpec {
-        header: header?,
-        algorithm: algorithm?,
-        encoding: encoding?,
-        prefix: raw.prefix.clone().unwrap_or_default(),
-        timestamp_header,
-        id_header,
-        payload,
-    })
-}
-
-fn header_name(s: &str) -> Result<String, String> {
-    http::HeaderName::from_bytes(s.as_bytes())
-        .map(|h| h.as_str().to_string())
-        .map_err(|_| format!("invalid header name {s:?}"))
-}
-
-fn keep_headers(kind: Kind, identify: Option<&Identify>) -> Vec<String> {
-    let mut keep: Vec<String> = match kind {
-        Kind::Stripe => vec![],
-        Kind::Github => [
-            "x-github-event",
-            "x-github-delivery",
-            "x-github-hook-id",
-            "x-github-hook-installation-target-id",
-            "x-github-hook-installation-target-type",
-        ]
-        .map(String::from)
-        .to_vec(),
-        Kind::Hmac => vec![],
-    };
-    keep.push("content-type".into());
-    keep.push("user-agent".into());
-    for field in identify.iter().flat_map(|i| [&i.id, &i.ty]) {
-        if let Field::Header(h) = field {
-            keep.push(h.clone());
-        }
-    }
-    keep.sort();
-    keep.dedup();
-    keep
 }
 
 fn routes(at: &str, raw: &[RawRoute], p: &mut Problems) -> Option<Vec<Route>> {

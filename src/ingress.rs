@@ -1,7 +1,10 @@
 //! `POST /webhooks/{source}`, `GET /healthz`, `GET /readyz`. Applies the SPEC
-//! §4 checks in order — body size, source, signature, id/type, durable write
-//! — and answers only after `Store::accept` returned. Never echoes secrets,
-//! signatures or bodies in answers or logs.
+//! §4 checks in order — body size, source, allowlist, rate limit, signature,
+//! handshake, id/type, durable write — and answers only after
+//! `Store::accept` returned. Never echoes secrets, signatures or bodies in
+//! answers or logs.
+
+pub mod guard;
 
 use crate::config::SharedSources;
 use crate::http::HttpResponse;
@@ -10,14 +13,16 @@ use crate::queue::Queue;
 use crate::route;
 use crate::store::keys::id_text;
 use crate::store::{NewEvent, Store};
-use crate::verify::{self, identify, Inbound};
+use crate::verify::{self, handshake, identify, Inbound};
+use arc_swap::ArcSwap;
 use bytes::Bytes;
+use guard::{Denied, Guards};
 use http::{HeaderMap, Method, StatusCode};
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use hyper::Request;
 use serde_json::json;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -28,13 +33,33 @@ pub struct Ingress {
     pub queue: Queue,
     pub max_body: usize,
     pub read_timeout: Duration,
+    /// Rebuilt with the sources on reload (rate limiters start afresh).
+    pub guards: Arc<ArcSwap<Guards>>,
 }
 
-/// A refusal: status, error code, human message.
-struct Refusal(StatusCode, &'static str, String);
+/// A refusal: status, error code, human message, and for 429 the seconds
+/// for `Retry-After`.
+struct Refusal {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    retry_after: Option<u64>,
+}
+
+fn refuse(status: StatusCode, code: &'static str, message: String) -> Refusal {
+    Refusal { status, code, message, retry_after: None }
+}
+
+/// What a request that passed the checks is answered.
+enum Answer {
+    /// 202 (new) or 200 (duplicate), with the sender's event id and type.
+    Stored(StatusCode, serde_json::Value, String, String),
+    /// A sender handshake answered in place: 200, nothing stored.
+    Handshake(serde_json::Value),
+}
 
 impl Ingress {
-    pub async fn handle(self: Arc<Self>, req: Request<Incoming>, _peer: SocketAddr) -> HttpResponse {
+    pub async fn handle(self: Arc<Self>, req: Request<Incoming>, peer: SocketAddr) -> HttpResponse {
         let path = req.uri().path().to_string();
         match (req.method(), path.as_str()) {
             (&Method::GET, "/healthz") => reply(StatusCode::OK, json!({"status": "ok"})),
@@ -44,7 +69,7 @@ impl Ingress {
                     return error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "webhooks are POSTed");
                 }
                 let source = p.trim_start_matches("/webhooks/").trim_end_matches('/').to_string();
-                self.webhook(source, req).await
+                self.webhook(source, req, peer.ip()).await
             }
             _ => error(StatusCode::NOT_FOUND, "not_found", "no such path"),
         }
@@ -58,44 +83,56 @@ impl Ingress {
         }
     }
 
-    async fn webhook(&self, source: String, req: Request<Incoming>) -> HttpResponse {
+    async fn webhook(&self, source: String, req: Request<Incoming>, peer: IpAddr) -> HttpResponse {
         let started = Instant::now();
-        let result = self.accept(&source, req).await;
+        let result = self.accept(&source, req, peer).await;
         let latency = started.elapsed();
         let latency_ms = latency.as_secs_f64() * 1000.0;
         match result {
-            Ok((status, body, event_id, event_type)) => {
+            Ok(Answer::Stored(status, body, event_id, event_type)) => {
                 let outcome = if status == StatusCode::OK { "duplicate" } else { "accepted" };
                 tracing::info!(%source, %event_id, %event_type, outcome, status = status.as_u16(), latency_ms, "request");
                 self.metrics.request(&source, &event_type, outcome, status.as_u16(), latency);
                 reply(status, body)
             }
-            Err(Refusal(status, code, message)) => {
-                tracing::info!(%source, outcome = code, status = status.as_u16(), latency_ms, "request");
-                if status != StatusCode::NOT_FOUND {
-                    self.metrics.request(&source, "", code, status.as_u16(), latency);
+            Ok(Answer::Handshake(body)) => {
+                tracing::info!(%source, outcome = "handshake", status = 200, latency_ms, "request");
+                reply(StatusCode::OK, body)
+            }
+            Err(r) => {
+                tracing::info!(%source, outcome = r.code, status = r.status.as_u16(), latency_ms, "request");
+                if r.status != StatusCode::NOT_FOUND {
+                    self.metrics.request(&source, "", r.code, r.status.as_u16(), latency);
                 }
-                error(status, code, &message)
+                let mut resp = error(r.status, r.code, &r.message);
+                if let Some(secs) = r.retry_after {
+                    resp.headers_mut().insert(http::header::RETRY_AFTER, http::HeaderValue::from(secs));
+                }
+                resp
             }
         }
     }
 
-    async fn accept(
-        &self,
-        source_name: &str,
-        req: Request<Incoming>,
-    ) -> Result<(StatusCode, serde_json::Value, String, String), Refusal> {
+    async fn accept(&self, source_name: &str, req: Request<Incoming>, peer: IpAddr) -> Result<Answer, Refusal> {
         let (parts, body) = req.into_parts();
         let body = self.read_body(&parts.headers, body).await?;
         let source = self.sources.load().get(source_name).cloned().ok_or_else(|| {
-            Refusal(StatusCode::NOT_FOUND, "unknown_source", format!("no source named {source_name:?}"))
+            refuse(StatusCode::NOT_FOUND, "unknown_source", format!("no source named {source_name:?}"))
         })?;
-        let url = received_url(&parts.headers, parts.uri.path());
+        let guards = self.guards.load();
+        let client = guards.client_ip(peer, &parts.headers);
+        guards.admit(&source, client).map_err(denied)?;
+        let received = guards.received_url(peer, &parts.headers, &parts.uri);
+        drop(guards);
+        let url = verify::signed_url(source.public_url.as_deref(), &received);
         let inbound = Inbound { headers: &parts.headers, body: &body, url: &url, now: SystemTime::now() };
         verify::check(&source.verifier, &inbound)
-            .map_err(|r| Refusal(StatusCode::UNAUTHORIZED, r.code(), r.message().to_string()))?;
+            .map_err(|r| refuse(StatusCode::UNAUTHORIZED, r.code(), r.message().to_string()))?;
+        if let Some(answer) = handshake::answer(&source.verifier, &inbound) {
+            return Ok(Answer::Handshake(answer));
+        }
         let ident = identify::identify(&source.identify, &inbound)
-            .map_err(|m| Refusal(StatusCode::BAD_REQUEST, "unidentifiable", m))?;
+            .map_err(|m| refuse(StatusCode::BAD_REQUEST, "unidentifiable", m))?;
         let routes = route::deliveries(&source.routes, &ident.event_type, &body);
         let headers = kept_headers(&parts.headers, &source.keep_headers);
         let new = NewEvent {
@@ -109,7 +146,7 @@ impl Ingress {
         };
         let accepted = self.store.accept(new).await.map_err(|e| {
             tracing::error!(source = source_name, error = %e, "durable write failed");
-            Refusal(
+            refuse(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "storage_unavailable",
                 "the event could not be stored; retry later".into(),
@@ -125,18 +162,14 @@ impl Ingress {
             "event_id": ident.event_id,
             "deduped": accepted.deduped,
         });
-        Ok((status, answer, ident.event_id, ident.event_type))
+        Ok(Answer::Stored(status, answer, ident.event_id, ident.event_type))
     }
 
     /// Read at most `max_body` bytes within `read_timeout`: 413 as soon as
     /// the limit is crossed (declared or chunked), 408 when too slow.
     async fn read_body(&self, headers: &HeaderMap, body: Incoming) -> Result<Bytes, Refusal> {
         let too_large = || {
-            Refusal(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                format!("the body exceeds {} bytes", self.max_body),
-            )
+            refuse(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", format!("the body exceeds {} bytes", self.max_body))
         };
         let declared = headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
         if declared.is_some_and(|n| n > self.max_body as u64) {
@@ -145,19 +178,30 @@ impl Ingress {
         let collected = tokio::time::timeout(self.read_timeout, Limited::new(body, self.max_body).collect()).await;
         match collected {
             Err(_) => {
-                Err(Refusal(StatusCode::REQUEST_TIMEOUT, "read_timeout", "the body did not arrive in time".into()))
+                Err(refuse(StatusCode::REQUEST_TIMEOUT, "read_timeout", "the body did not arrive in time".into()))
             }
             Ok(Ok(c)) => Ok(c.to_bytes()),
             Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
-            Ok(Err(_)) => Err(Refusal(StatusCode::BAD_REQUEST, "bad_body", "the body could not be read".into())),
+            Ok(Err(_)) => Err(refuse(StatusCode::BAD_REQUEST, "bad_body", "the body could not be read".into())),
         }
     }
 }
 
-/// The URL a sender signed, as received: scheme + Host + path.
-fn received_url(headers: &HeaderMap, path: &str) -> String {
-    let host = headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
-    format!("http://{host}{path}")
+/// 403 for the allowlist; 429 with `Retry-After`.
+fn denied(d: Denied) -> Refusal {
+    match d {
+        Denied::Forbidden => {
+            refuse(StatusCode::FORBIDDEN, "forbidden", "this client address may not post to this source".into())
+        }
+        Denied::TooMany { retry_after } => Refusal {
+            retry_after: Some(retry_after),
+            ..refuse(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!("over the rate limit; retry in {retry_after}s"),
+            )
+        },
+    }
 }
 
 fn kept_headers(headers: &HeaderMap, keep: &[String]) -> Vec<(String, String)> {

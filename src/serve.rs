@@ -7,6 +7,7 @@ use crate::admin::Admin;
 use crate::config::{self, Config, SharedSources};
 use crate::dispatch::Dispatcher;
 use crate::http::{self, Limits, Listener};
+use crate::ingress::guard::Guards;
 use crate::ingress::Ingress;
 use crate::janitor::Janitor;
 use crate::metrics::Metrics;
@@ -33,6 +34,7 @@ pub struct Listeners {
 pub async fn run(config: Config, store: Arc<Store>, listeners: Listeners, shutdown: CancellationToken) {
     let sources: SharedSources = Arc::new(ArcSwap::from_pointee(config.sources.clone()));
     let queue = Queue::default();
+    let guards = Arc::new(ArcSwap::from_pointee(Guards::new(&config.sources, config.server.trusted_proxies.clone())));
     let metrics = Arc::new(Metrics::default());
     let server = config.server.clone();
     let limits = move || Limits {
@@ -47,6 +49,7 @@ pub async fn run(config: Config, store: Arc<Store>, listeners: Listeners, shutdo
         queue: queue.clone(),
         max_body: config.server.max_body,
         read_timeout: config.server.read_timeout,
+        guards: guards.clone(),
     });
     let admin = match (listeners.admin, &config.admin) {
         (Some(listener), Some(admin)) => {
@@ -75,7 +78,7 @@ pub async fn run(config: Config, store: Arc<Store>, listeners: Listeners, shutdo
         dedup_window: config.storage.dedup_window,
     };
     tokio::spawn(janitor.run(shutdown.child_token()));
-    tokio::spawn(reload_on_hangup(config, sources, queue, shutdown.child_token()));
+    tokio::spawn(reload_on_hangup(config, Live { sources, guards }, queue, shutdown.child_token()));
     let handler = move |req, peer| ingress.clone().handle(req, peer);
     http::serve(listeners.ingress, handler, limits(), shutdown).await;
     tracing::info!("ingress closed; waiting for running handlers");
@@ -91,10 +94,17 @@ pub async fn run(config: Config, store: Arc<Store>, listeners: Listeners, shutdo
     tracing::info!("stopped");
 }
 
+/// What a reload swaps: sources with their routes, and the guards built
+/// from them.
+struct Live {
+    sources: SharedSources,
+    guards: Arc<ArcSwap<Guards>>,
+}
+
 /// SIGHUP: load the config file again and swap in its sources and routes.
 /// Listen addresses, storage and admin settings need a restart. A config
 /// with problems is refused, every problem logged, and the old one stays.
-async fn reload_on_hangup(config: Config, sources: SharedSources, queue: Queue, stop: CancellationToken) {
+async fn reload_on_hangup(config: Config, live: Live, queue: Queue, stop: CancellationToken) {
     use tokio::signal::unix::{signal, SignalKind};
     let Ok(mut hup) = signal(SignalKind::hangup()) else {
         tracing::error!("cannot install the SIGHUP handler; reload needs a restart");
@@ -111,7 +121,8 @@ async fn reload_on_hangup(config: Config, sources: SharedSources, queue: Queue, 
                     tracing::warn!("server.listen and storage.path changes take effect at the next restart");
                 }
                 let count = new.sources.len();
-                sources.store(Arc::new(new.sources));
+                live.guards.store(Arc::new(Guards::new(&new.sources, new.server.trusted_proxies.clone())));
+                live.sources.store(Arc::new(new.sources));
                 queue.wake();
                 tracing::info!(sources = count, "configuration reloaded");
             }

@@ -3,11 +3,23 @@
 //! and no secret or expected signature ever appears in a `Rejection`.
 
 pub mod github;
+pub mod gitlab;
+pub mod handshake;
 pub mod hmac;
 pub mod identify;
+pub mod linear;
+pub mod paddle;
+#[cfg(test)]
+mod proptests;
+pub mod sample;
+pub mod shopify;
 pub mod sign;
+pub mod slack;
+pub mod square;
 pub mod standard;
 pub mod stripe;
+pub mod twilio;
+pub mod zoom;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -15,12 +27,22 @@ use ::hmac::{Hmac, KeyInit, Mac};
 use http::HeaderMap;
 use subtle::ConstantTimeEq;
 
-/// How a source proves a request is genuine: the closed set of SPEC §4 kinds
-/// (the spine's three so far), matched in one place, [`check`].
+/// How a source proves a request is genuine: the closed set of SPEC §4 kinds,
+/// matched in one place, [`check`].
 #[derive(Debug, Clone)]
 pub enum Scheme {
     Stripe,
     Github,
+    Slack,
+    Shopify,
+    Twilio,
+    /// Standard Webhooks keys: decoded `whsec_` secrets and `whpk_` public keys.
+    Standard(Vec<standard::StandardKey>),
+    Gitlab,
+    Paddle,
+    Linear,
+    Square,
+    Zoom,
     Hmac(hmac::HmacSpec),
     /// `insecure = true`: no signature at all (should be paired with `allow_ips`).
     Insecure,
@@ -49,6 +71,15 @@ pub fn check(v: &Verifier, req: &Inbound) -> Result<(), Rejection> {
     match &v.scheme {
         Scheme::Stripe => stripe::verify(&v.secrets, v.tolerance, req),
         Scheme::Github => github::verify(&v.secrets, req),
+        Scheme::Slack => slack::verify(&v.secrets, v.tolerance, req),
+        Scheme::Shopify => shopify::verify(&v.secrets, req),
+        Scheme::Twilio => twilio::verify(&v.secrets, req),
+        Scheme::Standard(keys) => standard::verify(keys, v.tolerance, req),
+        Scheme::Gitlab => gitlab::verify(&v.secrets, req),
+        Scheme::Paddle => paddle::verify(&v.secrets, v.tolerance, req),
+        Scheme::Linear => linear::verify(&v.secrets, v.tolerance, req),
+        Scheme::Square => square::verify(&v.secrets, req),
+        Scheme::Zoom => zoom::verify(&v.secrets, v.tolerance, req),
         Scheme::Hmac(spec) => hmac::verify(spec, &v.secrets, v.tolerance, req),
         Scheme::Insecure => Ok(()),
     }
@@ -102,6 +133,17 @@ impl Inbound<'_> {
 
     pub fn now_unix(&self) -> i64 {
         self.now.duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    }
+}
+
+/// The URL a sender signed: `public_url` when configured (with the query
+/// string of the received URL, e.g. Twilio's `bodySHA256`, when `public_url`
+/// has none), else the URL as received.
+pub fn signed_url(public_url: Option<&str>, received: &str) -> String {
+    let Some(public) = public_url else { return received.to_string() };
+    match received.split_once('?') {
+        Some((_, query)) if !public.contains('?') => format!("{public}?{query}"),
+        _ => public.to_string(),
     }
 }
 

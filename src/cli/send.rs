@@ -3,7 +3,7 @@
 //! hookd's `stripe trigger`. Prints the answer, never the secret.
 
 use crate::config::Config;
-use crate::verify::sign::{sample_body, sign_request};
+use crate::verify::sign::{request_url, sample_body, sign_request_typed};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
@@ -36,7 +36,9 @@ pub async fn run(
         return Err(SendError::Usage(format!("--url {url:?}: only http:// URLs")));
     };
     let addr = format!("{host}:{}", uri.port_u16().unwrap_or(80));
-    let headers = sign_request(src, &body, url, SystemTime::now(), ty);
+    let url = request_url(src, &body, url);
+    let uri: http::Uri = url.parse().map_err(|_| SendError::Usage(format!("--url {url:?} is not a URL")))?;
+    let headers = sign_request_typed(src, ty, &body, &url, SystemTime::now());
     let (status, answer) = tokio::time::timeout(Duration::from_secs(30), post(&addr, &uri, headers, body))
         .await
         .map_err(|_| SendError::Failed(format!("no answer from {url} within 30s")))?

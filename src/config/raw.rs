@@ -110,6 +110,12 @@ pub struct RawSource {
     pub allow_ips: Vec<String>,
     pub event_id: Option<String>,
     pub event_type: Option<String>,
+    /// The URL the sender signs (twilio, square); default: as received.
+    pub public_url: Option<String>,
+    /// `"100/s"`, `"600/m"`, `"1000/h"`.
+    pub rate_limit: Option<String>,
+    // kind = "standard": `whpk_` ed25519 public key(s) for v1a signatures.
+    pub public_key: Option<OneOrMany>,
     // kind = "hmac"
     pub header: Option<String>,
     pub algorithm: Option<String>,
@@ -118,6 +124,23 @@ pub struct RawSource {
     pub timestamp_header: Option<String>,
     pub signed_payload: Option<String>,
     pub routes: Vec<RawRoute>,
+}
+
+/// One string or a list of them (`public_key = "whpk_…"` or `[..]`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn as_slice(&self) -> &[String] {
+        match self {
+            OneOrMany::One(s) => std::slice::from_ref(s),
+            OneOrMany::Many(v) => v,
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize, Serialize)]

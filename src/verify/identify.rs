@@ -15,6 +15,14 @@ pub enum Field {
     Fixed(String),
     /// GitHub: `X-GitHub-Event`, plus `.action` when the body has one.
     GithubEvent,
+    /// A form parameter of the body, or a top-level member of a JSON body
+    /// (Twilio's `MessageSid`, `CallStatus`, …).
+    Param(String),
+    /// `{first}.{second}` of two JSON pointers, the second optional
+    /// (Linear's `type` + `.` + `action`, e.g. `Issue.create`).
+    JsonDotted(String, String),
+    /// The first of these that yields a value.
+    AnyOf(Vec<Field>),
 }
 
 /// The id and type rules of one source.
@@ -33,8 +41,14 @@ pub struct Identity {
 /// Ids and types longer than this are refused (they become store keys).
 pub const MAX_LEN: usize = 512;
 
-/// Parse `header:NAME` / `json:/pointer` from config.
+/// Parse `header:NAME` / `json:/pointer` / `form:NAME` from config.
 pub fn parse_field(s: &str) -> Result<Field, String> {
+    if let Some(name) = s.strip_prefix("form:") {
+        return match name.is_empty() {
+            true => Err("form: needs a parameter name".into()),
+            false => Ok(Field::Param(name.to_string())),
+        };
+    }
     if let Some(name) = s.strip_prefix("header:") {
         return http::HeaderName::from_bytes(name.as_bytes())
             .map(|h| Field::Header(h.as_str().to_string()))
@@ -46,7 +60,7 @@ pub fn parse_field(s: &str) -> Result<Field, String> {
         }
         return Err("a JSON pointer starts with '/'".into());
     }
-    Err("expected \"header:NAME\" or \"json:/pointer\"".into())
+    Err("expected \"header:NAME\", \"json:/pointer\" or \"form:NAME\"".into())
 }
 
 pub fn identify(rules: &Identify, req: &Inbound) -> Result<Identity, String> {
@@ -76,7 +90,16 @@ impl<'a> LazyJson<'a> {
 }
 
 fn extract(field: &Field, req: &Inbound, json: &mut LazyJson, what: &str) -> Result<String, String> {
-    let value = match field {
+    let value = lookup(field, req, json)?;
+    let value = value.filter(|v| !v.is_empty()).ok_or_else(|| format!("{what} not found ({})", describe(field)))?;
+    if value.len() > MAX_LEN {
+        return Err(format!("{what} is longer than {MAX_LEN} bytes"));
+    }
+    Ok(value)
+}
+
+fn lookup(field: &Field, req: &Inbound, json: &mut LazyJson) -> Result<Option<String>, String> {
+    Ok(match field {
         Field::Header(name) => req.header(name).map(str::to_string),
         Field::Json(ptr) => json.get()?.pointer(ptr).and_then(scalar),
         Field::BodySha256 => Some(hex::encode(Sha256::digest(req.body))),
@@ -88,12 +111,33 @@ fn extract(field: &Field, req: &Inbound, json: &mut LazyJson, what: &str) -> Res
                 None => event.to_string(),
             }
         }),
-    };
-    let value = value.filter(|v| !v.is_empty()).ok_or_else(|| format!("{what} not found ({})", describe(field)))?;
-    if value.len() > MAX_LEN {
-        return Err(format!("{what} is longer than {MAX_LEN} bytes"));
+        Field::Param(name) => param(req.body, json, name),
+        Field::JsonDotted(first, second) => {
+            let v = json.get()?;
+            v.pointer(first).and_then(scalar).map(|a| match v.pointer(second).and_then(scalar) {
+                Some(b) => format!("{a}.{b}"),
+                None => a,
+            })
+        }
+        Field::AnyOf(fields) => {
+            let mut found = None;
+            for f in fields {
+                if let Some(v) = lookup(f, req, json).ok().flatten().filter(|v| !v.is_empty()) {
+                    found = Some(v);
+                    break;
+                }
+            }
+            found
+        }
+    })
+}
+
+/// A top-level JSON member when the body is JSON, else a form parameter.
+fn param(body: &[u8], json: &mut LazyJson, name: &str) -> Option<String> {
+    if body.first() == Some(&b'{') {
+        return json.get().ok()?.get(name).and_then(scalar);
     }
-    Ok(value)
+    form_urlencoded::parse(body).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
 }
 
 /// Strings as they are; numbers as their JSON text; anything else is no id.
@@ -111,6 +155,9 @@ fn describe(field: &Field) -> String {
         Field::Json(p) => format!("JSON pointer {p}"),
         Field::GithubEvent => "header x-github-event".into(),
         Field::BodySha256 | Field::Fixed(_) => "computed".into(),
+        Field::Param(name) => format!("body parameter {name}"),
+        Field::JsonDotted(a, b) => format!("JSON pointers {a} and {b}"),
+        Field::AnyOf(fields) => fields.iter().map(describe).collect::<Vec<_>>().join(", or "),
     }
 }
 
@@ -147,9 +194,29 @@ mod tests {
     }
 
     #[test]
+    fn params_dotted_and_first_of() {
+        let rules = Identify {
+            id: Field::AnyOf(vec![
+                Field::Header("i-twilio-idempotency-token".into()),
+                Field::Param("MessageSid".into()),
+            ]),
+            ty: Field::AnyOf(vec![Field::Param("MessageStatus".into()), Field::Fixed("twilio".into())]),
+        };
+        let got = run(&rules, &[], b"MessageSid=SM1&MessageStatus=sent%20ok").expect("identified");
+        assert_eq!(got, Identity { event_id: "SM1".into(), event_type: "sent ok".into() });
+        let got = run(&rules, &[("i-twilio-idempotency-token", "tok")], br#"{"CallSid":"CA1"}"#).expect("identified");
+        assert_eq!(got, Identity { event_id: "tok".into(), event_type: "twilio".into() });
+        let linear = Identify { id: Field::BodySha256, ty: Field::JsonDotted("/type".into(), "/action".into()) };
+        assert_eq!(run(&linear, &[], br#"{"type":"Issue","action":"create"}"#).expect("ok").event_type, "Issue.create");
+        assert_eq!(run(&linear, &[], br#"{"type":"Issue"}"#).expect("ok").event_type, "Issue");
+    }
+
+    #[test]
     fn parse_field_forms() {
         assert_eq!(parse_field("header:X-Id"), Ok(Field::Header("x-id".into())));
         assert_eq!(parse_field("json:/data/id"), Ok(Field::Json("/data/id".into())));
+        assert_eq!(parse_field("form:trigger_id"), Ok(Field::Param("trigger_id".into())));
+        assert!(parse_field("form:").is_err());
         assert!(parse_field("json:data").is_err());
         assert!(parse_field("body").is_err());
     }

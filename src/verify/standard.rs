@@ -65,6 +65,14 @@ impl StandardKey {
         }
     }
 
+    /// The HMAC key of a `whsec_` secret (for signing); `None` for a public key.
+    pub fn hmac_key(&self) -> Option<&[u8]> {
+        match &self.0 {
+            Key::Hmac(k) => Some(k),
+            Key::Ed25519(_) => None,
+        }
+    }
+
     /// `whpk_<base64>` (or the bare base64) of a raw 32-byte ed25519 public key.
     pub fn parse_public_key(s: &str) -> Result<Self, String> {
         let s = s.trim();

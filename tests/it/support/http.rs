@@ -25,7 +25,18 @@ impl Response {
 
 /// POST `body` with `headers`; `None` when the connection failed or was cut.
 pub fn post(addr: &str, path: &str, headers: &[(String, String)], body: &[u8]) -> Option<Response> {
-    let mut req = format!("POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
+    post_as(addr, path, "application/json", headers, body)
+}
+
+/// POST with a given content type (form bodies for Twilio).
+pub fn post_as(
+    addr: &str,
+    path: &str,
+    content_type: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> Option<Response> {
+    let mut req = format!("POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n", body.len());
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }

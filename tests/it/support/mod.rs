@@ -33,11 +33,20 @@ impl Hookd {
 
     /// Like `start`, with extra environment variables for the hookd process.
     pub fn start_with(sources: &str, env: &[(&str, &str)]) -> Hookd {
+        Self::launch("", sources, env)
+    }
+
+    /// Like `start`, with extra `[server]` lines (e.g. `trusted_proxies`).
+    pub fn start_server(server: &str, sources: &str) -> Hookd {
+        Self::launch(server, sources, &[])
+    }
+
+    fn launch(server: &str, sources: &str, env: &[(&str, &str)]) -> Hookd {
         let dir = tempfile::tempdir().expect("temp dir");
         let d = dir.path().display().to_string();
         let config = dir.path().join("config.toml");
         let text = format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\nread_timeout = \"2s\"\n\n[storage]\npath = \"{d}/data\"\n\n{}",
+            "[server]\nlisten = \"127.0.0.1:0\"\nread_timeout = \"2s\"\n{server}\n\n[storage]\npath = \"{d}/data\"\n\n{}",
             sources.replace("{dir}", &d)
         );
         std::fs::write(&config, text).expect("write config");

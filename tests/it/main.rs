@@ -5,5 +5,6 @@ mod cli;
 mod dispatch;
 mod durability;
 mod ingress;
+mod operator;
 mod senders;
 mod support;

@@ -41,12 +41,21 @@ impl Hookd {
         Self::launch(server, sources, &[])
     }
 
+    /// Like `start`, with extra `[storage]` lines (e.g. `retain_delivered`).
+    pub fn start_storage(storage: &str, sources: &str) -> Hookd {
+        Self::launch_with("", storage, sources, &[])
+    }
+
     fn launch(server: &str, sources: &str, env: &[(&str, &str)]) -> Hookd {
+        Self::launch_with(server, "", sources, env)
+    }
+
+    fn launch_with(server: &str, storage: &str, sources: &str, env: &[(&str, &str)]) -> Hookd {
         let dir = tempfile::tempdir().expect("temp dir");
         let d = dir.path().display().to_string();
         let config = dir.path().join("config.toml");
         let text = format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\nread_timeout = \"2s\"\n{server}\n\n[storage]\npath = \"{d}/data\"\n\n{}",
+            "[server]\nlisten = \"127.0.0.1:0\"\nread_timeout = \"2s\"\n{server}\n\n[storage]\npath = \"{d}/data\"\n{storage}\n\n{}",
             sources.replace("{dir}", &d)
         );
         std::fs::write(&config, text).expect("write config");
@@ -134,16 +143,17 @@ impl Hookd {
         }
     }
 
-    /// Run a `hookd` subcommand against this instance's config; returns
-    /// (exit code, stdout, stderr).
+    /// Run a `hookd` subcommand against this instance's config, with the
+    /// ports it really bound (the config says 0) given as `HOOKD_*`
+    /// overrides; returns (exit code, stdout, stderr).
     pub fn cli(&self, args: &[&str]) -> (i32, String, String) {
-        let out = Command::new(BIN)
-            .arg("--config")
-            .arg(&self.config)
-            .args(args)
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .output()
-            .expect("run hookd cli");
+        let mut cmd = Command::new(BIN);
+        cmd.arg("--config").arg(&self.config).args(args).envs(self.env.iter().map(|(k, v)| (k, v)));
+        cmd.env("HOOKD_SERVER__LISTEN", &self.addr);
+        if let Some(admin) = &self.admin {
+            cmd.env("HOOKD_ADMIN__LISTEN", admin);
+        }
+        let out = cmd.output().expect("run hookd cli");
         let text = |b: Vec<u8>| String::from_utf8_lossy(&b).into_owned();
         (out.status.code().unwrap_or(-1), text(out.stdout), text(out.stderr))
     }

@@ -1,16 +1,19 @@
 //! hookd: an inbound webhook receiver. Modules in the order the data travels:
 //!
-//! - `config`   — TOML ⊕ env → validated `Config` (sources, routes, secrets)
+//! - `config`   — TOML ⊕ env → validated `Config` (sources, routes, secrets, admin, alerts)
 //! - `http`     — the accept loop: HTTP/1.1, timeouts, connection cap, graceful drain
 //! - `ingress`  — `POST /webhooks/{source}`: the SPEC §4 checks in order, then the ack
-//! - `verify`   — pure signature checks per sender kind, and event id/type extraction
-//! - `route`    — event-type globs → routes and their handlers
+//! - `verify`   — pure signature checks per sender kind, handshakes, id/type extraction, signing
+//! - `route`    — event-type globs → routes and their handlers; `order_by` keys
 //! - `store`    — the only sled user: dedup + event log + deliveries, group-committed
-//! - `queue`    — wake-ups and the set of running deliveries (the store is the truth)
-//! - `dispatch` — runs due deliveries: command and HTTP-callback handlers
+//! - `queue`    — wake-ups and the deliveries running now (the store is the truth)
+//! - `dispatch` — runs due deliveries: command and HTTP-callback handlers, alerts
 //! - `retry`    — pure backoff schedule and outcome → next state
-//! - `serve`    — wires the long-lived tasks and the ordered shutdown
-//! - `cli`      — the command line and exit codes
+//! - `janitor`  — retention of finished events and dedup keys
+//! - `admin`    — the admin API: events, DLQ, replay, purge, stats, metrics
+//! - `metrics`  — Prometheus counters, gauges and histograms
+//! - `serve`    — wires the long-lived tasks, SIGHUP reload and the ordered shutdown
+//! - `cli`      — the command line, the admin API client, and exit codes
 
 pub mod admin;
 pub mod cli;

@@ -176,7 +176,9 @@ fn print_event(v: &Value) {
     }
     for d in v["deliveries"].as_array().into_iter().flatten() {
         println!();
-        println!("route {}: {} ({} attempts)", text(&d["route"]), text(&d["state"]), d["attempt_count"]);
+        let n = d["attempt_count"].as_u64().unwrap_or(0);
+        let plural = if n == 1 { "" } else { "s" };
+        println!("route {}: {} ({n} attempt{plural})", text(&d["route"]), text(&d["state"]));
         if !d["next_due_at"].is_null() {
             println!("  next due   {}", text(&d["next_due_at"]));
         }

@@ -1,6 +1,7 @@
 //! `[alerts] on_dead`: once per delivery that goes dead, run the alert
 //! command (handler environment + `HOOKD_DEAD_REASON`, body on stdin) or
-//! POST to the alert URL, retried a few times on its own task. Never blocks
+//! POST the body to the alert URL (with `X-Hookd-Dead-Reason`), retried a
+//! few times on its own task. Never blocks
 //! dispatch; an alert that still fails is logged, and the dead delivery
 //! stays visible in the DLQ either way.
 
@@ -30,6 +31,11 @@ pub async fn on_dead(alerts: Alerts, client: callback::Client, claim: Claim, rea
     tracing::error!(id = %id_text(&claim.due.id), route = %claim.route, "dead-delivery alert gave up");
 }
 
+/// A reason fit for a header value: printable ASCII, at most 200 bytes.
+fn header_safe(reason: &str) -> String {
+    reason.chars().map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' }).take(200).collect()
+}
+
 async fn once(alerts: &Alerts, client: &callback::Client, claim: &Claim, reason: &str) -> Result<(), String> {
     match &alerts.on_dead {
         AlertTarget::Command(argv) => {
@@ -50,6 +56,10 @@ async fn once(alerts: &Alerts, client: &callback::Client, claim: &Claim, reason:
         }
         AlertTarget::Url(url) => {
             let spec = CallbackSpec {
+                extra_headers: vec![
+                    ("x-hookd-dead-reason", header_safe(reason)),
+                    ("x-hookd-route", claim.route.clone()),
+                ],
                 url: url.clone(),
                 body: claim.body.clone(),
                 content_type: claim.event.headers.iter().find(|(k, _)| k == "content-type").map(|(_, v)| v.clone()),

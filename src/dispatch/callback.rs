@@ -46,6 +46,8 @@ pub struct CallbackSpec {
     pub attempt: u32,
     pub timeout: Duration,
     pub tail_bytes: usize,
+    /// More headers (e.g. `X-Hookd-Dead-Reason` on alerts).
+    pub extra_headers: Vec<(&'static str, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -138,6 +140,9 @@ fn build_request(spec: &CallbackSpec, now: SystemTime) -> Result<Request<Full<By
         .header("x-hookd-source", spec.source.as_str())
         .header("x-hookd-event-type", spec.event_type.as_str())
         .header("x-hookd-attempt", spec.attempt);
+    for (name, value) in &spec.extra_headers {
+        builder = builder.header(*name, value.as_str());
+    }
     if let Some(secret) = &spec.signing_secret {
         let signature = sign_v1(secret, &spec.msg_id, timestamp, &spec.body);
         builder = builder.header("webhook-signature", signature);

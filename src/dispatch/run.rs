@@ -86,6 +86,7 @@ async fn run_callback(
 ) -> (Outcome, AttemptEnd) {
     let content_type = claim.event.headers.iter().find(|(k, _)| k == "content-type").map(|(_, v)| v.clone());
     let spec = callback::CallbackSpec {
+        extra_headers: Vec::new(),
         url: url.to_string(),
         body: claim.body.clone(),
         content_type,

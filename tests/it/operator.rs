@@ -435,3 +435,21 @@ fn the_cli_says_so_when_the_daemon_is_not_running() {
     assert!(err.contains("is `hookd serve` running?"), "{err}");
     assert_eq!(err.trim().lines().count(), 1);
 }
+
+#[test]
+fn on_dead_url_alert_carries_the_reason() {
+    let receiver = crate::support::http::Receiver::start(vec![200]);
+    let config = format!(
+        "[alerts]\nurl = \"{}\"\n\n{}",
+        receiver.url("/alert"),
+        stripe_source("s", "command = [\"/bin/sh\", \"-c\", \"exit 65\"]")
+    );
+    let h = Hookd::start(&config);
+    assert_eq!(send(&h, "s", "evt_url_alert", "x").0, 202);
+    wait_until(Duration::from_secs(10), "alert", || (receiver.count() == 1).then_some(()));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(receiver.count(), 1);
+    let seen = receiver.seen.lock().expect("lock")[0].clone();
+    assert_eq!(seen.header("x-hookd-dead-reason"), Some("exit 65 (permanent)"));
+    assert!(String::from_utf8_lossy(&seen.body).contains("evt_url_alert"));
+}

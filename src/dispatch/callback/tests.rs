@@ -61,6 +61,7 @@ fn reply(status: u16, headers: &[(&str, &str)], body: &str) -> Response<Full<Byt
 
 fn spec(url: &str, secret: Option<&[u8]>) -> CallbackSpec {
     CallbackSpec {
+        extra_headers: Vec::new(),
         url: url.to_string(),
         body: Bytes::from_static(BODY),
         content_type: None,

@@ -3,6 +3,8 @@
 //! its interleaved stdout/stderr. It must never use a shell, block the async runtime, or let a
 //! handler's output grow memory without bound.
 
+#![allow(clippy::disallowed_methods)] // the one place processes start
+
 use std::collections::VecDeque;
 use std::future::Future;
 use std::io::{self, ErrorKind};

@@ -1,6 +1,9 @@
 //! Integration tests: every test starts the real `hookd` binary on a free
 //! loopback port with a temp data dir and talks to it over TCP.
 
+// The tests drive the real binary, so they start processes.
+#![allow(clippy::disallowed_methods)]
+
 mod cli;
 mod dispatch;
 mod durability;

@@ -453,3 +453,35 @@ fn on_dead_url_alert_carries_the_reason() {
     assert_eq!(seen.header("x-hookd-dead-reason"), Some("exit 65 (permanent)"));
     assert!(String::from_utf8_lossy(&seen.body).contains("evt_url_alert"));
 }
+
+#[test]
+fn route_concurrency_caps_one_route_and_not_the_others() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log = dir.path().join("runs");
+    let script = |tag: &str| {
+        format!(
+            "command = [\"/bin/sh\", \"-c\", \"echo start {tag} >> {l}; sleep 0.2; echo end {tag} >> {l}\"]",
+            l = log.display()
+        )
+    };
+    let config = format!(
+        "[sources.s]\nkind = \"stripe\"\nsecret = \"k\"\n\n[[sources.s.routes]]\nname = \"one\"\nevents = [\"*\"]\nconcurrency = 1\n{}\n\n[[sources.s.routes]]\nname = \"many\"\nevents = [\"*\"]\n{}\n",
+        script("one"),
+        script("many")
+    );
+    let h = Hookd::start(&config);
+    for i in 0..3 {
+        assert_eq!(send(&h, "s", &format!("evt_c{i}"), "x").0, 202);
+    }
+    wait_until(Duration::from_secs(15), "all runs", || (lines(&log).len() == 12).then_some(()));
+    let got = lines(&log);
+    let one: Vec<&String> = got.iter().filter(|l| l.ends_with(" one")).collect();
+    assert_eq!(one, ["start one", "end one", "start one", "end one", "start one", "end one"], "{got:#?}");
+    let mut running = 0;
+    let mut most = 0;
+    for l in got.iter().filter(|l| l.ends_with(" many")) {
+        running += if l.starts_with("start") { 1 } else { -1 };
+        most = most.max(running);
+    }
+    assert!(most >= 2, "the unlimited route ran in parallel: {got:#?}");
+}

@@ -103,25 +103,37 @@ async fn serve_async(config: Config) -> ExitCode {
         Err(e) => return fail(format!("server.listen: cannot bind {}: {e}", config.server.listen)),
     };
     let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
-    tracing::info!(addr = %addr, sources = config.sources.len(), "ingress listening");
     let shutdown = CancellationToken::new();
     tokio::spawn(on_signal(shutdown.clone()));
+    tracing::info!(addr = %addr, sources = config.sources.len(), "ingress listening");
+    tokio::spawn(crate::notify::watchdog());
+    crate::notify::ready(&addr);
     crate::serve::run(config, store, listener, shutdown).await;
     ExitCode::SUCCESS
 }
 
-/// SIGTERM or SIGINT: begin the ordered shutdown.
-async fn on_signal(shutdown: CancellationToken) {
+/// SIGTERM or SIGINT: begin the ordered shutdown. SIGHUP (systemd's
+/// ExecReload) must not kill the daemon: until reload exists it is logged.
+/// The handlers are installed when this is called, not when the future first
+/// runs: a signal in between would otherwise kill hookd outright.
+fn on_signal(shutdown: CancellationToken) -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
-        tracing::error!("cannot install signal handlers");
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-        _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+    let signals = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup()));
+    async move {
+        let (Ok(mut term), Ok(mut int), Ok(mut hup)) = signals else {
+            tracing::error!("cannot install signal handlers");
+            return;
+        };
+        loop {
+            tokio::select! {
+                _ = term.recv() => break tracing::info!("SIGTERM: shutting down"),
+                _ = int.recv() => break tracing::info!("SIGINT: shutting down"),
+                _ = hup.recv() => tracing::warn!("SIGHUP: reload is not in this version yet; restart hookd to apply config changes"),
+            }
+        }
+        crate::notify::stopping();
+        shutdown.cancel();
     }
-    shutdown.cancel();
 }
 
 fn fail(reason: String) -> ExitCode {

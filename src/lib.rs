@@ -10,6 +10,7 @@
 //! - `dispatch` — runs due deliveries: command and HTTP-callback handlers
 //! - `retry`    — pure backoff schedule and outcome → next state
 //! - `serve`    — wires the long-lived tasks and the ordered shutdown
+//! - `notify`   — systemd readiness, stopping and watchdog notifications
 //! - `cli`      — the command line and exit codes
 
 pub mod cli;
@@ -17,6 +18,7 @@ pub mod config;
 pub mod dispatch;
 pub mod http;
 pub mod ingress;
+pub mod notify;
 pub mod queue;
 pub mod retry;
 pub mod route;

@@ -5,4 +5,5 @@ mod cli;
 mod dispatch;
 mod durability;
 mod ingress;
+mod packaging;
 mod support;

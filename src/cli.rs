@@ -262,11 +262,17 @@ async fn serve_async(config: Config) -> ExitCode {
         None => None,
     };
     let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
-    tracing::info!(addr = %addr, sources = config.sources.len(), "ingress listening");
     let shutdown = CancellationToken::new();
+    let hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => return fail(format!("cannot install the SIGHUP handler: {e}")),
+    };
     tokio::spawn(on_signal(shutdown.clone()));
+    tracing::info!(addr = %addr, sources = config.sources.len(), "ingress listening");
+    tokio::spawn(crate::notify::watchdog());
+    crate::notify::ready(&addr);
     let listeners = crate::serve::Listeners { ingress: listener, admin };
-    crate::serve::run(config, store, listeners, shutdown).await;
+    crate::serve::run(config, store, listeners, hangup, shutdown).await;
     ExitCode::SUCCESS
 }
 
@@ -297,18 +303,24 @@ async fn bind_admin(listen: &AdminListen) -> std::io::Result<crate::http::Listen
     Ok(listener)
 }
 
-/// SIGTERM or SIGINT: begin the ordered shutdown.
-async fn on_signal(shutdown: CancellationToken) {
+/// SIGTERM or SIGINT: begin the ordered shutdown (SIGHUP is the reloader's,
+/// see `serve`). The handlers are installed when this is called, not when
+/// the future first runs: a signal in between would otherwise kill hookd.
+fn on_signal(shutdown: CancellationToken) -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
-        tracing::error!("cannot install signal handlers");
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-        _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+    let signals = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()));
+    async move {
+        let (Ok(mut term), Ok(mut int)) = signals else {
+            tracing::error!("cannot install signal handlers");
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+            _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+        }
+        crate::notify::stopping();
+        shutdown.cancel();
     }
-    shutdown.cancel();
 }
 
 fn fail(reason: String) -> ExitCode {

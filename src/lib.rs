@@ -13,6 +13,7 @@
 //! - `admin`    — the admin API: events, DLQ, replay, purge, stats, metrics
 //! - `metrics`  — Prometheus counters, gauges and histograms
 //! - `serve`    — wires the long-lived tasks, SIGHUP reload and the ordered shutdown
+//! - `notify`   — systemd readiness, stopping and watchdog notifications
 //! - `cli`      — the command line, the admin API client, and exit codes
 
 pub mod admin;
@@ -23,6 +24,7 @@ pub mod http;
 pub mod ingress;
 pub mod janitor;
 pub mod metrics;
+pub mod notify;
 pub mod queue;
 pub mod retry;
 pub mod route;

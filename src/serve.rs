@@ -17,6 +17,7 @@ use arc_swap::ArcSwap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::signal::unix::Signal;
 use tokio_util::sync::CancellationToken;
 
 /// How long in-flight requests may take to finish at shutdown.
@@ -31,7 +32,7 @@ pub struct Listeners {
 }
 
 /// Run until `shutdown` is cancelled, then shut down in order.
-pub async fn run(config: Config, store: Arc<Store>, listeners: Listeners, shutdown: CancellationToken) {
+pub async fn run(config: Config, store: Arc<Store>, listeners: Listeners, hangup: Signal, shutdown: CancellationToken) {
     let sources: SharedSources = Arc::new(ArcSwap::from_pointee(config.sources.clone()));
     let queue = Queue::default();
     let guards = Arc::new(ArcSwap::from_pointee(Guards::new(&config.sources, config.server.trusted_proxies.clone())));
@@ -78,7 +79,7 @@ pub async fn run(config: Config, store: Arc<Store>, listeners: Listeners, shutdo
         dedup_window: config.storage.dedup_window,
     };
     tokio::spawn(janitor.run(shutdown.child_token()));
-    tokio::spawn(reload_on_hangup(config, Live { sources, guards }, queue, shutdown.child_token()));
+    tokio::spawn(reload_on_hangup(config, Live { sources, guards }, queue, hangup, shutdown.child_token()));
     let handler = move |req, peer| ingress.clone().handle(req, peer);
     http::serve(listeners.ingress, handler, limits(), shutdown).await;
     tracing::info!("ingress closed; waiting for running handlers");
@@ -104,15 +105,12 @@ struct Live {
 /// SIGHUP: load the config file again and swap in its sources and routes.
 /// Listen addresses, storage and admin settings need a restart. A config
 /// with problems is refused, every problem logged, and the old one stays.
-async fn reload_on_hangup(config: Config, live: Live, queue: Queue, stop: CancellationToken) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let Ok(mut hup) = signal(SignalKind::hangup()) else {
-        tracing::error!("cannot install the SIGHUP handler; reload needs a restart");
-        return;
-    };
+/// `hup` is installed by the caller before the listener is announced, so a
+/// SIGHUP never finds hookd without a handler (its default kills).
+async fn reload_on_hangup(config: Config, live: Live, queue: Queue, mut hup: Signal, stop: CancellationToken) {
     loop {
         tokio::select! {
-            _ = hup.recv() => {}
+            _ = hup.recv() => tracing::info!("SIGHUP: reloading {}", config.path.display()),
             _ = stop.cancelled() => return,
         }
         match config::load(&config.path) {

@@ -1,8 +1,12 @@
 //! Secrets from `secret`, `secret_env`, `secret_file` and `secrets = [..]`.
 //! A `Secret` never prints itself: Debug and Display are redacted, and error
 //! messages name where a secret was looked for, never what it holds.
+//! A relative file path is a systemd credential: it is resolved against
+//! `$CREDENTIALS_DIRECTORY` when that is set (`LoadCredential=`).
 
+use std::ffi::OsStr;
 use std::fmt;
+use std::path::{Path, PathBuf};
 
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(Vec<u8>);
@@ -38,13 +42,45 @@ pub fn resolve(source: SecretSource) -> Result<Secret, String> {
         SecretSource::Env(name) => {
             std::env::var(name).map_err(|_| format!("environment variable {name} is not set"))?
         }
-        SecretSource::File(path) => std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read {path}: {}", e.kind()))?
-            .trim_end_matches(['\n', '\r'])
-            .to_string(),
+        SecretSource::File(path) => {
+            let path = credential_path(path);
+            std::fs::read_to_string(&path)
+                .map_err(|e| format!("cannot read {}: {}", path.display(), e.kind()))?
+                .trim_end_matches(['\n', '\r'])
+                .to_string()
+        }
     };
     if value.is_empty() {
         return Err("is empty".into());
     }
     Ok(Secret(value.into_bytes()))
+}
+
+/// Where a `secret_file`, `token_file` or `signing_secret_file` path points:
+/// a relative path names a credential in `$CREDENTIALS_DIRECTORY` when that
+/// is set, else it is relative to the working directory.
+pub fn credential_path(path: &str) -> PathBuf {
+    resolve_in(path, std::env::var_os("CREDENTIALS_DIRECTORY").as_deref())
+}
+
+fn resolve_in(path: &str, credentials: Option<&OsStr>) -> PathBuf {
+    let path = Path::new(path);
+    match credentials {
+        Some(dir) if path.is_relative() && !dir.is_empty() => Path::new(dir).join(path),
+        _ => path.to_path_buf(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_paths_are_credentials_when_a_credentials_directory_is_set() {
+        let creds = Some(OsStr::new("/run/credentials/hookd.service"));
+        assert_eq!(resolve_in("secrets_stripe", creds), PathBuf::from("/run/credentials/hookd.service/secrets_stripe"));
+        assert_eq!(resolve_in("/etc/hookd/s", creds), PathBuf::from("/etc/hookd/s"));
+        assert_eq!(resolve_in("secrets_stripe", None), PathBuf::from("secrets_stripe"));
+        assert_eq!(resolve_in("secrets_stripe", Some(OsStr::new(""))), PathBuf::from("secrets_stripe"));
+    }
 }

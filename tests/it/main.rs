@@ -9,5 +9,6 @@ mod dispatch;
 mod durability;
 mod ingress;
 mod operator;
+mod packaging;
 mod senders;
 mod support;

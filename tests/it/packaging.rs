@@ -1,0 +1,213 @@
+//! Packaging and operations: systemd readiness over `NOTIFY_SOCKET`, secrets
+//! as systemd credentials, the production example config, and `install.sh`
+//! staged into a temp `DESTDIR` (twice) without touching the real system.
+
+use crate::support::{Hookd, BIN};
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixDatagram;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// Datagrams received on `sock` until one contains `want`, or panic.
+fn wait_for(sock: &UnixDatagram, want: &str) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while Instant::now() < deadline {
+        if let Ok(n) = sock.recv(&mut buf) {
+            seen.push(String::from_utf8_lossy(&buf[..n]).to_string());
+            if seen.last().is_some_and(|m| m.lines().any(|l| l == want)) {
+                return seen;
+            }
+        }
+    }
+    panic!("no {want} on the notify socket; got {seen:?}");
+}
+
+#[test]
+fn notifies_ready_watchdog_and_stopping_to_systemd() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&path).expect("bind notify socket");
+    sock.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
+    let sock_path = path.display().to_string();
+    let env = [("NOTIFY_SOCKET", sock_path.as_str()), ("WATCHDOG_USEC", "300000")];
+    let mut hookd = Hookd::start_with("", &env);
+
+    let seen = wait_for(&sock, "READY=1");
+    std::net::TcpStream::connect(&hookd.addr).expect("ingress accepts once READY=1 was sent");
+    assert!(seen.iter().any(|m| m.contains(&format!("STATUS=ingress listening on {}", hookd.addr))), "{seen:?}");
+    wait_for(&sock, "WATCHDOG=1");
+    wait_for(&sock, "WATCHDOG=1");
+
+    let code = hookd.terminate();
+    wait_for(&sock, "STOPPING=1");
+    assert_eq!(code, Some(0), "logs:\n{}", hookd.logs());
+}
+
+#[test]
+fn sighup_does_not_stop_the_daemon() {
+    let mut hookd = Hookd::start("");
+    let pid = hookd.pid().expect("running");
+    unsafe { libc::kill(pid as i32, libc::SIGHUP) };
+    crate::support::wait_until(Duration::from_secs(10), "the SIGHUP log line", || {
+        hookd.logs().contains("SIGHUP").then_some(())
+    });
+    std::net::TcpStream::connect(&hookd.addr).expect("still serving after SIGHUP");
+    assert_eq!(hookd.terminate(), Some(0));
+}
+
+/// `hookd check-config` on `config` with `CREDENTIALS_DIRECTORY` set (or not).
+fn check_config(config: &Path, credentials: Option<&Path>, cwd: &Path) -> (i32, String, String) {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["check-config", "--config"]).arg(config).current_dir(cwd).env_remove("CREDENTIALS_DIRECTORY");
+    if let Some(dir) = credentials {
+        cmd.env("CREDENTIALS_DIRECTORY", dir);
+    }
+    let out = cmd.output().expect("run hookd");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).to_string();
+    (out.status.code().unwrap_or(-1), text(&out.stdout), text(&out.stderr))
+}
+
+#[test]
+fn the_production_config_reads_its_secret_from_the_credentials_directory() {
+    let creds = tempfile::tempdir().expect("tempdir");
+    std::fs::write(creds.path().join("secrets_stripe"), "whsec_from_a_credential\n").expect("write");
+    let config = Path::new(ROOT).join("packaging/config.toml");
+
+    let (code, stdout, stderr) = check_config(&config, Some(creds.path()), creds.path());
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("path = \"/var/lib/hookd\""), "{stdout}");
+    assert!(!stdout.contains("whsec_from_a_credential") && !stderr.contains("whsec_"), "secret leaked");
+
+    // Without the credentials directory the relative path is the working
+    // directory's, where there is no such file: a config error naming it.
+    let elsewhere = tempfile::tempdir().expect("tempdir");
+    let (code, _, stderr) = check_config(&config, None, elsewhere.path());
+    assert_eq!(code, 2);
+    assert!(stderr.contains("sources.stripe.secret_file: cannot read secrets_stripe"), "{stderr}");
+}
+
+#[test]
+fn absolute_secret_files_ignore_the_credentials_directory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let secret = dir.path().join("gh.secret");
+    std::fs::write(&secret, "s3cr3t\n").expect("write");
+    let config = dir.path().join("c.toml");
+    let toml = format!(
+        "[storage]\npath = \"/tmp/x\"\n[sources.g]\nkind = \"github\"\nsecret_file = \"{}\"\n",
+        secret.display()
+    );
+    std::fs::write(&config, toml).expect("write");
+    let (code, _, stderr) = check_config(&config, Some(Path::new("/nonexistent")), dir.path());
+    assert_eq!(code, 0, "{stderr}");
+}
+
+/// Every path under `root` with its type and mode, e.g. `"etc/hookd" → "d700"`.
+fn tree(root: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read_dir") {
+            let path = entry.expect("entry").path();
+            let meta = std::fs::symlink_metadata(&path).expect("metadata");
+            let kind = if meta.is_dir() { "d" } else { "f" };
+            let rel = path.strip_prefix(root).expect("under root").display().to_string();
+            out.insert(rel, format!("{kind}{:o}", meta.permissions().mode() & 0o7777));
+            if meta.is_dir() {
+                stack.push(path);
+            }
+        }
+    }
+    out
+}
+
+/// Run install.sh into `destdir` with stand-ins for every command that would
+/// change the real system first on PATH; each records that it was called.
+fn install(destdir: &Path, stubs: &Path) -> String {
+    let path = format!("{}:{}", stubs.display(), std::env::var("PATH").unwrap_or_default());
+    let out = Command::new("bash")
+        .arg(Path::new(ROOT).join("packaging/install.sh"))
+        .env("DESTDIR", destdir)
+        .env("HOOKD_BIN", BIN)
+        .env("PATH", path)
+        .env_remove("PREFIX")
+        .env_remove("SYSCONFDIR")
+        .env_remove("UNITDIR")
+        .output()
+        .expect("run install.sh");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "install.sh failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    stdout
+}
+
+fn stub_system_commands(dir: &Path) -> std::path::PathBuf {
+    let log = dir.join("called");
+    for cmd in ["systemctl", "useradd", "adduser", "groupadd", "chown", "chgrp", "deb-systemd-helper"] {
+        let stub = dir.join(cmd);
+        std::fs::write(&stub, format!("#!/bin/sh\necho {cmd} \"$@\" >> {}\nexit 1\n", log.display())).expect("stub");
+        std::fs::set_permissions(&stub, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    log
+}
+
+#[test]
+fn install_sh_stages_exactly_the_expected_files_twice_without_touching_the_system() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let stubs = tmp.path().join("stubs");
+    std::fs::create_dir(&stubs).expect("mkdir");
+    let called = stub_system_commands(&stubs);
+    let dest = tmp.path().join("root");
+
+    let first = install(&dest, &stubs);
+    let expected: BTreeMap<String, String> = [
+        ("etc", "d755"),
+        ("etc/hookd", "d755"),
+        ("etc/hookd/admin.token", "f600"),
+        ("etc/hookd/config.toml", "f640"),
+        ("etc/hookd/secrets", "d700"),
+        ("etc/systemd", "d755"),
+        ("etc/systemd/system", "d755"),
+        ("etc/systemd/system/hookd.service", "f644"),
+        ("usr", "d755"),
+        ("usr/local", "d755"),
+        ("usr/local/bin", "d755"),
+        ("usr/local/bin/hookd", "f755"),
+        ("usr/local/share", "d755"),
+        ("usr/local/share/doc", "d755"),
+        ("usr/local/share/doc/hookd", "d755"),
+        ("usr/local/share/doc/hookd/operations.md", "f644"),
+    ]
+    .into_iter()
+    .map(|(p, m)| (p.to_string(), m.to_string()))
+    .collect();
+    assert_eq!(tree(&dest), expected);
+
+    let unit = std::fs::read_to_string(dest.join("etc/systemd/system/hookd.service")).expect("unit");
+    assert!(unit.contains("\nExecStart=/usr/local/bin/hookd serve --config /etc/hookd/config.toml\n"), "{unit}");
+    let config = std::fs::read_to_string(dest.join("etc/hookd/config.toml")).expect("config");
+    assert_eq!(config, std::fs::read_to_string(Path::new(ROOT).join("packaging/config.toml")).expect("source"));
+    let token = std::fs::read_to_string(dest.join("etc/hookd/admin.token")).expect("token");
+    assert!(token.len() == 65 && token.trim_end().chars().all(|c| c.is_ascii_hexdigit()), "token {:?}", token.len());
+    for step in ["useradd --system", "chown root:hookd /etc/hookd/config.toml", "systemctl enable hookd.service"] {
+        assert!(first.contains(step), "next steps lack {step:?}:\n{first}");
+    }
+
+    // An operator edits both; a second run changes neither and adds nothing.
+    std::fs::write(dest.join("etc/hookd/config.toml"), "# edited\n").expect("edit");
+    std::fs::write(dest.join("etc/hookd/admin.token"), "operator-token\n").expect("edit");
+    let second = install(&dest, &stubs);
+    assert_eq!(tree(&dest), expected);
+    assert_eq!(std::fs::read_to_string(dest.join("etc/hookd/config.toml")).expect("config"), "# edited\n");
+    assert_eq!(std::fs::read_to_string(dest.join("etc/hookd/admin.token")).expect("token"), "operator-token\n");
+    assert!(!second.contains("created"), "{second}");
+    assert!(
+        !called.exists(),
+        "install.sh ran system commands: {}",
+        std::fs::read_to_string(&called).unwrap_or_default()
+    );
+}

@@ -141,11 +141,15 @@ pub fn run() -> ExitCode {
 
 /// The operator subcommands, as calls to the running daemon's admin API.
 fn admin(cli: &Cli) -> ExitCode {
-    let config = match load(cli) {
-        Ok(c) => c,
-        Err(code) => return code,
+    let admin = config::locate(cli.config.as_deref()).and_then(|p| config::load_admin(&p));
+    let admin = match admin {
+        Ok(a) => a,
+        Err(errors) => {
+            errors.0.iter().for_each(|e| eprintln!("{e}"));
+            return ExitCode::from(2);
+        }
     };
-    let Some(admin) = &config.admin else {
+    let Some(admin) = &admin else {
         eprintln!("admin.listen: not set; the events/dlq/stats commands talk to the daemon's admin API");
         return ExitCode::from(2);
     };

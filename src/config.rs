@@ -117,16 +117,39 @@ pub fn locate(cli: Option<&Path>) -> Result<PathBuf, ConfigErrors> {
 }
 
 pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
-    let figment = Figment::new()
-        .merge(Toml::file_exact(path))
-        .merge(Env::prefixed("HOOKD_").filter(|k| k.as_str().contains("__")).split("__"));
-    let raw: RawConfig = figment.extract().map_err(figment_errors)?;
+    let raw = load_raw(path)?;
     let mut p = Problems::default();
     let config = validate(path, raw, &mut p);
     match config {
         Some(c) if p.0.is_empty() => Ok(c),
         _ => Err(ConfigErrors(p.0)),
     }
+}
+
+/// Only the `[admin]` section, for the CLI's admin commands: they must work
+/// where the sources' secrets cannot be read (an operator's shell, not the
+/// service's credentials). `None`: no admin API configured.
+pub fn load_admin(path: &Path) -> Result<Option<admin::Admin>, ConfigErrors> {
+    let raw = load_raw(path)?;
+    let mut p = Problems::default();
+    let admin = admin::admin(&raw.admin, &base_dir(path), &mut p);
+    match p.0.is_empty() {
+        true => Ok(admin),
+        false => Err(ConfigErrors(p.0)),
+    }
+}
+
+/// The directory of the config file, against which relative paths in it
+/// are read.
+fn base_dir(path: &Path) -> PathBuf {
+    path.parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+fn load_raw(path: &Path) -> Result<RawConfig, ConfigErrors> {
+    let figment = Figment::new()
+        .merge(Toml::file_exact(path))
+        .merge(Env::prefixed("HOOKD_").filter(|k| k.as_str().contains("__")).split("__"));
+    figment.extract().map_err(figment_errors)
 }
 
 impl Config {
@@ -201,7 +224,7 @@ fn validate(path: &Path, raw: RawConfig, p: &mut Problems) -> Option<Config> {
     let max_body = p.take("server.max_body", units::size(&raw.server.max_body));
     let read_timeout = p.take("server.read_timeout", units::duration(&raw.server.read_timeout));
     let trusted_proxies = p.take("server.trusted_proxies", guards::cidrs(&raw.server.trusted_proxies));
-    let admin = admin::admin(&raw.admin, p);
+    let admin = admin::admin(&raw.admin, &base_dir(path), p);
     let alerts = admin::alerts(&raw.alerts, p);
     let storage = storage(&raw.storage, p);
     let output_tail = p.take("dispatch.output_tail", units::size(&raw.dispatch.output_tail));

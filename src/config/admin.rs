@@ -6,7 +6,7 @@ use super::raw::{RawAdmin, RawAlerts};
 use super::secret::{resolve, Secret, SecretSource};
 use super::{units, Problems};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 #[derive(Debug, Clone)]
@@ -43,7 +43,11 @@ pub enum AlertTarget {
     Url(String),
 }
 
-pub(super) fn admin(raw: &RawAdmin, p: &mut Problems) -> Option<Admin> {
+/// `base`: the config file's directory. A relative `token_file` is a
+/// systemd credential when `$CREDENTIALS_DIRECTORY` is set (the unit), else
+/// it is next to the config file — so the operator's `hookd events` as root
+/// and the service read the same `/etc/hookd/admin.token`.
+pub(super) fn admin(raw: &RawAdmin, base: &Path, p: &mut Problems) -> Option<Admin> {
     let listen = match raw.listen.as_deref() {
         None => {
             if raw.token_file.is_some() {
@@ -60,7 +64,14 @@ pub(super) fn admin(raw: &RawAdmin, p: &mut Problems) -> Option<Admin> {
         },
     };
     let token = match (&raw.token_file, &listen) {
-        (Some(f), _) => Some(p.take("admin.token_file", resolve(SecretSource::File(f)))?),
+        (Some(f), _) => {
+            let in_credentials = std::env::var_os("CREDENTIALS_DIRECTORY").is_some_and(|d| !d.is_empty());
+            let path = match Path::new(f).is_relative() && !in_credentials {
+                true => base.join(f).display().to_string(),
+                false => f.clone(),
+            };
+            Some(p.take("admin.token_file", resolve(SecretSource::File(&path)))?)
+        }
         (None, AdminListen::Tcp(_)) => {
             p.push("admin.token_file", "missing (a TCP admin listener requires a bearer token)");
             return None;

@@ -485,3 +485,34 @@ fn route_concurrency_caps_one_route_and_not_the_others() {
     }
     assert!(most >= 2, "the unlimited route ran in parallel: {got:#?}");
 }
+
+/// The operator's shell has neither the service's credentials nor its
+/// secrets: the admin commands need only `[admin]`, and a relative
+/// `token_file` is read next to the config file.
+#[test]
+fn admin_commands_need_only_the_admin_section() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("admin.token"), format!("{TOKEN}\n")).expect("token");
+    let h = Hookd::start(&format!(
+        "[admin]\nlisten = \"127.0.0.1:0\"\ntoken_file = \"{}/admin.token\"\n\n{}",
+        dir.path().display(),
+        stripe_source("s", "command = [\"true\"]")
+    ));
+    let config = dir.path().join("ops.toml");
+    std::fs::write(
+        &config,
+        "[admin]\nlisten = \"127.0.0.1:1\"\ntoken_file = \"admin.token\"\n\n[sources.s]\nkind = \"stripe\"\nsecret_file = \"/nonexistent/secret\"\n",
+    )
+    .expect("config");
+    let out = std::process::Command::new(crate::support::BIN)
+        .args(["stats", "--json", "--config"])
+        .arg(&config)
+        .current_dir("/")
+        .env_remove("CREDENTIALS_DIRECTORY")
+        .env("HOOKD_ADMIN__LISTEN", h.admin.as_deref().expect("admin"))
+        .output()
+        .expect("cli");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let stats: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(stats["queue_depth"], 0);
+}

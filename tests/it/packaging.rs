@@ -77,12 +77,14 @@ fn check_config(config: &Path, credentials: Option<&Path>, cwd: &Path) -> (i32, 
 fn the_production_config_reads_its_secret_from_the_credentials_directory() {
     let creds = tempfile::tempdir().expect("tempdir");
     std::fs::write(creds.path().join("secrets_stripe"), "whsec_from_a_credential\n").expect("write");
+    std::fs::write(creds.path().join("admin.token"), "token-from-a-credential\n").expect("write");
     let config = Path::new(ROOT).join("packaging/config.toml");
 
     let (code, stdout, stderr) = check_config(&config, Some(creds.path()), creds.path());
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("path = \"/var/lib/hookd\""), "{stdout}");
     assert!(!stdout.contains("whsec_from_a_credential") && !stderr.contains("whsec_"), "secret leaked");
+    assert!(!stdout.contains("token-from-a-credential"), "token leaked");
 
     // Without the credentials directory the relative path is the working
     // directory's, where there is no such file: a config error naming it.

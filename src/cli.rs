@@ -15,7 +15,6 @@ use operator::Op;
 use send::SendError;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
@@ -247,7 +246,7 @@ fn serve(cli: &Cli) -> ExitCode {
 async fn serve_async(config: Config) -> ExitCode {
     let path = config.storage.path.clone();
     let store = match Store::open(&path, config.storage.cache_capacity) {
-        Ok(s) => Arc::new(s),
+        Ok(s) => s,
         Err(e) => return fail(format!("storage.path: cannot open {}: {e}", path.display())),
     };
     let listener = match tokio::net::TcpListener::bind(config.server.listen).await {
@@ -266,8 +265,15 @@ async fn serve_async(config: Config) -> ExitCode {
     let shutdown = CancellationToken::new();
     tokio::spawn(on_signal(shutdown.clone()));
     let listeners = crate::serve::Listeners { ingress: listener, admin };
-    crate::serve::run(config, store, listeners, shutdown).await;
-    ExitCode::SUCCESS
+    // Generations: a store that sled's sticky I/O error broke is reopened.
+    let served = match crate::recover::Bound::keep(listeners) {
+        Ok(bound) => crate::recover::run(config, store, bound, shutdown).await,
+        Err(e) => Err(e),
+    };
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(format!("cannot serve: {e}")),
+    }
 }
 
 /// Bind the admin listener: TCP, or a unix socket (a stale socket file is

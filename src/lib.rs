@@ -10,6 +10,7 @@
 //! - `dispatch` — runs due deliveries: command and HTTP-callback handlers
 //! - `retry`    — pure backoff schedule and outcome → next state
 //! - `serve`    — wires the long-lived tasks and the ordered shutdown
+//! - `recover`  — reopens the store after sled's sticky I/O error (disk full)
 //! - `cli`      — the command line and exit codes
 
 pub mod admin;
@@ -21,6 +22,7 @@ pub mod ingress;
 pub mod janitor;
 pub mod metrics;
 pub mod queue;
+pub mod recover;
 pub mod retry;
 pub mod route;
 pub mod serve;

@@ -4,6 +4,8 @@
 mod cli;
 mod dispatch;
 mod durability;
+mod faults;
 mod ingress;
+mod security;
 mod senders;
 mod support;

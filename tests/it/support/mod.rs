@@ -42,6 +42,15 @@ impl Hookd {
     }
 
     fn launch(server: &str, sources: &str, env: &[(&str, &str)]) -> Hookd {
+        let mut h = Self::configure(server, sources, env);
+        h.spawn();
+        h
+    }
+
+    /// Write the config (as `start_server`, with `env`) without starting
+    /// hookd: the test prepares the data dir (e.g. mounts a small tmpfs on
+    /// `dir/data`) and then calls `spawn`.
+    pub fn configure(server: &str, sources: &str, env: &[(&str, &str)]) -> Hookd {
         let dir = tempfile::tempdir().expect("temp dir");
         let d = dir.path().display().to_string();
         let config = dir.path().join("config.toml");
@@ -52,9 +61,7 @@ impl Hookd {
         std::fs::write(&config, text).expect("write config");
         let log = dir.path().join("hookd.log");
         let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let mut h = Hookd { dir, config, child: None, addr: String::new(), admin: None, log, env };
-        h.spawn();
-        h
+        Hookd { dir, config, child: None, addr: String::new(), admin: None, log, env }
     }
 
     /// Start (or restart) the binary and wait for its listener.

@@ -1,0 +1,136 @@
+//! Storage faults through the real binary: a full disk answers 503 (ingest
+//! and `/readyz`), acknowledges nothing, corrupts nothing already stored,
+//! and hookd recovers when space returns.
+//!
+//! The disk is really full: the data dir is a size-limited tmpfs mounted on
+//! the test's temp dir (the tests run as root; `mount -t tmpfs` works in
+//! this sandbox and on CI, which runs on the same kind of machine). That is
+//! the same ENOSPC a real full disk gives, from the same syscalls, unlike
+//! a permission change (root ignores it) or a test-only failpoint.
+
+use crate::support::http::{get, post};
+use crate::support::sign::{stripe, stripe_event, unix_now};
+use crate::support::{lines, recorder, wait_until, Hookd};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+/// A tmpfs of `size` mounted on `path`, lazily unmounted on drop.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(path: &Path, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(path).expect("mount point");
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0700"), "tmpfs"])
+            .arg(path)
+            .output()
+            .expect("run mount");
+        assert!(
+            out.status.success(),
+            "mount -t tmpfs failed (tests need root): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Tmpfs(path.to_path_buf())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// Fill the file system holding `dir` until a write fails with ENOSPC.
+fn fill(dir: &Path) -> PathBuf {
+    use std::io::Write;
+    let path = dir.join("filler");
+    let mut f = std::fs::File::create(&path).expect("filler");
+    let chunk = vec![0u8; 64 * 1024];
+    loop {
+        if let Err(e) = f.write_all(&chunk) {
+            assert_eq!(e.raw_os_error(), Some(libc::ENOSPC), "filler: {e}");
+            break;
+        }
+    }
+    // The last partial page too.
+    while f.write_all(&[0u8; 512]).is_ok() {}
+    path
+}
+
+fn send(addr: &str, id: &str) -> Option<u16> {
+    let body = stripe_event(id, "invoice.paid");
+    post(addr, "/webhooks/s", &[stripe("k", unix_now(), &body)], &body).map(|r| r.status)
+}
+
+fn readyz(addr: &str) -> Option<u16> {
+    get(addr, "/readyz").map(|r| r.status)
+}
+
+#[test]
+fn a_full_disk_answers_503_acknowledges_nothing_and_recovers() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let runs = work.path().join("runs");
+    let sources = format!(
+        "[sources.s]\nkind = \"stripe\"\nsecret = \"k\"\n\n[[sources.s.routes]]\nevents = [\"*\"]\ncommand = {}\n",
+        recorder(&runs, 0)
+    );
+    let mut h = Hookd::configure("", &sources, &[]);
+    let data = h.dir.path().join("data");
+    let _mount = Tmpfs::mount(&data, "24m");
+    h.spawn();
+    for i in 0..20 {
+        assert_eq!(send(&h.addr, &format!("evt_before_{i}")), Some(202));
+    }
+    wait_until(Duration::from_secs(20), "handlers before the fault", || (lines(&runs).len() == 20).then_some(()));
+    assert_eq!(readyz(&h.addr), Some(200));
+
+    let filler = fill(&data);
+    // Writes that still land in space sled's files already own may succeed
+    // and are then honestly acknowledged; the rest must be refused.
+    let mut acked_while_full = Vec::new();
+    let mut refused = 0;
+    for i in 0..2000 {
+        let id = format!("evt_full_{i}");
+        match send(&h.addr, &id) {
+            Some(202) => acked_while_full.push(id),
+            Some(503) => refused += 1,
+            other => panic!("{id}: {other:?}"),
+        }
+        if refused >= 20 {
+            break;
+        }
+    }
+    eprintln!("while full: {} acknowledged, {refused} refused", acked_while_full.len());
+    assert!(refused >= 20, "a full disk must answer 503; logs:\n{}", h.logs());
+    assert_eq!(readyz(&h.addr), Some(503), "/readyz must tell the truth on a full disk");
+    let live = get(&h.addr, "/healthz").map(|r| r.status);
+    assert_eq!(live, Some(200), "hookd stays alive while the disk is full");
+
+    std::fs::remove_file(&filler).expect("free space");
+    wait_until(Duration::from_secs(30), "ready again once space returns", || {
+        (readyz(&h.addr) == Some(200)).then_some(())
+    });
+    for i in 0..20 {
+        assert_eq!(send(&h.addr, &format!("evt_after_{i}")), Some(202), "{}", h.logs());
+    }
+    for i in 0..20 {
+        assert_eq!(send(&h.addr, &format!("evt_before_{i}")), Some(200), "dedup survives the fault");
+    }
+    wait_until(Duration::from_secs(30), "handlers after recovery", || {
+        (lines(&runs).len() >= 40 + acked_while_full.len()).then_some(())
+    });
+
+    let store = h.stop_and_open();
+    let events = store.all_events().expect("no record was corrupted");
+    let mut ids: Vec<&str> = events.iter().map(|e| e.event.event_id.as_str()).collect();
+    ids.sort_unstable();
+    let mut expected: Vec<String> =
+        (0..20).flat_map(|i| [format!("evt_before_{i}"), format!("evt_after_{i}")]).collect();
+    expected.extend(acked_while_full.iter().cloned());
+    expected.sort_unstable();
+    assert_eq!(ids, expected, "exactly the acknowledged events are stored");
+    for e in &events {
+        assert_eq!(e.deliveries[0].state.as_str(), "delivered", "{}", e.event.event_id);
+    }
+}

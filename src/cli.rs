@@ -261,9 +261,9 @@ async fn serve_async(config: Config) -> ExitCode {
         None => None,
     };
     let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
-    tracing::info!(addr = %addr, sources = config.sources.len(), "ingress listening");
     let shutdown = CancellationToken::new();
     tokio::spawn(on_signal(shutdown.clone()));
+    tracing::info!(addr = %addr, sources = config.sources.len(), "ingress listening");
     let listeners = crate::serve::Listeners { ingress: listener, admin };
     // Generations: a store that sled's sticky I/O error broke is reopened.
     let served = match crate::recover::Bound::keep(listeners) {
@@ -304,17 +304,27 @@ async fn bind_admin(listen: &AdminListen) -> std::io::Result<crate::http::Listen
 }
 
 /// SIGTERM or SIGINT: begin the ordered shutdown.
-async fn on_signal(shutdown: CancellationToken) {
+/// Installs the SIGTERM/SIGINT handlers at once (a signal that arrives
+/// before the returned future first runs is not lost to the default action,
+/// which would kill hookd unflushed), then waits for one.
+fn on_signal(shutdown: CancellationToken) -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
-        tracing::error!("cannot install signal handlers");
-        return;
-    };
+    let signals = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()));
+    async move {
+        let (Ok(mut term), Ok(mut int)) = signals else {
+            tracing::error!("cannot install signal handlers");
+            return;
+        };
+        wait_for_signal(&mut term, &mut int).await;
+        shutdown.cancel();
+    }
+}
+
+async fn wait_for_signal(term: &mut tokio::signal::unix::Signal, int: &mut tokio::signal::unix::Signal) {
     tokio::select! {
         _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
         _ = int.recv() => tracing::info!("SIGINT: shutting down"),
     }
-    shutdown.cancel();
 }
 
 fn fail(reason: String) -> ExitCode {

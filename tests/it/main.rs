@@ -6,6 +6,7 @@ mod crash;
 mod dispatch;
 mod durability;
 mod faults;
+mod hostile;
 mod ingress;
 mod security;
 mod senders;

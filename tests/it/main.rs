@@ -2,6 +2,7 @@
 //! loopback port with a temp data dir and talks to it over TCP.
 
 mod cli;
+mod config_props;
 mod crash;
 mod dispatch;
 mod durability;

@@ -121,3 +121,30 @@ fn the_data_dir_and_spooled_bodies_are_private() {
     assert_eq!(mode(&spooled[0].path()), 0o600, "spooled body");
     drop(h.stop_and_open());
 }
+
+/// Regression (found by tests/it/config_props.rs): a TOML syntax error
+/// quoted the offending line of the file — here the secret's — in
+/// `check-config` output and in the reload log; a secret written in the
+/// wrong shape was echoed in the type error.
+#[test]
+fn config_errors_never_quote_a_secret() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("c.toml");
+    let cases = [
+        format!("[sources.s]\nkind = \"stripe\"\nsecret = \"{STRIPE_SECRET}\"\nsecret = \"{STRIPE_SECRET}\"\n"),
+        format!("[sources.s]\nkind = \"stripe\"\nsecret = \"{STRIPE_SECRET}\n"),
+        format!("[sources.s]\nkind = \"stripe\"\nsecrets = \"{STRIPE_SECRET}\"\n"),
+    ];
+    for text in cases {
+        std::fs::write(&path, &text).expect("write");
+        let out = std::process::Command::new(crate::support::BIN)
+            .args(["check-config", "--config"])
+            .arg(&path)
+            .output()
+            .expect("run");
+        let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert_eq!(out.status.code(), Some(2), "{all}");
+        assert!(all.contains("sources") || all.contains("line"), "the problem is still located: {all}");
+        assert!(!all.contains(STRIPE_SECRET), "secret quoted:\n{all}");
+    }
+}

@@ -117,8 +117,9 @@ fn a_full_disk_answers_503_acknowledges_nothing_and_recovers() {
     for i in 0..20 {
         assert_eq!(send(&h.addr, &format!("evt_before_{i}")), Some(200), "dedup survives the fault");
     }
+    let delivered = 40 + acked_while_full.len();
     wait_until(Duration::from_secs(30), "handlers after recovery", || {
-        (lines(&runs).len() >= 40 + acked_while_full.len()).then_some(())
+        (h.logs().matches("state=\"delivered\"").count() >= delivered).then_some(())
     });
 
     let store = h.stop_and_open();
@@ -133,4 +134,35 @@ fn a_full_disk_answers_503_acknowledges_nothing_and_recovers() {
     for e in &events {
         assert_eq!(e.deliveries[0].state.as_str(), "delivered", "{}", e.event.event_id);
     }
+}
+
+/// Records over sled's blob threshold (~128 KiB) go to `sled/blobs/`, which
+/// sled never fsyncs; hookd's group commit syncs them. Here a delivery whose
+/// attempts keep 64 KiB output tails lands in blobs, survives a kill -9,
+/// and reads back whole.
+#[test]
+fn a_delivery_record_in_sled_blobs_survives_a_crash() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let runs = work.path().join("runs");
+    let script = format!(
+        "echo $HOOKD_ATTEMPT >> {}; head -c 70000 /dev/zero | tr '\\\\0' o; head -c 70000 /dev/zero | tr '\\\\0' e >&2; [ $HOOKD_ATTEMPT -ge 3 ]",
+        runs.display()
+    );
+    let sources = format!(
+        "[dispatch]\noutput_tail = \"64KiB\"\n\n[sources.s]\nkind = \"stripe\"\nsecret = \"k\"\n\n[[sources.s.routes]]\nevents = [\"*\"]\ncommand = [\"/bin/sh\", \"-c\", {script:?}]\nretry = {{ attempts = 5, initial = \"20ms\", max = \"20ms\" }}\n"
+    );
+    let mut h = Hookd::start(&sources);
+    assert_eq!(send(&h.addr, "evt_blob"), Some(202));
+    wait_until(Duration::from_secs(20), "two failed attempts", || (lines(&runs).len() >= 2).then_some(()));
+    let blobs = h.dir.path().join("data/sled/blobs");
+    let count = || std::fs::read_dir(&blobs).map(|d| d.count()).unwrap_or(0);
+    wait_until(Duration::from_secs(10), "a blob", || (count() > 0).then_some(()));
+    h.kill9();
+    h.spawn();
+    wait_until(Duration::from_secs(20), "delivered", || h.logs().contains("state=\"delivered\"").then_some(()));
+    let store = h.stop_and_open();
+    let events = store.all_events().expect("records read back");
+    let d = &events[0].deliveries[0];
+    assert_eq!(d.state.as_str(), "delivered");
+    assert!(d.attempts.len() >= 3, "{}", d.attempts.len());
 }

@@ -1,6 +1,7 @@
 //! Integration tests: every test starts the real `hookd` binary on a free
 //! loopback port with a temp data dir and talks to it over TCP.
 
+mod backlog;
 mod cli;
 mod config_props;
 mod crash;

@@ -8,6 +8,7 @@ mod crash;
 mod dispatch;
 mod durability;
 mod faults;
+mod header_props;
 mod hostile;
 mod ingress;
 mod security;

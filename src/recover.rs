@@ -87,7 +87,8 @@ async fn watch(store: Arc<Store>, path: std::path::PathBuf, generation: Cancella
             _ = tokio::time::sleep(WATCH_EVERY) => {}
             _ = generation.cancelled() => return,
         }
-        if store.ready().await {
+        // `healthy` is a flag (no I/O); only a failed commit costs a probe.
+        if store.healthy() || store.ready().await {
             continue;
         }
         let probe_dir = path.clone();

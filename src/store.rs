@@ -249,6 +249,11 @@ impl Store {
         self.commit.sync().await.map_err(StoreError::Io)
     }
 
+    /// The last group commit succeeded (no I/O: a cheap gate before `ready`).
+    pub fn healthy(&self) -> bool {
+        self.commit.healthy()
+    }
+
     /// Storage is writable: a probe write is flushed and fsynced.
     pub async fn ready(&self) -> bool {
         let probe = self.db.insert("ready-probe", &now_ms().to_be_bytes());

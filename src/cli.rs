@@ -15,7 +15,6 @@ use operator::Op;
 use send::SendError;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
@@ -251,7 +250,7 @@ fn serve(cli: &Cli) -> ExitCode {
 async fn serve_async(config: Config) -> ExitCode {
     let path = config.storage.path.clone();
     let store = match Store::open(&path, config.storage.cache_capacity) {
-        Ok(s) => Arc::new(s),
+        Ok(s) => s,
         Err(e) => return fail(format!("storage.path: cannot open {}: {e}", path.display())),
     };
     let listener = match tokio::net::TcpListener::bind(config.server.listen).await {
@@ -276,8 +275,15 @@ async fn serve_async(config: Config) -> ExitCode {
     tokio::spawn(crate::notify::watchdog());
     crate::notify::ready(&addr);
     let listeners = crate::serve::Listeners { ingress: listener, admin };
-    crate::serve::run(config, store, listeners, hangup, shutdown).await;
-    ExitCode::SUCCESS
+    // Generations: a store that sled's sticky I/O error broke is reopened.
+    let served = match crate::recover::Bound::keep(listeners) {
+        Ok(bound) => crate::recover::run(config, store, bound, hangup, shutdown).await,
+        Err(e) => Err(e),
+    };
+    match served {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(format!("cannot serve: {e}")),
+    }
 }
 
 /// Bind the admin listener: TCP, or a unix socket (a stale socket file is
@@ -309,7 +315,8 @@ async fn bind_admin(listen: &AdminListen) -> std::io::Result<crate::http::Listen
 
 /// SIGTERM or SIGINT: begin the ordered shutdown (SIGHUP is the reloader's,
 /// see `serve`). The handlers are installed when this is called, not when
-/// the future first runs: a signal in between would otherwise kill hookd.
+/// the future first runs: a signal in between would otherwise kill hookd
+/// unflushed.
 fn on_signal(shutdown: CancellationToken) -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{signal, SignalKind};
     let signals = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()));

@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Config {
     pub path: PathBuf,
     pub server: Server,
@@ -196,6 +196,14 @@ fn figment_errors(err: figment::Error) -> ConfigErrors {
                         }
                         "unknown key".to_string()
                     }
+                    // Never echo what was written under a secret's key.
+                    figment::error::Kind::InvalidType(_, expected) if holds_secret(&path) => {
+                        format!("invalid type: expected {expected}")
+                    }
+                    figment::error::Kind::InvalidValue(_, expected) if holds_secret(&path) => {
+                        format!("invalid value: expected {expected}")
+                    }
+                    figment::error::Kind::Message(m) => without_source_lines(m),
                     kind => kind.to_string(),
                 };
                 let path = if path.is_empty() { "config".to_string() } else { path.join(".") };
@@ -203,6 +211,23 @@ fn figment_errors(err: figment::Error) -> ConfigErrors {
             })
             .collect(),
     )
+}
+
+/// A key whose value may be a secret (`secret`, `secrets`, `signing_secret`,
+/// their `_env`/`_file` forms, a token, a public key).
+fn holds_secret(path: &[String]) -> bool {
+    path.iter().any(|p| p.contains("secret") || p.contains("token") || p.contains("key"))
+}
+
+/// A TOML parse error without the excerpt of the file it quotes (which may
+/// be a secret's line): `TOML parse error at line L, column C: reason`.
+fn without_source_lines(message: &str) -> String {
+    let quoted = |l: &str| {
+        let t = l.trim_start();
+        t.starts_with('|') || t.split_once(" |").is_some_and(|(n, _)| n.chars().all(|c| c.is_ascii_digit()))
+    };
+    let kept: Vec<&str> = message.lines().map(str::trim_end).filter(|l| !l.is_empty() && !quoted(l)).collect();
+    kept.join(": ")
 }
 
 #[derive(Default)]

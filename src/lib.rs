@@ -13,6 +13,7 @@
 //! - `admin`    — the admin API: events, DLQ, replay, purge, stats, metrics
 //! - `metrics`  — Prometheus counters, gauges and histograms
 //! - `serve`    — wires the long-lived tasks, SIGHUP reload and the ordered shutdown
+//! - `recover`  — reopens the store after sled's sticky I/O error (disk full)
 //! - `notify`   — systemd readiness, stopping and watchdog notifications
 //! - `cli`      — the command line, the admin API client, and exit codes
 
@@ -26,6 +27,7 @@ pub mod janitor;
 pub mod metrics;
 pub mod notify;
 pub mod queue;
+pub mod recover;
 pub mod retry;
 pub mod route;
 pub mod serve;

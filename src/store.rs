@@ -142,7 +142,9 @@ impl Store {
             .flush_every_ms(Some(500))
             .open()?;
         let data_file = std::fs::File::open(path.join("sled").join("db")).map_err(|e| StoreError::Io(e.to_string()))?;
-        let commit = GroupCommit::start(db.clone(), data_file).map_err(|e| StoreError::Io(e.to_string()))?;
+        let blobs = path.join("sled").join("blobs");
+        let commit = GroupCommit::start(db.clone(), data_file, blobs).map_err(|e| StoreError::Io(e.to_string()))?;
+        sync_dirs(path).map_err(|e| StoreError::Io(format!("{}: {e}", path.display())))?;
         let store = Store {
             events: db.open_tree("events")?,
             deliveries: db.open_tree("deliveries")?,
@@ -248,6 +250,11 @@ impl Store {
         self.commit.sync().await.map_err(StoreError::Io)
     }
 
+    /// The last group commit succeeded (no I/O: a cheap gate before `ready`).
+    pub fn healthy(&self) -> bool {
+        self.commit.healthy()
+    }
+
     /// Storage is writable: a probe write is flushed and fsynced.
     pub async fn ready(&self) -> bool {
         let probe = self.db.insert("ready-probe", &now_ms().to_be_bytes());
@@ -295,6 +302,19 @@ fn create_private_dir(path: &Path) -> Result<()> {
         .mode(0o700)
         .create(path)
         .map_err(|e| StoreError::Io(format!("{}: {e}", path.display())))
+}
+
+/// The directories sled and the spool created (and their entries in their
+/// parents) are durable before the first ack: sled never fsyncs a directory.
+fn sync_dirs(path: &Path) -> std::io::Result<()> {
+    let sled = path.join("sled");
+    for dir in [sled.join("blobs"), sled, path.join("spool"), path.to_path_buf()] {
+        std::fs::File::open(&dir)?.sync_all()?;
+    }
+    match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(parent) => std::fs::File::open(parent)?.sync_all(),
+        None => Ok(()),
+    }
 }
 
 /// write → fsync → rename → fsync the directory: the body is durable before

@@ -35,6 +35,11 @@ const NAMES: &[&str] = &[
 ];
 
 fn verifiers() -> Vec<Verifier> {
+    verifiers_within(Duration::ZERO)
+}
+
+/// Every scheme, with timestamps accepted within `tolerance`.
+fn verifiers_within(tolerance: Duration) -> Vec<Verifier> {
     let hmac = HmacSpec {
         header: "x-sig".into(),
         algorithm: Algorithm::Sha256,
@@ -60,7 +65,7 @@ fn verifiers() -> Vec<Verifier> {
         Scheme::Hmac(hmac),
     ];
     let secrets = vec![b"secret-one".to_vec(), b"secret-two".to_vec()];
-    schemes.into_iter().map(|scheme| Verifier { scheme, secrets: secrets.clone(), tolerance: Duration::ZERO }).collect()
+    schemes.into_iter().map(|scheme| Verifier { scheme, secrets: secrets.clone(), tolerance }).collect()
 }
 
 /// Arbitrary bytes (short or huge), or random values shaped like signatures.
@@ -111,5 +116,21 @@ proptest! {
             let _ = handshake::answer(&v, &req);
         }
         let _ = identify(&rules, &req);
+    }
+
+    /// With a tolerance of a century every timestamp-shaped value passes the
+    /// freshness check, so the signature parsers and comparisons behind it
+    /// run on hostile input too (the zero-tolerance case above stops early).
+    #[test]
+    fn past_the_timestamp_check_hostile_signatures_never_panic_or_verify(
+        headers in headers(),
+        body in body(),
+        now in 1_000_000_000u64..2_000_000_000,
+    ) {
+        let century = Duration::from_secs(100 * 365 * 24 * 3600);
+        let req = Inbound { headers: &headers, body: &body, url: "https://h.example/w", now: UNIX_EPOCH + Duration::from_secs(now) };
+        for v in verifiers_within(century) {
+            prop_assert!(check(&v, &req).is_err(), "{:?} verified a random request", v.scheme);
+        }
     }
 }

@@ -4,11 +4,18 @@
 // The tests drive the real binary, so they start processes.
 #![allow(clippy::disallowed_methods)]
 
+mod backlog;
 mod cli;
+mod config_props;
+mod crash;
 mod dispatch;
 mod durability;
+mod faults;
+mod header_props;
+mod hostile;
 mod ingress;
 mod operator;
 mod packaging;
+mod security;
 mod senders;
 mod support;

@@ -51,6 +51,19 @@ impl Hookd {
     }
 
     fn launch_with(server: &str, storage: &str, sources: &str, env: &[(&str, &str)]) -> Hookd {
+        let mut h = Self::configure_with(server, storage, sources, env);
+        h.spawn();
+        h
+    }
+
+    /// Write the config (as `start_server`, with `env`) without starting
+    /// hookd: the test prepares the data dir (e.g. mounts a small tmpfs on
+    /// `dir/data`) and then calls `spawn`.
+    pub fn configure(server: &str, sources: &str, env: &[(&str, &str)]) -> Hookd {
+        Self::configure_with(server, "", sources, env)
+    }
+
+    fn configure_with(server: &str, storage: &str, sources: &str, env: &[(&str, &str)]) -> Hookd {
         let dir = tempfile::tempdir().expect("temp dir");
         let d = dir.path().display().to_string();
         let config = dir.path().join("config.toml");
@@ -61,9 +74,7 @@ impl Hookd {
         std::fs::write(&config, text).expect("write config");
         let log = dir.path().join("hookd.log");
         let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let mut h = Hookd { dir, config, child: None, addr: String::new(), admin: None, log, env };
-        h.spawn();
-        h
+        Hookd { dir, config, child: None, addr: String::new(), admin: None, log, env }
     }
 
     /// Start (or restart) the binary and wait for its listener.
@@ -108,13 +119,13 @@ impl Hookd {
         }
     }
 
-    pub fn logs(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+    /// The running hookd's process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
     }
 
-    /// The running process's id.
-    pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     pub fn kill9(&mut self) {

@@ -40,6 +40,10 @@ struct Args {
     /// `[dispatch] concurrency` of the hookd under test.
     #[arg(long, global = true, default_value_t = 16)]
     dispatch_concurrency: usize,
+    /// Repeat the whole run (fresh hookd, fresh store) this many times and
+    /// print the medians.
+    #[arg(long, global = true, default_value_t = 3)]
+    runs: usize,
     /// Stop sending after this many seconds, whatever is left.
     #[arg(long, global = true, default_value_t = 120)]
     max_secs: u64,
@@ -69,8 +73,6 @@ enum Mode {
         /// Where to keep the filled store (reused when already filled).
         #[arg(long)]
         store: PathBuf,
-        #[arg(long, default_value_t = 3)]
-        runs: usize,
     },
     /// Size of the release binary, as built and stripped.
     Size,
@@ -82,7 +84,7 @@ fn main() {
     match &args.mode {
         Mode::Forkexec => forkexec(&args),
         Mode::Size => size(&args),
-        Mode::Restart { store, runs } => rt.block_on(restart_mode(&args, store, *runs)),
+        Mode::Restart { store } => rt.block_on(restart_mode(&args, store, args.runs)),
         _ => rt.block_on(load(&args)),
     }
 }
@@ -91,7 +93,49 @@ fn deadline(args: &Args) -> Instant {
     Instant::now() + Duration::from_secs(args.max_secs)
 }
 
+/// The numbers of one run that get a median across runs.
+#[derive(Default, Clone, Copy)]
+struct Summary {
+    accepted_per_sec: f64,
+    p50: f64,
+    p99: f64,
+    p999: f64,
+    e2e_per_sec: f64,
+    executions: u64,
+    idle_mb: f64,
+    load_mb: f64,
+}
+
 async fn load(args: &Args) {
+    let mut runs = Vec::new();
+    for run in 1..=args.runs {
+        println!("--- run {run} of {}", args.runs);
+        runs.push(load_once(args).await);
+    }
+    let median = |f: fn(&Summary) -> f64| {
+        let mut v: Vec<f64> = runs.iter().map(f).collect();
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(0.0)
+    };
+    println!("--- median of {} runs ({})", runs.len(), mode_name(&args.mode));
+    println!(
+        "median          accepted/s {:.0}  p50 {:.2} ms  p99 {:.2} ms  p99.9 {:.2} ms",
+        median(|s| s.accepted_per_sec),
+        median(|s| s.p50),
+        median(|s| s.p99),
+        median(|s| s.p999)
+    );
+    if !matches!(args.mode, Mode::Ingest) {
+        let all_ok = runs.iter().all(|s| s.executions == args.events as u64);
+        println!(
+            "median          end to end {:.0} events/s; executions == events in every run: {all_ok}",
+            median(|s| s.e2e_per_sec)
+        );
+    }
+    println!("median          RSS idle {:.1} MB, under load {:.1} MB", median(|s| s.idle_mb), median(|s| s.load_mb));
+}
+
+async fn load_once(args: &Args) -> Summary {
     let sink = Arc::new(sink::Sink::default());
     let route = match &args.mode {
         Mode::Ingest => Route::None,
@@ -105,6 +149,7 @@ async fn load(args: &Args) {
     let launch =
         Launch { binary: &args.hookd, route, concurrency: args.dispatch_concurrency, log: &args.log, data: None };
     let (mut h, ready) = Hookd::start(launch).await;
+    eprintln!("hookd pid {} (data and log under {})", h.pid(), h.dir.display());
     tokio::time::sleep(Duration::from_millis(300)).await;
     let idle = h.rss_kib().0;
     let (stop_sampling, peak) = sample_rss(h.pid());
@@ -137,18 +182,30 @@ async fn load(args: &Args) {
     );
     let started = Instant::now() - out.elapsed;
     let expected = args.events as u64;
-    match &args.mode {
-        Mode::Ingest => {}
+    let mut summary = Summary {
+        accepted_per_sec: out.per_sec(out.accepted),
+        p50: out.ms(0.50),
+        p99: out.ms(0.99),
+        p999: out.ms(0.999),
+        ..Summary::default()
+    };
+    let (executions, took) = match &args.mode {
+        Mode::Ingest => (0, Duration::ZERO),
         Mode::Command { .. } => {
             let (done, at) = wait_delivered(&h, expected, deadline).await;
-            report_e2e(done, expected, at.duration_since(started));
+            (done, at.duration_since(started))
         }
         _ => {
             let done = wait_sink(&sink, expected, deadline).await;
             let at = sink.last().unwrap_or_else(Instant::now);
-            report_e2e(done, expected, at.duration_since(started));
             println!("sink            {} requests, {} distinct webhook-ids", sink.requests(), sink.distinct());
+            (done, at.duration_since(started))
         }
+    };
+    if !matches!(args.mode, Mode::Ingest) {
+        report_e2e(executions, expected, took);
+        summary.executions = executions;
+        summary.e2e_per_sec = executions as f64 / took.as_secs_f64();
     }
     let (rss, hwm) = h.rss_kib();
     stop_sampling.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -160,7 +217,10 @@ async fn load(args: &Args) {
         mb(hwm),
         mb(rss)
     );
+    summary.idle_mb = mb(idle);
+    summary.load_mb = mb(sampled.max(hwm));
     h.stop();
+    summary
 }
 
 fn report_e2e(executions: u64, expected: u64, took: Duration) {

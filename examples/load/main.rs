@@ -37,6 +37,10 @@ struct Args {
     /// hookd's log level (HOOKD_LOG): info logs a line per request and attempt.
     #[arg(long, global = true, default_value = "info")]
     log: String,
+    /// `[storage] cache_capacity` of the hookd under test (sled's page
+    /// cache; hookd's default is 64MiB).
+    #[arg(long, global = true, default_value = "64MiB")]
+    cache: String,
     /// `[dispatch] concurrency` of the hookd under test.
     #[arg(long, global = true, default_value_t = 16)]
     dispatch_concurrency: usize,
@@ -146,8 +150,14 @@ async fn load_once(args: &Args) -> Summary {
     eprintln!("signing {} events of ~{} bytes…", args.events, args.body_size);
     let events = drive::events(server::SECRET, args.events, args.body_size);
     let jobs: Vec<_> = events.iter().flat_map(|e| std::iter::repeat_n(e.clone(), copies)).collect();
-    let launch =
-        Launch { binary: &args.hookd, route, concurrency: args.dispatch_concurrency, log: &args.log, data: None };
+    let launch = Launch {
+        binary: &args.hookd,
+        route,
+        concurrency: args.dispatch_concurrency,
+        log: &args.log,
+        cache: &args.cache,
+        data: None,
+    };
     let (mut h, ready) = Hookd::start(launch).await;
     eprintln!("hookd pid {} (data and log under {})", h.pid(), h.dir.display());
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -350,8 +360,14 @@ async fn restart_mode(args: &Args, store: &std::path::Path, runs: usize) {
     let filled = restart::fill(&data, n, args.body_size, fill_deadline).await;
     let mut times = Vec::new();
     for run in 1..=runs {
-        let launch =
-            Launch { binary: &args.hookd, route: Route::None, concurrency: 16, log: &args.log, data: Some(&data) };
+        let launch = Launch {
+            binary: &args.hookd,
+            route: Route::None,
+            concurrency: 16,
+            log: &args.log,
+            cache: &args.cache,
+            data: Some(&data),
+        };
         let load = loadavg();
         let (mut h, ready) = Hookd::start(launch).await;
         let (rss, _) = h.rss_kib();

@@ -40,6 +40,8 @@ pub struct Launch<'a> {
     pub route: Route,
     pub concurrency: usize,
     pub log: &'a str,
+    /// `[storage] cache_capacity` (sled's page cache), e.g. "64MiB".
+    pub cache: &'a str,
     /// Reuse this data directory (restart timing); else a fresh temp dir.
     pub data: Option<&'a Path>,
 }
@@ -65,11 +67,12 @@ impl Hookd {
         let config = format!(
             "[server]\nlisten = \"127.0.0.1:{port}\"\nmax_connections = 1024\n\n\
              [admin]\nlisten = \"127.0.0.1:{admin_port}\"\ntoken_file = \"{d}/token\"\n\n\
-             [storage]\npath = \"{data}\"\n\n[dispatch]\nconcurrency = {c}\n\n\
+             [storage]\npath = \"{data}\"\ncache_capacity = \"{cache}\"\n\n[dispatch]\nconcurrency = {c}\n\n\
              [sources.stripe]\nkind = \"stripe\"\nsecret = \"{SECRET}\"\ntolerance = \"1h\"\n\n{route}",
             d = dir.display(),
             data = data.display(),
             c = l.concurrency,
+            cache = l.cache,
         );
         std::fs::write(dir.join("config.toml"), config).expect("write config");
         let log = std::fs::File::create(dir.join("hookd.log")).expect("log file");

@@ -1,0 +1,190 @@
+//! The hookd under test: a temp config, the release binary spawned on a free
+//! loopback port, `/readyz` polled until it answers, its RSS read from
+//! `/proc`, its admin API's stats, and a bounded SIGTERM at the end.
+
+use http_body_util::{BodyExt, Empty};
+use hyper::Request;
+use hyper_util::rt::TokioIo;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tokio::net::TcpStream;
+
+pub const SECRET: &str = "whsec_load_test_secret";
+const TOKEN: &str = "load-admin-token";
+
+/// What the source's one route does with each event.
+pub enum Route {
+    /// No route: events are stored as unrouted (pure ingest).
+    None,
+    Command(Vec<String>),
+    Callback(String),
+}
+
+pub struct Hookd {
+    child: Option<Child>,
+    pub addr: String,
+    pub admin: String,
+    pub dir: PathBuf,
+    _temp: Option<tempfile::TempDir>,
+}
+
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    l.local_addr().expect("local addr").port()
+}
+
+pub struct Launch<'a> {
+    pub binary: &'a Path,
+    pub route: Route,
+    pub concurrency: usize,
+    pub log: &'a str,
+    /// `[storage] cache_capacity` (sled's page cache), e.g. "64MiB".
+    pub cache: &'a str,
+    /// Reuse this data directory (restart timing); else a fresh temp dir.
+    pub data: Option<&'a Path>,
+}
+
+impl Hookd {
+    /// Write the config, spawn `hookd serve`, wait (bounded) for `/readyz`.
+    /// Returns the process and how long it took to become ready.
+    pub async fn start(l: Launch<'_>) -> (Hookd, Duration) {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let dir = temp.path().to_path_buf();
+        let data = l.data.map(Path::to_path_buf).unwrap_or_else(|| dir.join("data"));
+        let (port, admin_port) = (free_port(), free_port());
+        std::fs::write(dir.join("token"), TOKEN).expect("write token");
+        let route = match &l.route {
+            Route::None => String::new(),
+            Route::Command(argv) => format!(
+                "[[sources.stripe.routes]]\nname = \"cmd\"\nevents = [\"*\"]\ncommand = {argv:?}\ntimeout = \"30s\"\nretry = {{ attempts = 5, initial = \"1s\", max = \"5s\" }}\n"
+            ),
+            Route::Callback(url) => format!(
+                "[[sources.stripe.routes]]\nname = \"cb\"\nevents = [\"*\"]\nurl = \"{url}\"\nsigning_secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\ntimeout = \"30s\"\nretry = {{ attempts = 5, initial = \"1s\", max = \"5s\" }}\n"
+            ),
+        };
+        let config = format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\nmax_connections = 1024\n\n\
+             [admin]\nlisten = \"127.0.0.1:{admin_port}\"\ntoken_file = \"{d}/token\"\n\n\
+             [storage]\npath = \"{data}\"\ncache_capacity = \"{cache}\"\n\n[dispatch]\nconcurrency = {c}\n\n\
+             [sources.stripe]\nkind = \"stripe\"\nsecret = \"{SECRET}\"\ntolerance = \"1h\"\n\n{route}",
+            d = dir.display(),
+            data = data.display(),
+            c = l.concurrency,
+            cache = l.cache,
+        );
+        std::fs::write(dir.join("config.toml"), config).expect("write config");
+        let log = std::fs::File::create(dir.join("hookd.log")).expect("log file");
+        let started = Instant::now();
+        let child = Command::new(l.binary)
+            .args(["serve", "--config"])
+            .arg(dir.join("config.toml"))
+            .env("HOOKD_LOG", l.log)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", l.binary.display()));
+        let mut h = Hookd {
+            child: Some(child),
+            addr: format!("127.0.0.1:{port}"),
+            admin: format!("127.0.0.1:{admin_port}"),
+            dir,
+            _temp: Some(temp),
+        };
+        let ready = h.wait_ready(started, Duration::from_secs(120)).await;
+        (h, ready)
+    }
+
+    async fn wait_ready(&mut self, started: Instant, limit: Duration) -> Duration {
+        while started.elapsed() < limit {
+            if get(&self.addr, "/readyz", None).await.is_some_and(|(s, _)| s == 200) {
+                return started.elapsed();
+            }
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                panic!("hookd exited with {status}; log:\n{}", self.log_tail());
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        panic!("hookd not ready within {limit:?}; log:\n{}", self.log_tail());
+    }
+
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(self.dir.join("hookd.log")).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(Child::id).unwrap_or(0)
+    }
+
+    /// `(VmRSS, VmHWM)` in KiB.
+    pub fn rss_kib(&self) -> (u64, u64) {
+        rss_kib(self.pid())
+    }
+
+    /// Delivered deliveries of the stripe source, from `GET /v1/stats`.
+    pub async fn delivered(&self) -> Option<u64> {
+        let (status, body) = get(&self.admin, "/v1/stats", Some(TOKEN)).await?;
+        let v: serde_json::Value = serde_json::from_slice(&body).ok().filter(|_| status == 200)?;
+        v.pointer("/sources/stripe/delivered").and_then(serde_json::Value::as_u64).or(Some(0))
+    }
+
+    /// SIGTERM, wait up to 30 s, then SIGKILL.
+    pub fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else { return };
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        eprintln!("hookd did not stop within 30 s of SIGTERM; killing it");
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+impl Drop for Hookd {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+pub fn rss_kib(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// A one-shot GET on a fresh connection: `(status, body)`, `None` on any
+/// connection error. Bounded by a 2 s timeout.
+pub async fn get(addr: &str, path: &str, token: Option<&str>) -> Option<(u16, bytes::Bytes)> {
+    let once = async {
+        let stream = TcpStream::connect(addr).await.ok()?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.ok()?;
+        tokio::spawn(conn);
+        let mut req = Request::get(path).header(http::header::HOST, addr);
+        if let Some(t) = token {
+            req = req.header(http::header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        let resp = sender.send_request(req.body(Empty::<bytes::Bytes>::new()).ok()?).await.ok()?;
+        let status = resp.status().as_u16();
+        let body = resp.into_body().collect().await.ok()?.to_bytes();
+        Some((status, body))
+    };
+    tokio::time::timeout(Duration::from_secs(2), once).await.ok().flatten()
+}

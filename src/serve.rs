@@ -33,6 +33,12 @@ pub struct Listeners {
 
 /// Run until `shutdown` is cancelled, then shut down in order.
 pub async fn run(config: Config, store: Arc<Store>, listeners: Listeners, hangup: Signal, shutdown: CancellationToken) {
+    let counting = store.clone();
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = counting.recount() {
+            tracing::error!(error = %e, "rebuilding the counts failed; stats stay partial");
+        }
+    });
     let sources: SharedSources = Arc::new(ArcSwap::from_pointee(config.sources.clone()));
     let queue = Queue::default();
     let guards = Arc::new(ArcSwap::from_pointee(Guards::new(&config.sources, config.server.trusted_proxies.clone())));

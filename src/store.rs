@@ -131,7 +131,9 @@ pub fn now_ms() -> u64 {
 
 impl Store {
     /// Open (or create) the store under `path`, mode 0700, and repair what
-    /// a crash may have left half-done.
+    /// a crash may have left half-done. The counts behind `stats` are then
+    /// rebuilt by [`Store::recount`], which the caller runs in the
+    /// background: until it is done, `stats().counting` is true.
     pub fn open(path: &Path, cache_capacity: u64) -> Result<Store> {
         create_private_dir(path)?;
         let spool = path.join("spool");
@@ -160,7 +162,8 @@ impl Store {
             counts: Counts::default(),
         };
         store.repair_order_lines()?;
-        store.counts.reset(store.count_all()?);
+        let newest = store.events.last()?.and_then(|(k, _)| <Id>::try_from(k.as_ref()).ok());
+        store.counts.start_recount(newest);
         Ok(store)
     }
 
@@ -217,7 +220,7 @@ impl Store {
             self.due.insert(DueKey { due_ms: received_ms, id, index }.encode(), &[])?;
         }
         let routes: Vec<String> = new.routes.into_iter().map(|r| r.route).collect();
-        self.counts.accepted(&new.source, routes.len());
+        self.counts.accepted(&id, &new.source, routes.len());
         let event = Event {
             source: new.source,
             event_id: new.event_id,

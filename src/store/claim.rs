@@ -229,7 +229,7 @@ impl Store {
         if !same_key {
             self.due.remove(claim.due.encode())?;
         }
-        self.counts.moved(&claim.event.source, before, state);
+        self.counts.moved(&claim.due.id, &claim.event.source, before, state);
         Ok(state)
     }
 

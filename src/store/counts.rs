@@ -1,7 +1,9 @@
 //! Delivery counts per source and state, kept in memory beside the store so
 //! that `stats` and the metrics gauges cost nothing per scrape. Recounted
-//! from the records at every open; every state change goes through here.
+//! from the records after every open, in the background (a large store
+//! would otherwise hold up readiness); every state change goes through here.
 
+use super::keys::Id;
 use super::records::State;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -45,24 +47,90 @@ pub struct Stats {
     /// Deliveries waiting to run: pending + retrying.
     pub queue_depth: u64,
     pub dlq_size: u64,
+    /// The recount after open is still running: the numbers cover the
+    /// events counted so far and everything since.
+    pub counting: bool,
 }
 
+/// The counts, and how far the recount after open has come. Until it is
+/// done, a change to an event it has not reached is left to it (it will
+/// read the changed record); the recount advances under each event's lock,
+/// as every change does, so each event is counted exactly once.
 #[derive(Default)]
-pub(super) struct Counts(Mutex<BTreeMap<String, SourceCounts>>);
+pub(super) struct Counts(Mutex<Inner>);
+
+#[derive(Default)]
+struct Inner {
+    map: BTreeMap<String, SourceCounts>,
+    recount: Option<Progress>,
+}
+
+struct Progress {
+    /// The newest event present at open: newer ones are always counted live.
+    upto: Id,
+    /// The newest event the recount has counted.
+    through: Option<Id>,
+}
+
+impl Inner {
+    fn applies(&self, id: &Id) -> bool {
+        match &self.recount {
+            None => true,
+            Some(p) => *id > p.upto || p.through.is_some_and(|t| *id <= t),
+        }
+    }
+
+    fn source(&mut self, source: &str) -> &mut SourceCounts {
+        self.map.entry(source.to_string()).or_default()
+    }
+}
 
 impl Counts {
-    fn with(&self, f: impl FnOnce(&mut BTreeMap<String, SourceCounts>)) {
+    fn with(&self, f: impl FnOnce(&mut Inner)) {
         f(&mut self.0.lock().unwrap_or_else(|p| p.into_inner()));
     }
 
-    pub fn reset(&self, counts: BTreeMap<String, SourceCounts>) {
-        self.with(|c| *c = counts);
+    /// At open: the store's newest event is `upto` (none: nothing to count).
+    pub fn start_recount(&self, upto: Option<Id>) {
+        self.with(|c| {
+            c.map.clear();
+            c.recount = upto.map(|upto| Progress { upto, through: None });
+        });
+    }
+
+    /// The recount's bound, while it is to run.
+    pub fn recount_upto(&self) -> Option<Id> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).recount.as_ref().map(|p| p.upto)
+    }
+
+    /// The recount read event `id` (gone: `None`): count it, move past it.
+    /// Caller holds the event's lock.
+    pub fn counted(&self, id: &Id, event: Option<(&str, &[State])>) {
+        self.with(|c| {
+            if let Some((source, states)) = event {
+                let s = c.source(source);
+                if states.is_empty() {
+                    s.unrouted += 1;
+                }
+                states.iter().for_each(|st| s.add(*st));
+            }
+            if let Some(p) = &mut c.recount {
+                p.through = Some(*id);
+            }
+        });
+    }
+
+    pub fn recount_done(&self) {
+        self.with(|c| c.recount = None);
     }
 
     /// A new event with `routes` pending deliveries (none: unrouted).
-    pub fn accepted(&self, source: &str, routes: usize) {
+    pub fn accepted(&self, id: &Id, source: &str, routes: usize) {
         self.with(|c| {
-            let s = c.entry(source.to_string()).or_default();
+            if !c.applies(id) {
+                return;
+            }
+            let s = c.source(source);
             match routes {
                 0 => s.unrouted += 1,
                 n => s.pending += n as u64,
@@ -70,20 +138,25 @@ impl Counts {
         });
     }
 
-    pub fn moved(&self, source: &str, from: State, to: State) {
-        if from != to {
-            self.with(|c| {
-                let s = c.entry(source.to_string()).or_default();
+    /// A delivery of event `id` changed state. Caller holds the event's lock.
+    pub fn moved(&self, id: &Id, source: &str, from: State, to: State) {
+        self.with(|c| {
+            if from != to && c.applies(id) {
+                let s = c.source(source);
                 s.remove(from);
                 s.add(to);
-            });
-        }
+            }
+        });
     }
 
-    /// An event left the store, with deliveries in `states` (none: unrouted).
-    pub fn purged(&self, source: &str, states: &[State]) {
+    /// Event `id` left the store, with deliveries in `states` (none:
+    /// unrouted). Caller holds the event's lock.
+    pub fn purged(&self, id: &Id, source: &str, states: &[State]) {
         self.with(|c| {
-            let s = c.entry(source.to_string()).or_default();
+            if !c.applies(id) {
+                return;
+            }
+            let s = c.source(source);
             if states.is_empty() {
                 s.unrouted = s.unrouted.saturating_sub(1);
             }
@@ -92,9 +165,49 @@ impl Counts {
     }
 
     pub fn stats(&self) -> Stats {
-        let sources = self.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let inner = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let sources = inner.map.clone();
         let queue_depth = sources.values().map(|s| s.pending + s.retrying).sum();
         let dlq_size = sources.values().map(|s| s.dead).sum();
-        Stats { sources, queue_depth, dlq_size }
+        Stats { sources, queue_depth, dlq_size, counting: inner.recount.is_some() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: u8) -> Id {
+        [n; 16]
+    }
+
+    /// Each event is counted once whether it changes before or after the
+    /// recount reaches it, and new events count at once.
+    #[test]
+    fn a_change_is_left_to_the_recount_until_it_passes() {
+        let c = Counts::default();
+        c.start_recount(Some(id(5)));
+        // Event 3 finishes before the recount reads it: left to the recount,
+        // which then reads it as delivered.
+        c.moved(&id(3), "s", State::Pending, State::Delivered);
+        c.counted(&id(3), Some(("s", &[State::Delivered])));
+        // Event 4 is read pending, then dies: counted live.
+        c.counted(&id(4), Some(("s", &[State::Pending])));
+        c.moved(&id(4), "s", State::Pending, State::Dead);
+        // Event 9 arrived after open.
+        c.accepted(&id(9), "s", 1);
+        assert!(c.stats().counting);
+        c.recount_done();
+        let s = c.stats();
+        let want = SourceCounts { pending: 1, retrying: 0, delivered: 1, dead: 1, unrouted: 0 };
+        assert_eq!((s.sources["s"], s.counting, s.dlq_size, s.queue_depth), (want, false, 1, 1));
+    }
+
+    #[test]
+    fn an_empty_store_needs_no_recount() {
+        let c = Counts::default();
+        c.start_recount(None);
+        c.accepted(&id(1), "s", 0);
+        assert_eq!((c.stats().counting, c.stats().sources["s"].unrouted), (false, 1));
     }
 }

@@ -76,7 +76,7 @@ impl Store {
             d.replayed_after = d.attempts.len() as u32;
             self.put_delivery(&dk, d)?;
             self.dead.remove(dk)?;
-            self.counts.moved(&view.event.source, before, State::Pending);
+            self.counts.moved(id, &view.event.source, before, State::Pending);
             replayed += 1;
         }
         Ok(Some(replayed))
@@ -182,7 +182,7 @@ impl Store {
             let _ = std::fs::remove_file(self.spool.join(id_text(&id)));
         }
         let states: Vec<State> = view.deliveries.iter().map(|d| d.state).collect();
-        self.counts.purged(&view.event.source, &states);
+        self.counts.purged(&id, &view.event.source, &states);
         Ok(())
     }
 }

@@ -3,11 +3,10 @@
 //! only; a filter is the caller's predicate, so the store knows no query
 //! language.
 
-use super::counts::{SourceCounts, Stats};
+use super::counts::Stats;
 use super::keys::{delivery_key, id_text, parse_id, Id};
 use super::records::{Delivery, Event, State};
-use super::{Result, Store, StoreError};
-use std::collections::BTreeMap;
+use super::{lock, Result, Store, StoreError};
 
 /// One event and its deliveries (delivery `i` is route `i`).
 #[derive(Debug, Clone)]
@@ -153,19 +152,27 @@ impl Store {
         self.counts.stats()
     }
 
-    /// Recount everything from the records (at open).
-    pub(super) fn count_all(&self) -> Result<BTreeMap<String, SourceCounts>> {
-        let mut counts: BTreeMap<String, SourceCounts> = BTreeMap::new();
-        for entry in self.events.iter() {
+    /// Rebuild the counts from the records: every event present at open,
+    /// each read under its lock so that concurrent changes are counted
+    /// once. Long on a large store; run it on a blocking thread.
+    pub fn recount(&self) -> Result<()> {
+        let Some(upto) = self.counts.recount_upto() else { return Ok(()) };
+        let started = std::time::Instant::now();
+        let mut n = 0u64;
+        for entry in self.events.range(..=upto) {
             let (k, _) = entry?;
-            let Some(view) = self.event_view(&event_id(&k)?)? else { continue };
-            let c = counts.entry(view.event.source.clone()).or_default();
-            if view.event.routes.is_empty() {
-                c.unrouted += 1;
-            }
-            view.deliveries.iter().for_each(|d| c.add(d.state));
+            let id = event_id(&k)?;
+            let _guard = lock(&self.event_locks, &id);
+            let view = self.event_view(&id)?;
+            // A routed event with no delivery left is half removed: not counted.
+            let view = view.filter(|v| v.event.routes.is_empty() || !v.deliveries.is_empty());
+            let states: Vec<State> = view.iter().flat_map(|v| v.deliveries.iter().map(|d| d.state)).collect();
+            self.counts.counted(&id, view.as_ref().map(|v| (v.event.source.as_str(), states.as_slice())));
+            n += 1;
         }
-        Ok(counts)
+        self.counts.recount_done();
+        tracing::info!(events = n, took_ms = started.elapsed().as_millis() as u64, "counts rebuilt");
+        Ok(())
     }
 }
 

@@ -120,6 +120,7 @@ fn a_large_backlog_drains_with_bounded_concurrency_and_memory() {
     );
     assert!(peak_rss < 256 * 1024, "hookd grew to {peak_rss} KiB over a backlog of {n}");
     let store = h.stop_and_open();
+    store.recount().expect("recount");
     assert_eq!(store.stats().queue_depth, 0);
 }
 

@@ -239,7 +239,8 @@ fn serve(cli: &Cli) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
-    init_logging(cli.log_format);
+    // Flushes the log lines still queued when serve returns.
+    let _log = init_logging(cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => return fail(format!("cannot start the runtime: {e}")),
@@ -340,16 +341,23 @@ fn fail(reason: String) -> ExitCode {
     ExitCode::from(1)
 }
 
-fn init_logging(format: LogFormat) {
+/// Log lines go to stderr from a writer thread (a request never waits on
+/// the terminal or journald); the queue blocks rather than drop lines.
+fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     use tracing_subscriber::filter::{LevelFilter, Targets};
     use tracing_subscriber::prelude::*;
     let level =
         std::env::var("HOOKD_LOG").ok().and_then(|l| l.parse::<LevelFilter>().ok()).unwrap_or(LevelFilter::INFO);
     let filter = Targets::new().with_target("hookd", level).with_default(LevelFilter::WARN);
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("hookd-log")
+        .finish(std::io::stderr());
+    let fmt = tracing_subscriber::fmt::layer().with_writer(writer);
     let registry = tracing_subscriber::registry().with(filter);
     match format {
         LogFormat::Text => registry.with(fmt.with_ansi(false)).init(),
         LogFormat::Json => registry.with(fmt.json().flatten_event(true)).init(),
     }
+    guard
 }

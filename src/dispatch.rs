@@ -116,30 +116,29 @@ impl Running {
         }
     }
 
-    async fn deliver(self: Arc<Self>, due: DueKey, _permit: OwnedSemaphorePermit) {
-        let released = match self.attempt(due).await {
-            Ok(route) => route,
-            Err(e) => {
-                tracing::error!(id = %id_text(&due.id), error = %e, "recording a delivery failed; it stays due");
-                tokio::time::sleep(STORE_ERROR_PAUSE).await;
-                None
-            }
-        };
-        self.d.queue.done(&due);
-        if let Some(route) = released {
-            self.d.queue.release(&route);
+    async fn deliver(self: Arc<Self>, due: DueKey, permit: OwnedSemaphorePermit) {
+        if let Err(e) = self.attempt(due, permit).await {
+            tracing::error!(id = %id_text(&due.id), error = %e, "recording a delivery failed; it stays due");
+            tokio::time::sleep(STORE_ERROR_PAUSE).await;
+            self.d.queue.done(&due);
+            self.d.queue.wake();
         }
-        self.d.queue.wake();
     }
 
-    /// Claim and run one delivery. Returns the route whose slot it held.
-    async fn attempt(&self, due: DueKey) -> Result<Option<RouteKey>, StoreError> {
-        let (claim, permit) = match self.d.store.claim(due, |s, r| self.route_permit(s, r)).await? {
+    /// Claim and run one delivery. Its slots are freed as soon as the
+    /// attempt's end is written; the disk sync that makes it durable is
+    /// waited for after that, so the next delivery need not wait for it.
+    async fn attempt(&self, due: DueKey, slot: OwnedSemaphorePermit) -> Result<(), StoreError> {
+        let (claim, route_slot) = match self.d.store.claim(due, |s, r| self.route_permit(s, r)).await? {
             Claimed::Run(claim, permit) => (claim, permit),
-            Claimed::Nothing => return Ok(None),
+            Claimed::Nothing => {
+                self.free(&due, slot, None);
+                return Ok(());
+            }
             Claimed::Busy { source, route } => {
                 self.d.queue.defer((source, route), &due);
-                return Ok(None);
+                self.free(&due, slot, None);
+                return Ok(());
             }
         };
         self.d.metrics.running(1);
@@ -147,7 +146,9 @@ impl Running {
         let end = self.run_handler(&claim).await;
         self.d.metrics.running(-1);
         let (outcome, next) = (end.outcome.clone(), end.next.clone());
-        let state = self.d.store.finish(&claim, end).await?;
+        let state = self.d.store.record_end(&claim, end)?;
+        self.free(&due, slot, route_slot);
+        self.d.store.sync().await?;
         let label = match state {
             State::Delivered => "delivered",
             State::Dead => "dead",
@@ -167,7 +168,18 @@ impl Running {
         if let (Next::Dead(reason), Some(alerts)) = (next, &self.d.alerts) {
             self.alerts.spawn(alert::on_dead(alerts.clone(), self.client.clone(), claim, reason));
         }
-        Ok(permit.map(|(route, _)| route))
+        Ok(())
+    }
+
+    /// Give back the delivery's slots and let the scan look again.
+    fn free(&self, due: &DueKey, slot: OwnedSemaphorePermit, route_slot: RoutePermit) {
+        drop(slot);
+        self.d.queue.done(due);
+        if let Some((route, permit)) = route_slot {
+            drop(permit);
+            self.d.queue.release(&route);
+        }
+        self.d.queue.wake();
     }
 
     /// A slot of the route, for routes with `concurrency`; `None` when full.

@@ -68,7 +68,11 @@ where
         };
         let conn = Conn { builder: &builder, graceful: &graceful, permit };
         match accepted {
-            Ok(Accepted::Tcp(stream, peer)) => conn.spawn(stream, peer, handler.clone()),
+            Ok(Accepted::Tcp(stream, peer)) => {
+                // Answers are small and latency is the point: no Nagle.
+                let _ = stream.set_nodelay(true);
+                conn.spawn(stream, peer, handler.clone())
+            }
             Ok(Accepted::Unix(stream)) => conn.spawn(stream, UNIX_PEER, handler.clone()),
             Err(e) => {
                 tracing::warn!(error = %e, "accept failed");

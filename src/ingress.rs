@@ -134,6 +134,7 @@ impl Ingress {
         let ident = identify::identify(&source.identify, &inbound)
             .map_err(|m| refuse(StatusCode::BAD_REQUEST, "unidentifiable", m))?;
         let routes = route::deliveries(&source.routes, &ident.event_type, &body);
+        let routed = !routes.is_empty();
         let headers = kept_headers(&parts.headers, &source.keep_headers);
         let new = NewEvent {
             source: source_name.to_string(),
@@ -152,7 +153,7 @@ impl Ingress {
                 "the event could not be stored; retry later".into(),
             )
         })?;
-        if !accepted.deduped {
+        if routed && !accepted.deduped {
             self.queue.wake();
         }
         let status = if accepted.deduped { StatusCode::OK } else { StatusCode::ACCEPTED };

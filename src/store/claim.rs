@@ -193,6 +193,13 @@ impl Store {
         Ok(state)
     }
 
+    /// [`Store::finish`] without waiting for the disk: the dispatcher frees
+    /// the handler's slot first, then waits with [`Store::sync`]. The end is
+    /// visible to every reader at once; it is durable after the sync.
+    pub fn record_end(&self, claim: &Claim, end: AttemptEnd) -> Result<State> {
+        self.finish_sync(claim, end)
+    }
+
     fn finish_sync(&self, claim: &Claim, end: AttemptEnd) -> Result<State> {
         let dk = delivery_key(&claim.due.id, claim.due.index);
         let _guard = lock(&self.event_locks, &claim.due.id);

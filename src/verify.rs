@@ -187,6 +187,31 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     !a.is_empty() && a.len() == b.len() && bool::from(a.ct_eq(b))
 }
 
+/// The check of schemes that send several signatures and a timestamp
+/// (Stripe's `v1=`, Paddle's `h1=`): any of `sigs` is HMAC-SHA256 of
+/// `payload` under any secret, and only then is `ts` checked against the
+/// tolerance — so an unsigned request learns nothing about our clock.
+pub fn any_hmac_sha256_then_fresh(
+    secrets: &[Vec<u8>],
+    payload: &[u8],
+    sigs: &[Vec<u8>],
+    ts: i64,
+    tolerance: Duration,
+    req: &Inbound,
+) -> Result<(), Rejection> {
+    let matched = secrets.iter().any(|secret| {
+        let expected = hmac_sha256(secret, payload);
+        sigs.iter().any(|sig| ct_eq(&expected, sig))
+    });
+    if !matched {
+        return Err(Rejection::BadSignature);
+    }
+    if !within_tolerance(req.now_unix(), ts, tolerance) {
+        return Err(Rejection::StaleTimestamp);
+    }
+    Ok(())
+}
+
 /// `|now - ts| <= tolerance`, both ways (a clock ahead of ours is as suspect
 /// as one behind). A zero tolerance disables the check.
 pub fn within_tolerance(now_unix: i64, ts_unix: i64, tolerance: Duration) -> bool {

@@ -2,7 +2,7 @@
 //! HMAC-SHA256 of `"{ts}:{body}"` with the notification secret as-is. Any
 //! `h1` may match any configured secret; then the timestamp must be fresh.
 
-use super::{ct_eq, hmac_sha256, within_tolerance, Inbound, Rejection};
+use super::{any_hmac_sha256_then_fresh, hmac_sha256, Inbound, Rejection};
 use std::time::Duration;
 
 pub const HEADER: &str = "paddle-signature";
@@ -15,17 +15,7 @@ pub fn verify(secrets: &[Vec<u8>], tolerance: Duration, req: &Inbound) -> Result
     let (ts_text, sigs) = parse(header)?;
     let ts: i64 = ts_text.parse().map_err(|_| Rejection::MalformedSignature)?;
     let payload = signed_payload(ts_text, req.body);
-    let matched = secrets.iter().any(|s| {
-        let expected = hmac_sha256(s, &payload);
-        sigs.iter().any(|sig| ct_eq(&expected, sig))
-    });
-    if !matched {
-        return Err(Rejection::BadSignature);
-    }
-    if !within_tolerance(req.now_unix(), ts, tolerance) {
-        return Err(Rejection::StaleTimestamp);
-    }
-    Ok(())
+    any_hmac_sha256_then_fresh(secrets, &payload, &sigs, ts, tolerance, req)
 }
 
 /// The `Paddle-Signature` value Paddle would send for `body` at `ts`.

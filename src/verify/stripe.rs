@@ -3,7 +3,7 @@
 //! decoded). Any `v1` may match any configured secret. Never logs or returns
 //! the expected signature.
 
-use super::{ct_eq, hmac_sha256, within_tolerance, Inbound, Rejection};
+use super::{any_hmac_sha256_then_fresh, hmac_sha256, Inbound, Rejection};
 use std::time::Duration;
 
 pub const HEADER: &str = "stripe-signature";
@@ -12,17 +12,7 @@ pub fn verify(secrets: &[Vec<u8>], tolerance: Duration, req: &Inbound) -> Result
     let header = req.header(HEADER).ok_or(Rejection::MissingSignature)?;
     let (ts, sigs) = parse(header)?;
     let payload = signed_payload(ts, req.body);
-    let matched = secrets.iter().any(|secret| {
-        let expected = hmac_sha256(secret, &payload);
-        sigs.iter().any(|sig| ct_eq(&expected, sig))
-    });
-    if !matched {
-        return Err(Rejection::BadSignature);
-    }
-    if !within_tolerance(req.now_unix(), ts, tolerance) {
-        return Err(Rejection::StaleTimestamp);
-    }
-    Ok(())
+    any_hmac_sha256_then_fresh(secrets, &payload, &sigs, ts, tolerance, req)
 }
 
 /// The header value Stripe would send for `body` at `ts` (for `hookd send`).

@@ -78,7 +78,7 @@ impl Default for RawStorage {
             dedup_window: "7d".into(),
             retain_delivered: "3d".into(),
             retain_dead: "14d".into(),
-            cache_capacity: RawSize::Text("64MiB".into()),
+            cache_capacity: RawSize::Text("16MiB".into()),
         }
     }
 }

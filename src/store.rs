@@ -162,6 +162,7 @@ impl Store {
             counts: Counts::default(),
         };
         store.repair_order_lines()?;
+        store.remove_orphan_bodies()?;
         let newest = store.events.last()?.and_then(|(k, _)| <Id>::try_from(k.as_ref()).ok());
         store.counts.start_recount(newest);
         Ok(store)
@@ -262,6 +263,31 @@ impl Store {
     pub async fn ready(&self) -> bool {
         let probe = self.db.insert("ready-probe", &now_ms().to_be_bytes());
         probe.is_ok() && self.sync().await.is_ok()
+    }
+
+    /// At open, before anything is accepted: spooled bodies whose accept
+    /// never wrote its event record (a crash or a failed write after the
+    /// spool) and half-written `.tmp` files are removed.
+    fn remove_orphan_bodies(&self) -> Result<()> {
+        let io = |e: std::io::Error| StoreError::Io(format!("spool: {e}"));
+        let mut removed = 0;
+        for entry in std::fs::read_dir(&self.spool).map_err(io)? {
+            let entry = entry.map_err(io)?;
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            let orphan = match keys::parse_id(&name) {
+                Some(id) => !self.events.contains_key(id)?,
+                None => name.ends_with(".tmp"),
+            };
+            if orphan {
+                std::fs::remove_file(entry.path()).map_err(io)?;
+                removed += 1;
+            }
+        }
+        if removed > 0 {
+            tracing::info!(removed, "removed spooled bodies of accepts that never committed");
+        }
+        Ok(())
     }
 
     fn event(&self, id: &Id) -> Result<Option<Event>> {

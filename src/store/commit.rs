@@ -17,8 +17,22 @@ use tokio::sync::{mpsc, oneshot};
 type Waiter = oneshot::Sender<Result<(), String>>;
 
 pub struct GroupCommit {
-    tx: mpsc::UnboundedSender<Waiter>,
+    /// `None` only while dropping.
+    tx: Option<mpsc::UnboundedSender<Waiter>>,
     healthy: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Dropping the store stops the commit thread and waits for it, so that its
+/// handle on sled is gone and the database can be opened again at once
+/// (sled allows one opener; `recover` and tests reopen in-process).
+impl Drop for GroupCommit {
+    fn drop(&mut self) {
+        self.tx.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 impl GroupCommit {
@@ -30,14 +44,17 @@ impl GroupCommit {
         let (tx, rx) = mpsc::unbounded_channel();
         let healthy = Arc::new(AtomicBool::new(true));
         let flag = healthy.clone();
-        std::thread::Builder::new().name("hookd-commit".into()).spawn(move || run(db, data_file, blobs, rx, flag))?;
-        Ok(GroupCommit { tx, healthy })
+        let thread = std::thread::Builder::new()
+            .name("hookd-commit".into())
+            .spawn(move || run(db, data_file, blobs, rx, flag))?;
+        Ok(GroupCommit { tx: Some(tx), healthy, thread: Some(thread) })
     }
 
     /// Wait until everything written before this call is durable.
     pub async fn sync(&self) -> Result<(), String> {
         let (tx, rx) = oneshot::channel();
-        self.tx.send(tx).map_err(|_| "commit thread stopped".to_string())?;
+        let sender = self.tx.as_ref().ok_or("commit thread stopped")?;
+        sender.send(tx).map_err(|_| "commit thread stopped".to_string())?;
         rx.await.map_err(|_| "commit thread stopped".to_string())?
     }
 

@@ -162,3 +162,40 @@ fn kill9_under_load_loses_no_acknowledged_event() {
         assert_eq!(distinct.len(), attempts.len(), "{id} ran twice with the same attempt number: {attempts:?}");
     }
 }
+
+/// A body spooled by an accept that never wrote its event (hookd died in
+/// between) is removed at the next open; committed bodies stay.
+#[test]
+fn orphan_spooled_bodies_are_removed_at_open() {
+    use hookd::store::{NewDelivery, NewEvent, Store};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let kept = {
+        let store = Store::open(&data, 16 << 20).expect("open");
+        let new = NewEvent {
+            source: "s".into(),
+            event_id: "evt_big".into(),
+            event_type: "x".into(),
+            headers: Vec::new(),
+            body: vec![b'x'; 64 * 1024].into(),
+            routes: vec![NewDelivery { route: "0".into(), order_key: None }],
+            dedup_window: Duration::from_secs(60),
+        };
+        let accepted = rt.block_on(store.accept(new)).expect("accept");
+        hookd::store::keys::id_text(&accepted.id)
+    };
+    let spool = data.join("spool");
+    let orphan = hookd::store::keys::id_text(&hookd::store::keys::new_id());
+    std::fs::write(spool.join(&orphan), "never committed").expect("orphan");
+    std::fs::write(spool.join(format!("{orphan}.tmp")), "half written").expect("tmp");
+    let store = Store::open(&data, 16 << 20).expect("reopen");
+    let mut left: Vec<String> = std::fs::read_dir(&spool)
+        .expect("spool")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into())
+        .collect();
+    left.sort();
+    assert_eq!(left, [kept], "only the committed body stays");
+    let view = store.all_events().expect("events");
+    assert_eq!(view.len(), 1);
+}

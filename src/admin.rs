@@ -6,10 +6,12 @@
 
 mod views;
 
+use crate::config::SharedSources;
 use crate::http::{HttpResponse, UNIX_PEER};
 use crate::ingress::{error, reply};
 use crate::metrics::Metrics;
 use crate::queue::Queue;
+use crate::route;
 use crate::store::keys::{id_text, parse_id, Id};
 use crate::store::{died_at, now_ms, PurgeOutcome, Store, StoreError};
 use bytes::Bytes;
@@ -31,6 +33,8 @@ pub struct Admin {
     pub store: Arc<Store>,
     pub queue: Queue,
     pub metrics: Arc<Metrics>,
+    /// Today's routes, for replaying an event that matched none.
+    pub sources: SharedSources,
     /// `None` only on a unix socket without a token.
     pub token: Option<Vec<u8>>,
 }
@@ -123,7 +127,15 @@ impl Admin {
 
     async fn replay_event(&self, id: &str) -> Answer {
         let id = parse(id)?;
-        let replayed = self.store.replay_event(&id).await.map_err(store_error)?.ok_or_else(|| not_found(&id))?;
+        let mut replayed = self.store.replay_event(&id).await.map_err(store_error)?.ok_or_else(|| not_found(&id))?;
+        if replayed == 0 {
+            let sources = self.sources.load_full();
+            let routed = self.store.route_unrouted(&id, |event, body| match sources.get(&event.source) {
+                Some(source) => route::deliveries(&source.routes, &event.event_type, body),
+                None => Vec::new(),
+            });
+            replayed = routed.await.map_err(store_error)?.unwrap_or(0);
+        }
         self.queue.wake();
         tracing::info!(id = %id_text(&id), replayed, "event replayed");
         Ok(reply(StatusCode::OK, json!({"id": id_text(&id), "replayed": replayed})))

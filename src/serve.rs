@@ -61,7 +61,13 @@ pub async fn run(config: Config, store: Arc<Store>, listeners: Listeners, hangup
     let admin = match (listeners.admin, &config.admin) {
         (Some(listener), Some(admin)) => {
             let token = admin.token.as_ref().map(|t| t.expose().to_vec());
-            let api = Arc::new(Admin { store: store.clone(), queue: queue.clone(), metrics: metrics.clone(), token });
+            let api = Arc::new(Admin {
+                store: store.clone(),
+                queue: queue.clone(),
+                metrics: metrics.clone(),
+                sources: sources.clone(),
+                token,
+            });
             let handler = move |req, peer| api.clone().handle(req, peer);
             Some(tokio::spawn(http::serve(listener, handler, limits(), shutdown.clone())))
         }

@@ -138,6 +138,18 @@ impl Counts {
         });
     }
 
+    /// An unrouted event got `routes` pending deliveries (replay with
+    /// today's routes). Caller holds the event's lock.
+    pub fn rerouted(&self, id: &Id, source: &str, routes: usize) {
+        self.with(|c| {
+            if c.applies(id) {
+                let s = c.source(source);
+                s.unrouted = s.unrouted.saturating_sub(1);
+                s.pending += routes as u64;
+            }
+        });
+    }
+
     /// A delivery of event `id` changed state. Caller holds the event's lock.
     pub fn moved(&self, id: &Id, source: &str, from: State, to: State) {
         self.with(|c| {

@@ -5,8 +5,8 @@
 
 use super::keys::{dedup_key, delivery_key, id_ms, id_text, order_key, order_prefix, DueKey, Id};
 use super::query::EventView;
-use super::records::{Body, DedupEntry, State};
-use super::{lock, now_ms, Result, Store, StoreError};
+use super::records::{encode, Body, DedupEntry, Delivery, Event, EventRecord, State};
+use super::{lock, now_ms, NewDelivery, Result, Store, StoreError};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -44,6 +44,53 @@ impl Store {
         let n = self.replay_where(id, State::is_terminal)?;
         self.sync().await?;
         Ok(n)
+    }
+
+    /// Route an event that matched no route when it arrived, with `route`
+    /// (the routes of today's config for its type and body): new pending
+    /// deliveries, due now. Write order: deliveries (record, order line,
+    /// due entry), then the event record listing the routes. `None`: no
+    /// such event; `Some(0)`: it was routed already, or still matches none.
+    pub async fn route_unrouted(
+        &self,
+        id: &Id,
+        route: impl FnOnce(&Event, &[u8]) -> Vec<NewDelivery>,
+    ) -> Result<Option<usize>> {
+        let n = {
+            let _guard = lock(&self.event_locks, id);
+            let Some(mut event) = self.event(id)? else { return Ok(None) };
+            if !event.routes.is_empty() {
+                return Ok(Some(0));
+            }
+            let body = self.body(id, &event)?;
+            let new = route(&event, &body);
+            let now = now_ms();
+            for (index, d) in new.iter().enumerate() {
+                let index = u16::try_from(index).map_err(|_| StoreError::Io("too many routes".into()))?;
+                let delivery = Delivery {
+                    route: d.route.clone(),
+                    state: State::Pending,
+                    next_due_ms: now,
+                    attempts: Vec::new(),
+                    dead_reason: None,
+                    order_key: d.order_key.clone(),
+                    replayed_after: 0,
+                };
+                self.put_delivery(&delivery_key(id, index), delivery)?;
+                if let Some(k) = &d.order_key {
+                    self.order.insert(order_key(&order_prefix(&event.source, &d.route, k), id, index), &[])?;
+                }
+                self.due.insert(DueKey { due_ms: now, id: *id, index }.encode(), &[])?;
+            }
+            if !new.is_empty() {
+                event.routes = new.iter().map(|d| d.route.clone()).collect();
+                self.events.insert(id, encode(&EventRecord::V1(event.clone()))?)?;
+                self.counts.rerouted(id, &event.source, new.len());
+            }
+            new.len()
+        };
+        self.sync().await?;
+        Ok(Some(n))
     }
 
     /// Replay the dead deliveries of an event. `None`: no such event.

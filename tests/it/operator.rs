@@ -516,3 +516,35 @@ fn admin_commands_need_only_the_admin_section() {
     let stats: Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(stats["queue_depth"], 0);
 }
+
+/// An event that matched no route is replayed against today's routes.
+#[test]
+fn replaying_an_unrouted_event_routes_it_with_todays_config() {
+    let (_t, token) = token_file();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let runs = dir.path().join("runs");
+    let source = |events: &str| {
+        format!(
+            "{}[sources.s]\nkind = \"stripe\"\nsecret = \"k\"\n\n[[sources.s.routes]]\nevents = [{events}]\ncommand = {}\n",
+            admin_tcp(&token),
+            recorder(&runs, 0)
+        )
+    };
+    let h = Hookd::start(&source("\"invoice.*\""));
+    let id = send(&h, "s", "evt_late_route", "customer.created").1["id"].as_str().expect("id").to_string();
+    assert_eq!(h.cli_json(&["events", "show", &id])["status"], "unrouted");
+    assert_eq!(h.cli_json(&["events", "replay", &id])["replayed"], 0, "still no route for it");
+    let text = std::fs::read_to_string(&h.config).expect("config").replace("\"invoice.*\"", "\"customer.*\"");
+    std::fs::write(&h.config, text).expect("config");
+    h.hangup();
+    wait_until(Duration::from_secs(10), "reload", || h.logs().contains("configuration reloaded").then_some(()));
+    assert_eq!(h.cli_json(&["events", "replay", &id])["replayed"], 1);
+    let shown = wait_status(&h, &id, "delivered");
+    assert_eq!(shown["deliveries"][0]["route"], "0");
+    assert_eq!(lines(&runs), ["evt_late_route 1 customer.created"]);
+    let stats = h.cli_json(&["stats"]);
+    assert_eq!(
+        (stats["sources"]["s"]["unrouted"].as_u64(), stats["sources"]["s"]["delivered"].as_u64()),
+        (Some(0), Some(1))
+    );
+}

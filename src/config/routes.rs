@@ -1,0 +1,117 @@
+//! `[[sources.NAME.routes]]`: event globs, the handler (a command or a
+//! callback with its Standard Webhooks signing secret), timeout, retry
+//! policy, `order_by`, `concurrency`. Validation only; every problem is
+//! recorded as `sources.NAME.routes[i].key: reason`.
+
+use super::raw::{self, RawRoute};
+use super::secret::{resolve, Secret, SecretSource};
+use super::{units, Problems};
+use crate::retry::RetryPolicy;
+use crate::route::{Handler, Route};
+
+pub(super) fn routes(at: &str, raw: &[RawRoute], p: &mut Problems) -> Option<Vec<Route>> {
+    let mut out = Vec::new();
+    let mut ok = true;
+    for (i, r) in raw.iter().enumerate() {
+        match route(&format!("{at}.routes[{i}]"), i, r, p) {
+            Some(route) if out.iter().any(|o: &Route| o.name == route.name) => {
+                p.push(format!("{at}.routes[{i}].name"), format!("duplicate route name {:?}", route.name));
+                ok = false;
+            }
+            Some(route) => out.push(route),
+            None => ok = false,
+        }
+    }
+    ok.then_some(out)
+}
+
+fn route(at: &str, index: usize, raw: &RawRoute, p: &mut Problems) -> Option<Route> {
+    if raw.events.is_empty() {
+        p.push(format!("{at}.events"), "missing (a list of event-type globs; \"*\" for all)");
+    }
+    let handler = handler(at, raw, p);
+    let timeout = p.take(format!("{at}.timeout"), units::duration(raw.timeout.as_deref().unwrap_or("30s")));
+    let retry = retry_policy(at, raw.retry.as_ref(), p);
+    let name = raw.name.clone().unwrap_or_else(|| index.to_string());
+    let codes = raw.permanent_exit_codes.clone().unwrap_or_else(|| vec![65]);
+    let order_by = match raw.order_by.as_deref() {
+        Some(ptr) if !ptr.starts_with('/') => p.take(
+            format!("{at}.order_by"),
+            Err(format!("{ptr:?} is not a JSON pointer (e.g. \"/data/object/customer\")")),
+        ),
+        other => Some(other.map(str::to_string)),
+    };
+    if raw.concurrency == Some(0) {
+        p.push(format!("{at}.concurrency"), "must be at least 1");
+    }
+    let events = raw.events.clone();
+    let route = Route::new(name, events, handler?, timeout?, retry?, codes);
+    if raw.events.is_empty() {
+        return None;
+    }
+    let mut route = p.take(format!("{at}.events"), route)?;
+    route.order_by = order_by?;
+    route.concurrency = raw.concurrency.filter(|c| *c > 0);
+    Some(route)
+}
+
+fn handler(at: &str, raw: &RawRoute, p: &mut Problems) -> Option<Handler> {
+    match (&raw.command, &raw.url) {
+        (Some(argv), None) if argv.is_empty() || argv[0].is_empty() => {
+            p.take(format!("{at}.command"), Err("must name a program: [\"/path/to/handler\", \"arg\"…]".into()))
+        }
+        (Some(argv), None) => Some(Handler::Command { argv: argv.clone() }),
+        (None, Some(url)) => callback(at, url, raw, p),
+        (Some(_), Some(_)) => p.take(at, Err("has both command and url; a route runs exactly one handler".into())),
+        (None, None) => p.take(at, Err("has neither command nor url".into())),
+    }
+}
+
+fn callback(at: &str, url: &str, raw: &RawRoute, p: &mut Problems) -> Option<Handler> {
+    match url.parse::<http::Uri>() {
+        Ok(u) if u.scheme_str() == Some("http") && u.host().is_some() => {}
+        Ok(u) if u.scheme_str() == Some("https") => {
+            return p.take(format!("{at}.url"), Err("https callbacks are not supported in this version yet".into()));
+        }
+        _ => return p.take(format!("{at}.url"), Err(format!("not an http:// URL: {url:?}"))),
+    }
+    let sources = [
+        (raw.signing_secret.as_deref().map(SecretSource::Literal), "signing_secret"),
+        (raw.signing_secret_env.as_deref().map(SecretSource::Env), "signing_secret_env"),
+        (raw.signing_secret_file.as_deref().map(SecretSource::File), "signing_secret_file"),
+    ];
+    let mut secret = None;
+    for (src, key) in sources {
+        let Some(src) = src else { continue };
+        let decoded = resolve(src).and_then(|s| decode_whsec(&s));
+        secret = Some(p.take(format!("{at}.{key}"), decoded)?);
+    }
+    Some(Handler::Callback { url: url.to_string(), signing_secret: secret })
+}
+
+/// A Standard Webhooks secret: `whsec_<base64>`, base64-decoded.
+pub fn decode_whsec(s: &Secret) -> Result<Secret, String> {
+    use base64::Engine;
+    let text = std::str::from_utf8(s.expose()).map_err(|_| "is not text".to_string())?;
+    let b64 = text.strip_prefix("whsec_").unwrap_or(text);
+    base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .map(Secret::new)
+        .map_err(|_| "is not a whsec_<base64> secret".into())
+}
+
+fn retry_policy(at: &str, raw: Option<&raw::RawRetry>, p: &mut Problems) -> Option<RetryPolicy> {
+    let d = RetryPolicy::default();
+    let Some(raw) = raw else { return Some(d) };
+    let initial = raw.initial.as_deref().map(|s| p.take(format!("{at}.retry.initial"), units::duration(s)));
+    let max = raw.max.as_deref().map(|s| p.take(format!("{at}.retry.max"), units::duration(s)));
+    let attempts = raw.attempts.unwrap_or(d.attempts);
+    if attempts == 0 {
+        p.push(format!("{at}.retry.attempts"), "must be at least 1");
+    }
+    Some(RetryPolicy {
+        attempts: attempts.max(1),
+        initial: initial.unwrap_or(Some(d.initial))?,
+        max: max.unwrap_or(Some(d.max))?,
+    })
+}

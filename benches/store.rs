@@ -147,7 +147,8 @@ async fn claim_all(store: Arc<Store>, iters: u64, tasks: u64) -> Duration {
                         output_tail: String::new(),
                         next: Next::Delivered,
                     };
-                    store.finish(&claim, end).await.expect("finish");
+                    store.finish(&claim, end).expect("finish");
+                    store.sync().await.expect("sync");
                 }
             })
         })

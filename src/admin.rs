@@ -13,7 +13,7 @@ use crate::metrics::Metrics;
 use crate::queue::Queue;
 use crate::route;
 use crate::store::keys::{id_text, parse_id, Id};
-use crate::store::{died_at, now_ms, PurgeOutcome, Store, StoreError};
+use crate::store::{died_at, now_ms, DeadView, EventFilter, PurgeOutcome, Store, StoreError};
 use bytes::Bytes;
 use http::{Method, StatusCode};
 use http_body_util::{BodyExt, Limited};
@@ -161,7 +161,7 @@ impl Admin {
                     .filter_map(|k| Some((k.to_string(), body.get(*k)?.as_str()?.to_string())))
                     .collect();
                 let filter = Filter::from_query(&q).map_err(bad_request)?;
-                self.dead_ids(&filter)?
+                self.dead_ids(&|v| filter.keeps(v), |_| true)?
             }
             _ => {
                 return Err(bad_request("expected {\"ids\": [...]} or {\"all\": true, \"source\"?, \"type\"?}".into()))
@@ -179,13 +179,14 @@ impl Admin {
         Ok(reply(StatusCode::OK, json!({"replayed": replayed, "events": ids.len(), "not_found": missing})))
     }
 
-    /// Every event with a dead delivery that `filter` keeps.
-    fn dead_ids(&self, filter: &Filter) -> Result<Vec<Id>, AdminError> {
+    /// Every event with a dead delivery that `filter` and `keep` keep,
+    /// walking the whole DLQ page by page.
+    fn dead_ids(&self, filter: EventFilter, keep: impl Fn(&DeadView) -> bool) -> Result<Vec<Id>, AdminError> {
         let mut ids = BTreeSet::new();
         let mut cursor = None;
         loop {
-            let page = self.store.list_dead(&|v| filter.keeps(v), MAX_LIMIT, cursor.as_deref()).map_err(store_error)?;
-            ids.extend(page.items.iter().map(|d| d.id));
+            let page = self.store.list_dead(filter, MAX_LIMIT, cursor.as_deref()).map_err(store_error)?;
+            ids.extend(page.items.iter().filter(|d| keep(d)).map(|d| d.id));
             match page.next_cursor {
                 Some(c) => cursor = Some(c),
                 None => return Ok(ids.into_iter().collect()),
@@ -211,16 +212,7 @@ impl Admin {
         let age = q.get("older_than").ok_or_else(|| bad_request("older_than is required (e.g. 7d)".into()))?;
         let age = crate::config::units::duration(age).map_err(bad_request)?;
         let cutoff = now_ms().saturating_sub(age.as_millis() as u64);
-        let mut old = BTreeSet::new();
-        let mut cursor = None;
-        loop {
-            let page = self.store.list_dead(&|_| true, MAX_LIMIT, cursor.as_deref()).map_err(store_error)?;
-            old.extend(page.items.iter().filter(|d| died_at(&d.delivery).unwrap_or(0) < cutoff).map(|d| d.id));
-            match page.next_cursor {
-                Some(c) => cursor = Some(c),
-                None => break,
-            }
-        }
+        let old = self.dead_ids(&|_| true, |d| died_at(&d.delivery).unwrap_or(0) < cutoff)?;
         let mut purged = 0;
         for id in old {
             if self.store.purge_dead(&id).await.map_err(store_error)? == PurgeOutcome::Purged {

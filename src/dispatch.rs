@@ -146,7 +146,7 @@ impl Running {
         let end = self.run_handler(&claim).await;
         self.d.metrics.running(-1);
         let (outcome, next) = (end.outcome.clone(), end.next.clone());
-        let state = self.d.store.record_end(&claim, end)?;
+        let state = self.d.store.finish(&claim, end)?;
         self.free(&due, slot, route_slot);
         self.d.store.sync().await?;
         let label = match state {

@@ -203,23 +203,7 @@ impl Store {
             return Ok(Accepted { id: first, deduped: true });
         }
         self.dedup.insert(&dkey, &DedupEntry { id, received_ms, retired: false }.encode())?;
-        for (index, route) in new.routes.iter().enumerate() {
-            let index = u16::try_from(index).map_err(|_| StoreError::Io("too many routes".into()))?;
-            let delivery = Delivery {
-                route: route.route.clone(),
-                state: State::Pending,
-                next_due_ms: received_ms,
-                attempts: Vec::new(),
-                dead_reason: None,
-                order_key: route.order_key.clone(),
-                replayed_after: 0,
-            };
-            self.deliveries.insert(delivery_key(&id, index), encode(&DeliveryRecord::V1(delivery))?)?;
-            if let Some(k) = &route.order_key {
-                self.order.insert(order_key(&order_prefix(&new.source, &route.route, k), &id, index), &[])?;
-            }
-            self.due.insert(DueKey { due_ms: received_ms, id, index }.encode(), &[])?;
-        }
+        self.add_deliveries(&id, &new.source, &new.routes, received_ms)?;
         let routes: Vec<String> = new.routes.into_iter().map(|r| r.route).collect();
         self.counts.accepted(&id, &new.source, routes.len());
         let event = Event {
@@ -233,6 +217,29 @@ impl Store {
         };
         self.events.insert(id, encode(&EventRecord::V1(event))?)?;
         Ok(Accepted { id, deduped: false })
+    }
+
+    /// New pending deliveries of event `id`, due at `due_ms`; each written
+    /// record first, then its order-line entry, then its due entry.
+    fn add_deliveries(&self, id: &Id, source: &str, routes: &[NewDelivery], due_ms: u64) -> Result<()> {
+        for (index, route) in routes.iter().enumerate() {
+            let index = u16::try_from(index).map_err(|_| StoreError::Io("too many routes".into()))?;
+            let delivery = Delivery {
+                route: route.route.clone(),
+                state: State::Pending,
+                next_due_ms: due_ms,
+                attempts: Vec::new(),
+                dead_reason: None,
+                order_key: route.order_key.clone(),
+                replayed_after: 0,
+            };
+            self.put_delivery(&delivery_key(id, index), delivery)?;
+            if let Some(k) = &route.order_key {
+                self.order.insert(order_key(&order_prefix(source, &route.route, k), id, index), &[])?;
+            }
+            self.due.insert(DueKey { due_ms, id: *id, index }.encode(), &[])?;
+        }
+        Ok(())
     }
 
     /// The first id of a duplicate that is within its window and whose event

@@ -21,23 +21,6 @@ pub struct Signed {
     pub signature: String,
 }
 
-/// A Stripe `payment_intent.succeeded` event, padded with metadata to
-/// about `size` bytes. `run` keeps ids unique across runs.
-pub fn stripe_body(run: u64, n: usize, size: usize) -> Vec<u8> {
-    let head = format!(
-        r#"{{"id":"evt_{run:x}_{n:010}","object":"event","api_version":"2024-06-20","created":1732960000,"type":"payment_intent.succeeded","livemode":false,"pending_webhooks":1,"request":{{"id":"req_{n}","idempotency_key":"idem-{run:x}-{n}"}},"data":{{"object":{{"id":"pi_{n}","object":"payment_intent","amount":2000,"amount_received":2000,"currency":"usd","customer":"cus_{}","description":"Order #{n}","status":"succeeded","metadata":{{"#,
-        n % 1000
-    );
-    let mut body = head.into_bytes();
-    let mut i = 0;
-    while body.len() + 40 < size {
-        body.extend_from_slice(format!(r#""k{i:03}":"v{i:03}-abcdefghijklmnopq","#).as_bytes());
-        i += 1;
-    }
-    body.extend_from_slice(br#""end":"1"}}}}"#);
-    body
-}
-
 /// `Stripe-Signature: t=<ts>,v1=hex(HMAC-SHA256(secret, "<ts>.<body>"))`.
 pub fn stripe_signature(secret: &str, ts: i64, body: &[u8]) -> String {
     let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes()).expect("any key length");
@@ -56,7 +39,7 @@ pub fn events(secret: &str, n: usize, size: usize) -> Vec<Signed> {
     let ts = unix_now();
     (0..n)
         .map(|i| {
-            let body = stripe_body(run, i, size);
+            let body = crate::body::stripe_body(run, i, size);
             Signed { signature: stripe_signature(secret, ts, &body), body: Bytes::from(body) }
         })
         .collect()
@@ -75,6 +58,18 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    fn empty() -> Outcome {
+        Outcome {
+            sent: 0,
+            accepted: 0,
+            duplicates: 0,
+            non_2xx: 0,
+            errors: 0,
+            elapsed: Duration::ZERO,
+            latency: new_histogram(),
+        }
+    }
+
     pub fn per_sec(&self, n: u64) -> f64 {
         n as f64 / self.elapsed.as_secs_f64()
     }
@@ -92,15 +87,7 @@ pub async fn drive(addr: &str, jobs: Arc<Vec<Signed>>, connections: usize, deadl
     let tasks: Vec<_> = (0..connections)
         .map(|_| tokio::spawn(connection(addr.to_string(), jobs.clone(), next.clone(), deadline)))
         .collect();
-    let mut total = Outcome {
-        sent: 0,
-        accepted: 0,
-        duplicates: 0,
-        non_2xx: 0,
-        errors: 0,
-        elapsed: Duration::ZERO,
-        latency: new_histogram(),
-    };
+    let mut total = Outcome::empty();
     for t in tasks {
         let part = t.await.expect("connection task");
         total.sent += part.sent;
@@ -122,15 +109,7 @@ fn new_histogram() -> Histogram<u64> {
 /// One keep-alive connection taking the next job until none are left; a
 /// broken connection is counted and replaced (bounded by `deadline`).
 async fn connection(addr: String, jobs: Arc<Vec<Signed>>, next: Arc<AtomicUsize>, deadline: Instant) -> Outcome {
-    let mut out = Outcome {
-        sent: 0,
-        accepted: 0,
-        duplicates: 0,
-        non_2xx: 0,
-        errors: 0,
-        elapsed: Duration::ZERO,
-        latency: new_histogram(),
-    };
+    let mut out = Outcome::empty();
     let mut sender = None;
     while Instant::now() < deadline {
         let i = next.fetch_add(1, Ordering::Relaxed);

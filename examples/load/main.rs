@@ -9,6 +9,7 @@
 // A load tool starts the binary under test and measures fork+exec.
 #![allow(clippy::disallowed_methods)]
 
+mod body;
 mod drive;
 mod restart;
 mod server;

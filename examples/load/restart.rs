@@ -2,7 +2,6 @@
 //! `Store::accept` at high concurrency (the same code path ingress uses,
 //! minus HTTP), then time `hookd serve` from spawn to the first `/readyz` 200.
 
-use crate::drive;
 use bytes::Bytes;
 use hookd::store::{NewEvent, Store};
 use std::path::Path;
@@ -33,7 +32,7 @@ pub async fn fill(data: &Path, n: u64, size: usize, deadline: Instant) -> u64 {
                     if i >= n {
                         break;
                     }
-                    let body = Bytes::from(drive::stripe_body(run, i as usize, size));
+                    let body = Bytes::from(crate::body::stripe_body(run, i as usize, size));
                     let new = NewEvent {
                         source: "stripe".into(),
                         event_id: format!("evt_fill_{i}"),

@@ -85,9 +85,6 @@ impl Client {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let protocol = |e: hyper::Error| ClientError::Protocol(e.to_string());
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(protocol)?;
-        tokio::spawn(conn);
         let mut req = http::Request::builder().method(method).uri(path).header(http::header::HOST, "hookd");
         if let Some(token) = &self.token {
             req = req.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
@@ -97,11 +94,22 @@ impl Client {
             req = req.header(http::header::CONTENT_TYPE, "application/json");
         }
         let req = req.body(Full::new(Bytes::from(payload))).map_err(|e| ClientError::Protocol(e.to_string()))?;
-        let resp = sender.send_request(req).await.map_err(protocol)?;
-        let status = resp.status().as_u16();
-        let bytes = resp.into_body().collect().await.map_err(protocol)?.to_bytes();
-        Ok((status, bytes))
+        one_request(stream, req).await.map_err(|e| ClientError::Protocol(e.to_string()))
     }
+}
+
+/// One HTTP/1.1 request on a fresh connection → status and whole body.
+/// Shared by the admin client and `hookd send`.
+pub(super) async fn one_request<S>(stream: S, req: http::Request<Full<Bytes>>) -> Result<(u16, Bytes), hyper::Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    let resp = sender.send_request(req).await?;
+    let status = resp.status().as_u16();
+    let bytes = resp.into_body().collect().await?.to_bytes();
+    Ok((status, bytes))
 }
 
 fn unreachable(at: &dyn std::fmt::Display) -> impl FnOnce(std::io::Error) -> ClientError + '_ {

@@ -5,8 +5,7 @@
 use crate::config::Config;
 use crate::verify::sign::{request_url, sample_body, sign_request_typed};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
+use http_body_util::Full;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
@@ -62,9 +61,6 @@ async fn post(
     body: Vec<u8>,
 ) -> Result<(u16, String), String> {
     let stream = tokio::net::TcpStream::connect(addr).await.map_err(|e| format!("cannot connect to {addr}: {e}"))?;
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| e.to_string())?;
-    tokio::spawn(conn);
     let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let mut req = http::Request::builder()
         .method(http::Method::POST)
@@ -78,8 +74,6 @@ async fn post(
         req = req.header(k, v);
     }
     let req = req.body(Full::new(Bytes::from(body))).map_err(|e| e.to_string())?;
-    let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
-    let status = resp.status().as_u16();
-    let bytes = resp.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
+    let (status, bytes) = super::client::one_request(stream, req).await.map_err(|e| e.to_string())?;
     Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
 }

@@ -64,14 +64,7 @@ pub(super) fn admin(raw: &RawAdmin, base: &Path, p: &mut Problems) -> Option<Adm
         },
     };
     let token = match (&raw.token_file, &listen) {
-        (Some(f), _) => {
-            let in_credentials = std::env::var_os("CREDENTIALS_DIRECTORY").is_some_and(|d| !d.is_empty());
-            let path = match Path::new(f).is_relative() && !in_credentials {
-                true => base.join(f).display().to_string(),
-                false => f.clone(),
-            };
-            Some(p.take("admin.token_file", resolve(SecretSource::File(&path)))?)
-        }
+        (Some(f), _) => Some(p.take("admin.token_file", resolve(SecretSource::FileBeside(f, base)))?),
         (None, AdminListen::Tcp(_)) => {
             p.push("admin.token_file", "missing (a TCP admin listener requires a bearer token)");
             return None;

@@ -32,6 +32,9 @@ pub enum SecretSource<'a> {
     Literal(&'a str),
     Env(&'a str),
     File(&'a str),
+    /// A file whose relative path, outside a systemd unit, is read next to
+    /// the given directory (the config file's) instead of the working one.
+    FileBeside(&'a str, &'a Path),
 }
 
 /// Resolve one secret. Files have their trailing newline trimmed; an empty
@@ -42,13 +45,8 @@ pub fn resolve(source: SecretSource) -> Result<Secret, String> {
         SecretSource::Env(name) => {
             std::env::var(name).map_err(|_| format!("environment variable {name} is not set"))?
         }
-        SecretSource::File(path) => {
-            let path = credential_path(path);
-            std::fs::read_to_string(&path)
-                .map_err(|e| format!("cannot read {}: {}", path.display(), e.kind()))?
-                .trim_end_matches(['\n', '\r'])
-                .to_string()
-        }
+        SecretSource::File(path) => read_trimmed(&credential_path(path))?,
+        SecretSource::FileBeside(path, base) => read_trimmed(&credential_path_beside(path, base))?,
     };
     if value.is_empty() {
         return Err("is empty".into());
@@ -56,17 +54,29 @@ pub fn resolve(source: SecretSource) -> Result<Secret, String> {
     Ok(Secret(value.into_bytes()))
 }
 
+/// A secret file's text without its trailing newline.
+fn read_trimmed(path: &Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {}", path.display(), e.kind()))?;
+    Ok(text.trim_end_matches(['\n', '\r']).to_string())
+}
+
 /// Where a `secret_file`, `token_file` or `signing_secret_file` path points:
 /// a relative path names a credential in `$CREDENTIALS_DIRECTORY` when that
 /// is set, else it is relative to the working directory.
 pub fn credential_path(path: &str) -> PathBuf {
-    resolve_in(path, std::env::var_os("CREDENTIALS_DIRECTORY").as_deref())
+    resolve_in(path, std::env::var_os("CREDENTIALS_DIRECTORY").as_deref(), None)
 }
 
-fn resolve_in(path: &str, credentials: Option<&OsStr>) -> PathBuf {
+/// [`credential_path`], but outside a unit a relative path is next to `base`.
+pub fn credential_path_beside(path: &str, base: &Path) -> PathBuf {
+    resolve_in(path, std::env::var_os("CREDENTIALS_DIRECTORY").as_deref(), Some(base))
+}
+
+fn resolve_in(path: &str, credentials: Option<&OsStr>, otherwise: Option<&Path>) -> PathBuf {
     let path = Path::new(path);
-    match credentials {
-        Some(dir) if path.is_relative() && !dir.is_empty() => Path::new(dir).join(path),
+    match (credentials, otherwise) {
+        (Some(dir), _) if path.is_relative() && !dir.is_empty() => Path::new(dir).join(path),
+        (_, Some(base)) if path.is_relative() => base.join(path),
         _ => path.to_path_buf(),
     }
 }
@@ -78,9 +88,12 @@ mod tests {
     #[test]
     fn relative_paths_are_credentials_when_a_credentials_directory_is_set() {
         let creds = Some(OsStr::new("/run/credentials/hookd.service"));
-        assert_eq!(resolve_in("secrets_stripe", creds), PathBuf::from("/run/credentials/hookd.service/secrets_stripe"));
-        assert_eq!(resolve_in("/etc/hookd/s", creds), PathBuf::from("/etc/hookd/s"));
-        assert_eq!(resolve_in("secrets_stripe", None), PathBuf::from("secrets_stripe"));
-        assert_eq!(resolve_in("secrets_stripe", Some(OsStr::new(""))), PathBuf::from("secrets_stripe"));
+        assert_eq!(
+            resolve_in("secrets_stripe", creds, None),
+            PathBuf::from("/run/credentials/hookd.service/secrets_stripe")
+        );
+        assert_eq!(resolve_in("/etc/hookd/s", creds, None), PathBuf::from("/etc/hookd/s"));
+        assert_eq!(resolve_in("secrets_stripe", None, None), PathBuf::from("secrets_stripe"));
+        assert_eq!(resolve_in("secrets_stripe", Some(OsStr::new("")), None), PathBuf::from("secrets_stripe"));
     }
 }

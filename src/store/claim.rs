@@ -186,21 +186,10 @@ impl Store {
 
     /// End an attempt. Write order: dead or new due entry, record, the
     /// order line moved on, old due entry removed — any prefix leaves the
-    /// record reachable from an index.
-    pub async fn finish(&self, claim: &Claim, end: AttemptEnd) -> Result<State> {
-        let state = self.finish_sync(claim, end)?;
-        self.sync().await?;
-        Ok(state)
-    }
-
-    /// [`Store::finish`] without waiting for the disk: the dispatcher frees
-    /// the handler's slot first, then waits with [`Store::sync`]. The end is
-    /// visible to every reader at once; it is durable after the sync.
-    pub fn record_end(&self, claim: &Claim, end: AttemptEnd) -> Result<State> {
-        self.finish_sync(claim, end)
-    }
-
-    fn finish_sync(&self, claim: &Claim, end: AttemptEnd) -> Result<State> {
+    /// record reachable from an index. The end is visible to every reader
+    /// at once and durable after [`Store::sync`], which the dispatcher
+    /// awaits only after freeing the handler's slot.
+    pub fn finish(&self, claim: &Claim, end: AttemptEnd) -> Result<State> {
         let dk = delivery_key(&claim.due.id, claim.due.index);
         let _guard = lock(&self.event_locks, &claim.due.id);
         let mut delivery = self.delivery(&dk)?.ok_or_else(|| StoreError::Corrupt("delivery vanished".into()))?;

@@ -5,7 +5,7 @@
 
 use super::keys::{dedup_key, delivery_key, id_ms, id_text, order_key, order_prefix, DueKey, Id};
 use super::query::EventView;
-use super::records::{encode, Body, DedupEntry, Delivery, Event, EventRecord, State};
+use super::records::{encode, Body, DedupEntry, Event, EventRecord, State};
 use super::{lock, now_ms, NewDelivery, Result, Store, StoreError};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -64,24 +64,7 @@ impl Store {
             }
             let body = self.body(id, &event)?;
             let new = route(&event, &body);
-            let now = now_ms();
-            for (index, d) in new.iter().enumerate() {
-                let index = u16::try_from(index).map_err(|_| StoreError::Io("too many routes".into()))?;
-                let delivery = Delivery {
-                    route: d.route.clone(),
-                    state: State::Pending,
-                    next_due_ms: now,
-                    attempts: Vec::new(),
-                    dead_reason: None,
-                    order_key: d.order_key.clone(),
-                    replayed_after: 0,
-                };
-                self.put_delivery(&delivery_key(id, index), delivery)?;
-                if let Some(k) = &d.order_key {
-                    self.order.insert(order_key(&order_prefix(&event.source, &d.route, k), id, index), &[])?;
-                }
-                self.due.insert(DueKey { due_ms: now, id: *id, index }.encode(), &[])?;
-            }
+            self.add_deliveries(id, &event.source, &new, now_ms())?;
             if !new.is_empty() {
                 event.routes = new.iter().map(|d| d.route.clone()).collect();
                 self.events.insert(id, encode(&EventRecord::V1(event.clone()))?)?;

@@ -231,6 +231,9 @@ fn check_config(cli: &Cli) -> ExitCode {
         Err(code) => return code,
     };
     print!("{}", config.redacted_toml());
+    for w in &config.warnings {
+        eprintln!("warning: {w}");
+    }
     ExitCode::SUCCESS
 }
 
@@ -241,6 +244,9 @@ fn serve(cli: &Cli) -> ExitCode {
     };
     // Flushes the log lines still queued when serve returns.
     let _log = init_logging(cli.log_format);
+    for w in &config.warnings {
+        tracing::warn!(problem = %w, "configuration warning");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => return fail(format!("cannot start the runtime: {e}")),

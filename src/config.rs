@@ -4,6 +4,7 @@
 //! Never prints or returns a secret's value.
 
 pub mod admin;
+mod child_env;
 pub mod guards;
 pub mod kinds;
 pub mod raw;
@@ -11,6 +12,7 @@ mod routes;
 pub mod secret;
 pub mod units;
 
+pub use child_env::BASELINE as BASELINE_ENV;
 pub use kinds::Kind;
 pub use routes::decode_whsec;
 
@@ -37,6 +39,9 @@ pub struct Config {
     pub admin: Option<admin::Admin>,
     pub alerts: Option<admin::Alerts>,
     pub sources: Sources,
+    /// Problems that do not stop hookd, each `path.to.key: reason`
+    /// (`check-config` prints them, `serve` logs them at WARN).
+    pub warnings: Vec<String>,
     raw: RawConfig,
 }
 
@@ -69,6 +74,8 @@ pub struct Storage {
 pub struct Dispatch {
     pub concurrency: usize,
     pub output_tail: usize,
+    /// Names of hookd's environment every handler and alert command sees.
+    pub inherit_env: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -81,9 +88,12 @@ pub struct Source {
     pub routes: Vec<Route>,
     /// Sender headers handed to handlers as `HOOKD_HEADER_<NAME>`.
     pub keep_headers: Vec<String>,
-    /// Environment variables that hold this source's secrets: removed from
-    /// a command handler's environment.
+    /// Environment variables that hold this source's secrets (its own and
+    /// its routes' signing secrets): never inheritable by a child.
     pub secret_env: Vec<String>,
+    /// The text of every secret of this source and of its routes: scrubbed
+    /// from stored output tails.
+    pub redact: Vec<secret::Secret>,
     /// The URL the sender signs (twilio, square); `None`: as received.
     pub public_url: Option<String>,
     /// Client IPs allowed to post (empty: any).
@@ -257,15 +267,24 @@ fn validate(path: &Path, raw: RawConfig, p: &mut Problems) -> Option<Config> {
     if raw.dispatch.concurrency == 0 {
         p.push("dispatch.concurrency", "must be at least 1");
     }
+    let secret_names = secret_env_names(&raw);
+    let rules = child_env::Rules { secret_names: &secret_names };
+    rules.inherit("dispatch.inherit_env", &raw.dispatch.inherit_env, p);
     let mut sources = BTreeMap::new();
     for (name, s) in &raw.sources {
         let dedup = storage.as_ref().map(|s| s.dedup_window).unwrap_or_default();
-        if let Some(src) = source(name, s, dedup, p) {
+        for (i, r) in s.routes.iter().enumerate() {
+            rules.inherit(&format!("sources.{name}.routes[{i}].inherit_env"), &r.inherit_env, p);
+            rules.env(&format!("sources.{name}.routes[{i}].env"), &r.env, p);
+        }
+        if let Some(src) = source(name, s, dedup, &raw.dispatch.inherit_env, p) {
             sources.insert(name.clone(), Arc::new(src));
         }
     }
+    let warnings = command_warnings(&raw);
     Some(Config {
         path: path.to_path_buf(),
+        warnings,
         server: Server {
             listen: listen?,
             max_body: usize::try_from(max_body?).unwrap_or(usize::MAX),
@@ -277,6 +296,7 @@ fn validate(path: &Path, raw: RawConfig, p: &mut Problems) -> Option<Config> {
         dispatch: Dispatch {
             concurrency: raw.dispatch.concurrency.max(1),
             output_tail: usize::try_from(output_tail?).unwrap_or(usize::MAX),
+            inherit_env: raw.dispatch.inherit_env.clone(),
         },
         admin,
         alerts,
@@ -302,7 +322,51 @@ fn storage(raw: &raw::RawStorage, p: &mut Problems) -> Option<Storage> {
     })
 }
 
-fn source(name: &str, raw: &RawSource, default_dedup: Duration, p: &mut Problems) -> Option<Source> {
+/// Commands that will not start as written: each route's `command[0]` and
+/// `alerts.on_dead[0]` must name an executable file (a bare name is looked
+/// up in `PATH`, a relative path from hookd's working directory).
+fn command_warnings(raw: &RawConfig) -> Vec<String> {
+    let mut commands: Vec<(String, &str)> = Vec::new();
+    for (name, s) in &raw.sources {
+        for (i, r) in s.routes.iter().enumerate() {
+            if let Some(program) = r.command.as_ref().and_then(|c| c.first()) {
+                commands.push((format!("sources.{name}.routes[{i}].command"), program));
+            }
+        }
+    }
+    if let Some(program) = raw.alerts.on_dead.as_ref().and_then(|c| c.first()) {
+        commands.push(("alerts.on_dead".into(), program));
+    }
+    commands
+        .into_iter()
+        .filter(|(_, program)| !program.is_empty())
+        .filter_map(|(at, program)| child_env::executable(program).err().map(|why| format!("{at}: {why}")))
+        .collect()
+}
+
+/// Every environment variable hookd reads a secret from, with its key.
+fn secret_env_names(raw: &RawConfig) -> BTreeMap<String, String> {
+    let mut names = BTreeMap::new();
+    for (name, s) in &raw.sources {
+        if let Some(var) = &s.secret_env {
+            names.insert(var.clone(), format!("sources.{name}.secret_env"));
+        }
+        for (i, r) in s.routes.iter().enumerate() {
+            if let Some(var) = &r.signing_secret_env {
+                names.insert(var.clone(), format!("sources.{name}.routes[{i}].signing_secret_env"));
+            }
+        }
+    }
+    names
+}
+
+fn source(
+    name: &str,
+    raw: &RawSource,
+    default_dedup: Duration,
+    inherit_env: &[String],
+    p: &mut Problems,
+) -> Option<Source> {
     let at = format!("sources.{name}");
     let kind = p.take(format!("{at}.kind"), Kind::parse(&raw.kind));
     let secrets = secrets(&at, raw, p);
@@ -314,11 +378,13 @@ fn source(name: &str, raw: &RawSource, default_dedup: Duration, p: &mut Problems
     let (public_url, allow_ips, rate_limit) = source_guards(&at, kind?, raw, p);
     let identify = kinds::identify(&at, kind?, raw, p);
     let scheme = kinds::scheme(&at, kind?, raw, identify.as_ref(), secrets.as_deref().unwrap_or_default(), p);
-    let routes = routes::routes(&at, &raw.routes, p);
+    let routes = routes::routes(&at, &raw.routes, inherit_env, p);
     let scheme = if raw.insecure { Some(Scheme::Insecure) } else { scheme };
     let mut secret_env: Vec<String> = raw.secret_env.iter().cloned().collect();
     secret_env.extend(raw.routes.iter().filter_map(|r| r.signing_secret_env.clone()));
-    let secrets = secrets?.into_iter().map(|(_, s)| s).collect();
+    let secrets: Vec<Vec<u8>> = secrets?.into_iter().map(|(_, s)| s).collect();
+    let mut redact: Vec<secret::Secret> = secrets.iter().flat_map(|s| secret::text_forms(s)).collect();
+    redact.extend(routes.iter().flatten().flat_map(|r| r.redact.iter().cloned()));
     Some(Source {
         name: name.to_string(),
         kind: kind?,
@@ -328,6 +394,7 @@ fn source(name: &str, raw: &RawSource, default_dedup: Duration, p: &mut Problems
         dedup_window: dedup_window?,
         routes: routes?,
         secret_env,
+        redact,
         public_url: public_url?,
         allow_ips: allow_ips?,
         rate_limit: rate_limit?,

@@ -6,10 +6,12 @@
 
 pub mod alert;
 pub mod callback;
+mod child;
 pub mod command;
 mod run;
 
 use crate::config::admin::Alerts;
+use crate::config::secret::Secret;
 use crate::config::SharedSources;
 use crate::metrics::Metrics;
 use crate::queue::{Queue, RouteKey};
@@ -38,6 +40,10 @@ pub struct Dispatcher {
     pub alerts: Option<Alerts>,
     pub concurrency: usize,
     pub output_tail: usize,
+    /// `[dispatch] inherit_env`, for alert commands (routes carry their own).
+    pub inherit_env: Vec<String>,
+    /// Scrubbed from output tails like every other secret.
+    pub admin_token: Option<Secret>,
 }
 
 /// The running dispatcher: its slots, its HTTP client, and the per-route
@@ -57,6 +63,7 @@ impl Dispatcher {
     /// running handlers. A handler still running after that is killed, and
     /// its delivery runs again after restart with the next attempt number.
     pub async fn run(self, shutdown: CancellationToken, grace: Duration) {
+        end_interrupted(&self.store);
         let slots = Arc::new(Semaphore::new(self.concurrency));
         let me = Arc::new(Running {
             d: self,
@@ -155,18 +162,10 @@ impl Running {
             State::Pending | State::Retrying => "retry",
         };
         self.d.metrics.attempt(&claim.event.source, &claim.route, label, started.elapsed());
-        tracing::info!(
-            source = %claim.event.source,
-            route = %claim.route,
-            id = %id_text(&claim.due.id),
-            event_id = %claim.event.event_id,
-            attempt = claim.attempt,
-            outcome = %outcome,
-            state = state.as_str(),
-            "attempt finished"
-        );
+        log_end(&claim, &outcome, &next);
         if let (Next::Dead(reason), Some(alerts)) = (next, &self.d.alerts) {
-            self.alerts.spawn(alert::on_dead(alerts.clone(), self.client.clone(), claim, reason));
+            let inherit = self.d.inherit_env.clone();
+            self.alerts.spawn(alert::on_dead(alerts.clone(), self.client.clone(), claim, reason, inherit));
         }
         Ok(())
     }
@@ -203,7 +202,7 @@ impl Running {
         let sources = self.d.sources.load_full();
         let source = sources.get(&claim.event.source);
         let route = source.and_then(|s| s.routes.iter().find(|r| r.name == claim.route));
-        let (Some(source), Some(route)) = (source, route) else {
+        let (Some(_), Some(route)) = (source, route) else {
             return AttemptEnd {
                 outcome: "route removed".into(),
                 exit_code: None,
@@ -215,6 +214,49 @@ impl Running {
                 )),
             };
         };
-        run::handler(&self.client, source, route, claim, self.d.output_tail).await
+        let cx = run::Attempting {
+            client: &self.client,
+            store: &self.d.store,
+            sources: &sources,
+            admin_token: self.d.admin_token.as_ref(),
+            tail: self.d.output_tail,
+        };
+        run::handler(&cx, route, claim).await
+    }
+}
+
+/// One line per attempt, at the level an operator filters on: delivered
+/// INFO, a retry WARN with when it runs next, dead ERROR.
+fn log_end(claim: &Claim, outcome: &str, next: &Next) {
+    let (source, route, event_id) = (&claim.event.source, &claim.route, &claim.event.event_id);
+    let (id, attempt) = (id_text(&claim.due.id), claim.attempt);
+    match next {
+        Next::Delivered => {
+            tracing::info!(%source, %route, %id, %event_id, attempt, %outcome, state = "delivered", "attempt finished")
+        }
+        Next::RetryAt(at) => {
+            let secs = at.saturating_sub(now_ms()) as f64 / 1000.0;
+            let next_in = format!("{secs:.1}s");
+            tracing::warn!(%source, %route, %id, %event_id, attempt, %outcome, state = "retrying", %next_in, "attempt failed; will retry")
+        }
+        Next::Dead(reason) => {
+            tracing::error!(%source, %route, %id, %event_id, attempt, %outcome, state = "dead", %reason, "delivery is dead")
+        }
+    }
+}
+
+/// At start: end the process groups of handlers a previous hookd started
+/// and never saw end (it crashed, or its stop grace ran out), so that no
+/// handler acts on an attempt that will run again.
+fn end_interrupted(store: &Store) {
+    let notes = match store.take_interrupted() {
+        Ok(notes) => notes,
+        Err(e) => return tracing::error!(error = %e, "reading the interrupted handlers failed"),
+    };
+    for n in notes {
+        let who = command::Started { pgid: n.pgid, start_ticks: n.start_ticks, boot_id: n.boot_id };
+        if command::end_interrupted(&who) {
+            tracing::warn!(pgid = who.pgid, "ended the process group of a handler interrupted by the last stop");
+        }
     }
 }

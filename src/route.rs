@@ -31,6 +31,13 @@ pub struct Route {
     pub order_by: Option<String>,
     /// At most this many deliveries of this route run at once.
     pub concurrency: Option<usize>,
+    /// Names of hookd's environment its handler sees: `[dispatch]
+    /// inherit_env` followed by the route's own (SPEC §5).
+    pub inherit_env: Vec<String>,
+    /// The route's `env` table, set for its handler after the inherited names.
+    pub env: Vec<(String, String)>,
+    /// Text forms of the route's signing secret: scrubbed from output tails.
+    pub redact: Vec<Secret>,
 }
 
 impl Route {
@@ -53,6 +60,9 @@ impl Route {
             permanent_exit_codes,
             order_by: None,
             concurrency: None,
+            inherit_env: Vec::new(),
+            env: Vec::new(),
+            redact: Vec::new(),
         })
     }
 

@@ -81,6 +81,8 @@ pub async fn run(config: Config, store: Arc<Store>, listeners: Listeners, hangup
         alerts: config.alerts.clone(),
         concurrency: config.dispatch.concurrency,
         output_tail: config.dispatch.output_tail,
+        inherit_env: config.dispatch.inherit_env.clone(),
+        admin_token: config.admin.as_ref().and_then(|a| a.token.clone()),
     };
     let dispatching = tokio::spawn(dispatcher.run(shutdown.child_token(), HANDLER_GRACE));
     let janitor = Janitor {
@@ -129,6 +131,9 @@ async fn reload_on_hangup(config: Config, live: Live, queue: Queue, mut hup: Sig
             Ok(new) => {
                 if new.server.listen != config.server.listen || new.storage.path != config.storage.path {
                     tracing::warn!("server.listen and storage.path changes take effect at the next restart");
+                }
+                for w in &new.warnings {
+                    tracing::warn!(problem = %w, "configuration warning");
                 }
                 let count = new.sources.len();
                 live.guards.store(Arc::new(Guards::new(&new.sources, new.server.trusted_proxies.clone())));

@@ -16,12 +16,14 @@ pub mod commit;
 mod counts;
 pub mod keys;
 mod lifecycle;
+mod procs;
 mod query;
 pub mod records;
 
 pub use claim::{AttemptEnd, Claim, Claimed, Next};
 pub use counts::{SourceCounts, Stats};
 pub use lifecycle::{died_at, expires_at, Expired, PurgeOutcome, Retention, SweepCursor};
+pub use procs::ProcessNote;
 pub use query::{DeadView, EventFilter, EventView, Page};
 
 use bytes::Bytes;
@@ -116,6 +118,8 @@ pub struct Store {
     dead: sled::Tree,
     /// Live deliveries of routes with `order_by`, in line per key.
     order: sled::Tree,
+    /// Process groups of running handlers, by attempt.
+    procs: sled::Tree,
     spool: PathBuf,
     commit: GroupCommit,
     /// Serialize the two copies of one event (by dedup key).
@@ -154,6 +158,7 @@ impl Store {
             dedup: db.open_tree("dedup")?,
             dead: db.open_tree("dead")?,
             order: db.open_tree("order")?,
+            procs: db.open_tree("procs")?,
             db,
             spool,
             commit,

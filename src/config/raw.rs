@@ -88,11 +88,13 @@ impl Default for RawStorage {
 pub struct RawDispatch {
     pub concurrency: usize,
     pub output_tail: RawSize,
+    /// Names of hookd's environment variables every handler may see.
+    pub inherit_env: Vec<String>,
 }
 
 impl Default for RawDispatch {
     fn default() -> Self {
-        RawDispatch { concurrency: 16, output_tail: RawSize::Text("4KiB".into()) }
+        RawDispatch { concurrency: 16, output_tail: RawSize::Text("4KiB".into()), inherit_env: Vec::new() }
     }
 }
 
@@ -158,6 +160,10 @@ pub struct RawRoute {
     pub signing_secret: Option<String>,
     pub signing_secret_env: Option<String>,
     pub signing_secret_file: Option<String>,
+    /// More names of hookd's environment this route's handler may see.
+    pub inherit_env: Vec<String>,
+    /// Variables set for this route's handler (plain strings).
+    pub env: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]

@@ -9,11 +9,12 @@ use super::{units, Problems};
 use crate::retry::RetryPolicy;
 use crate::route::{Handler, Route};
 
-pub(super) fn routes(at: &str, raw: &[RawRoute], p: &mut Problems) -> Option<Vec<Route>> {
+/// `inherit_env`: `[dispatch] inherit_env`, which every route's handler gets.
+pub(super) fn routes(at: &str, raw: &[RawRoute], inherit_env: &[String], p: &mut Problems) -> Option<Vec<Route>> {
     let mut out = Vec::new();
     let mut ok = true;
     for (i, r) in raw.iter().enumerate() {
-        match route(&format!("{at}.routes[{i}]"), i, r, p) {
+        match route(&format!("{at}.routes[{i}]"), i, r, inherit_env, p) {
             Some(route) if out.iter().any(|o: &Route| o.name == route.name) => {
                 p.push(format!("{at}.routes[{i}].name"), format!("duplicate route name {:?}", route.name));
                 ok = false;
@@ -25,11 +26,12 @@ pub(super) fn routes(at: &str, raw: &[RawRoute], p: &mut Problems) -> Option<Vec
     ok.then_some(out)
 }
 
-fn route(at: &str, index: usize, raw: &RawRoute, p: &mut Problems) -> Option<Route> {
+fn route(at: &str, index: usize, raw: &RawRoute, inherit_env: &[String], p: &mut Problems) -> Option<Route> {
     if raw.events.is_empty() {
         p.push(format!("{at}.events"), "missing (a list of event-type globs; \"*\" for all)");
     }
-    let handler = handler(at, raw, p);
+    let mut redact = Vec::new();
+    let handler = handler(at, raw, &mut redact, p);
     let timeout = p.take(format!("{at}.timeout"), units::duration(raw.timeout.as_deref().unwrap_or("30s")));
     let retry = retry_policy(at, raw.retry.as_ref(), p);
     let name = raw.name.clone().unwrap_or_else(|| index.to_string());
@@ -52,22 +54,31 @@ fn route(at: &str, index: usize, raw: &RawRoute, p: &mut Problems) -> Option<Rou
     let mut route = p.take(format!("{at}.events"), route)?;
     route.order_by = order_by?;
     route.concurrency = raw.concurrency.filter(|c| *c > 0);
+    route.inherit_env = inherit_env.to_vec();
+    for name in &raw.inherit_env {
+        if !route.inherit_env.contains(name) {
+            route.inherit_env.push(name.clone());
+        }
+    }
+    route.env = raw.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    route.redact = redact;
     Some(route)
 }
 
-fn handler(at: &str, raw: &RawRoute, p: &mut Problems) -> Option<Handler> {
+/// `redact` gets the text forms of a callback's signing secret.
+fn handler(at: &str, raw: &RawRoute, redact: &mut Vec<Secret>, p: &mut Problems) -> Option<Handler> {
     match (&raw.command, &raw.url) {
         (Some(argv), None) if argv.is_empty() || argv[0].is_empty() => {
             p.take(format!("{at}.command"), Err("must name a program: [\"/path/to/handler\", \"arg\"…]".into()))
         }
         (Some(argv), None) => Some(Handler::Command { argv: argv.clone() }),
-        (None, Some(url)) => callback(at, url, raw, p),
+        (None, Some(url)) => callback(at, url, raw, redact, p),
         (Some(_), Some(_)) => p.take(at, Err("has both command and url; a route runs exactly one handler".into())),
         (None, None) => p.take(at, Err("has neither command nor url".into())),
     }
 }
 
-fn callback(at: &str, url: &str, raw: &RawRoute, p: &mut Problems) -> Option<Handler> {
+fn callback(at: &str, url: &str, raw: &RawRoute, redact: &mut Vec<Secret>, p: &mut Problems) -> Option<Handler> {
     match url.parse::<http::Uri>() {
         Ok(u) if u.scheme_str() == Some("http") && u.host().is_some() => {}
         Ok(u) if u.scheme_str() == Some("https") => {
@@ -83,7 +94,10 @@ fn callback(at: &str, url: &str, raw: &RawRoute, p: &mut Problems) -> Option<Han
     let mut secret = None;
     for (src, key) in sources {
         let Some(src) = src else { continue };
-        let decoded = resolve(src).and_then(|s| decode_whsec(&s));
+        let decoded = resolve(src).and_then(|s| {
+            redact.extend(super::secret::text_forms(s.expose()));
+            decode_whsec(&s)
+        });
         secret = Some(p.take(format!("{at}.{key}"), decoded)?);
     }
     Some(Handler::Callback { url: url.to_string(), signing_secret: secret })

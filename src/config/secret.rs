@@ -27,6 +27,16 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// The texts a secret may appear as in a child's output: itself and, for a
+/// `whsec_<base64>` secret, its base64 part.
+pub fn text_forms(value: &[u8]) -> Vec<Secret> {
+    let mut forms = vec![Secret(value.to_vec())];
+    if let Some(rest) = value.strip_prefix(b"whsec_").filter(|r| !r.is_empty()) {
+        forms.push(Secret(rest.to_vec()));
+    }
+    forms
+}
+
 /// Where one secret comes from, with the config key that named it.
 pub enum SecretSource<'a> {
     Literal(&'a str),

@@ -1,21 +1,25 @@
-//! Runs one command handler: direct argv exec (no shell, ever), environment shaping, the webhook
-//! body on stdin, a timeout that SIGKILLs the handler's whole process group, and a bounded tail of
-//! its interleaved stdout/stderr. It must never use a shell, block the async runtime, or let a
-//! handler's output grow memory without bound.
+//! Runs one command handler: direct argv exec (no shell, ever) with an environment built from
+//! nothing but what the caller hands it, the webhook body complete on stdin before the handler
+//! starts (a sealed memfd), a timeout that SIGKILLs the handler's whole process group, and a
+//! bounded tail of its interleaved stdout/stderr. Also ends the process groups of attempts a
+//! previous hookd left running. It must never use a shell, inherit hookd's environment, block
+//! the async runtime, or let a handler's output grow memory without bound.
 
 #![allow(clippy::disallowed_methods)] // the one place processes start
 
 use std::collections::VecDeque;
+use std::fs::File;
 use std::future::Future;
-use std::io::{self, ErrorKind};
+use std::io::{self, Seek, Write};
+use std::os::fd::FromRawFd;
 use std::os::unix::process::ExitStatusExt;
 use std::pin::{pin, Pin};
 use std::process::{ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
-use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::process::{Child, ChildStderr, ChildStdout, Command};
 
 /// Size of one pipe read; the tail may briefly hold this much on top of `tail_bytes`.
 const CHUNK: usize = 8 * 1024;
@@ -25,15 +29,26 @@ const DRAIN_GRACE: Duration = Duration::from_millis(200);
 pub struct CommandSpec {
     /// `argv[0]` is the program; executed directly, no shell.
     pub argv: Vec<String>,
-    /// Added to the inherited environment (`HOOKD_*` vars).
+    /// The handler's whole environment: nothing of hookd's reaches it otherwise.
     pub env: Vec<(String, String)>,
-    /// Removed from the environment; applied after `env`, so a listed name never reaches the handler.
-    pub env_remove: Vec<String>,
     /// The raw webhook body.
     pub stdin: Bytes,
     pub timeout: Duration,
     /// Keep at most this many last bytes of stdout+stderr, interleaved as they arrive.
     pub tail_bytes: usize,
+    /// Told the handler's process group as soon as it started.
+    pub on_start: Option<Box<dyn FnOnce(Started) + Send>>,
+}
+
+/// Who a started handler is, so that a later hookd can tell it apart from
+/// an unrelated process that reused its pid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Started {
+    pub pgid: i32,
+    /// The leader's start time in clock ticks since boot (`/proc/PID/stat`).
+    pub start_ticks: u64,
+    /// `/proc/sys/kernel/random/boot_id`: pids mean nothing across boots.
+    pub boot_id: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,11 +67,18 @@ pub struct CommandResult {
     pub duration: Duration,
 }
 
-pub async fn run(spec: CommandSpec) -> CommandResult {
+pub async fn run(mut spec: CommandSpec) -> CommandResult {
     let started = Instant::now();
     let mut tail = Tail::new(spec.tail_bytes);
     let exit = match spawn(&spec) {
-        Ok(child) => supervise(child, spec.stdin, spec.timeout, &mut tail).await,
+        Ok(child) => {
+            if let (Some(tell), Some(pid)) = (spec.on_start.take(), child.id()) {
+                if let Some(who) = identify(pid) {
+                    tell(who);
+                }
+            }
+            supervise(child, spec.timeout, &mut tail).await
+        }
         Err(e) => CommandExit::SpawnFailed(e),
     };
     CommandResult { exit, output_tail: tail.into_string(), duration: started.elapsed() }
@@ -64,27 +86,86 @@ pub async fn run(spec: CommandSpec) -> CommandResult {
 
 fn spawn(spec: &CommandSpec) -> Result<Child, String> {
     let Some((program, args)) = spec.argv.split_first() else {
-        return Err("empty argv".to_owned());
+        return Err("could not start: empty argv".to_owned());
     };
+    let stdin = sealed_stdin(&spec.stdin).map_err(|e| format!("could not start {program}: stdin: {e}"))?;
     let mut cmd = Command::new(program);
     cmd.args(args)
+        .env_clear()
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::piped())
+        .stdin(Stdio::from(stdin))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
-    for key in &spec.env_remove {
-        cmd.env_remove(key);
-    }
-    cmd.spawn().map_err(|e| format!("{program}: {e}"))
+    cmd.spawn().map_err(|e| format!("could not start {program}: {e}"))
 }
 
-/// Feeds stdin, collects output and waits for the child, enforcing the timeout and drain grace.
-async fn supervise(mut child: Child, body: Bytes, timeout: Duration, tail: &mut Tail) -> CommandExit {
+/// The body in a file the handler reads from its start: a memfd sealed
+/// against any change, or (where memfd is refused) an unlinked temp file.
+/// A pipe fed while the handler runs would leave it a body cut short when
+/// hookd dies mid-write; a file is complete before the handler starts.
+fn sealed_stdin(body: &[u8]) -> io::Result<File> {
+    let name = c"hookd-body";
+    // SAFETY: memfd_create takes a NUL-terminated name and flags; a negative
+    // result is an error and nothing is owned.
+    let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
+    let (mut file, sealable) = if fd >= 0 {
+        // SAFETY: fd is a fresh descriptor we own.
+        (unsafe { File::from_raw_fd(fd) }, true)
+    } else {
+        (tempfile::tempfile()?, false)
+    };
+    file.write_all(body)?;
+    if sealable {
+        let seals = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE | libc::F_SEAL_SEAL;
+        // SAFETY: fcntl on a descriptor we own; failure is reported, not UB.
+        if unsafe { libc::fcntl(fd, libc::F_ADD_SEALS, seals) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    file.rewind()?;
+    Ok(file)
+}
+
+/// The process group of a just-spawned leader, with what identifies it.
+fn identify(pid: u32) -> Option<Started> {
+    let pgid = i32::try_from(pid).ok().filter(|&p| p > 1)?;
+    Some(Started { pgid, start_ticks: start_ticks(pgid)?, boot_id: boot_id()? })
+}
+
+fn boot_id() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok().map(|s| s.trim().to_string())
+}
+
+/// Field 22 of `/proc/PID/stat` (after the parenthesised command name).
+fn start_ticks(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_name = stat.rsplit_once(')')?.1;
+    // Fields after the name start at field 3 (state); starttime is field 22.
+    after_name.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// End the process group of a handler a previous hookd started and never
+/// saw end, if its leader is still that same process (same boot, same
+/// start time); a pid reused by anything else is left alone. True when
+/// the group was signalled.
+pub fn end_interrupted(who: &Started) -> bool {
+    if who.pgid <= 1 || boot_id().as_deref() != Some(who.boot_id.as_str()) {
+        return false;
+    }
+    if start_ticks(who.pgid) != Some(who.start_ticks) {
+        return false;
+    }
+    // SAFETY: kill(2) has no memory-safety preconditions; ESRCH is fine.
+    unsafe { libc::kill(-who.pgid, libc::SIGKILL) == 0 }
+}
+
+/// Collects output and waits for the child, enforcing the timeout and drain grace.
+async fn supervise(mut child: Child, timeout: Duration, tail: &mut Tail) -> CommandExit {
     let group = GroupGuard::new(child.id());
-    let (stdin, stdout, stderr) = (child.stdin.take(), child.stdout.take(), child.stderr.take());
-    let mut io = pin!(async move { tokio::join!(feed(stdin, body), collect(stdout, stderr, tail)) });
+    let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+    let mut io = pin!(collect(stdout, stderr, tail));
     let mut io_done = false;
     let waited = tokio::time::timeout(timeout, wait_alongside(&mut child, io.as_mut(), &mut io_done)).await;
     let exit = match waited {
@@ -134,16 +215,6 @@ fn exit_of(status: ExitStatus) -> CommandExit {
         (Some(code), _) => CommandExit::Code(code),
         (None, Some(sig)) => CommandExit::Signal(sig),
         (None, None) => CommandExit::Code(-1),
-    }
-}
-
-/// Writes the body, ignoring a handler that closed stdin early, then closes stdin by dropping it.
-async fn feed(stdin: Option<ChildStdin>, body: Bytes) {
-    let Some(mut stdin) = stdin else { return };
-    if let Err(e) = stdin.write_all(&body).await {
-        if e.kind() != ErrorKind::BrokenPipe {
-            tracing::debug!(error = %e, "writing handler stdin failed");
-        }
     }
 }
 
@@ -246,10 +317,10 @@ mod tests {
         CommandSpec {
             argv: vec!["/bin/sh".into(), "-c".into(), script.into()],
             env: Vec::new(),
-            env_remove: Vec::new(),
             stdin: stdin.into(),
             timeout: Duration::from_millis(timeout_ms),
             tail_bytes: 4096,
+            on_start: None,
         }
     }
 
@@ -285,13 +356,38 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn env_added_and_removed() {
-        let mut spec = sh("echo \"$HOOKD_EVENT:${HOME-unset}\"", "", 5000);
+    async fn the_environment_is_only_what_was_handed() {
+        let mut spec = sh("env | grep -v '^PWD=' | grep -v '^SHLVL=' | grep -v '^_=' | sort", "", 5000);
         spec.env.push(("HOOKD_EVENT".into(), "push".into()));
-        spec.env_remove.push("HOME".into());
         let r = run(spec).await;
         assert_eq!(r.exit, CommandExit::Code(0));
-        assert_eq!(r.output_tail.trim(), "push:unset");
+        assert_eq!(r.output_tail.trim(), "HOOKD_EVENT=push");
+    }
+
+    #[tokio::test]
+    async fn stdin_is_a_sealed_complete_file() {
+        // A file, not a pipe: its size is known up front, and writes fail.
+        let script = "stat -L -c %s /dev/stdin; echo x >> /dev/stdin 2>/dev/null && echo writable || echo sealed";
+        let r = run(sh(script, vec![b'a'; 70_000], 5000)).await;
+        assert_eq!(r.exit, CommandExit::Code(0));
+        assert_eq!(r.output_tail.split_whitespace().collect::<Vec<_>>(), ["70000", "sealed"]);
+    }
+
+    #[tokio::test]
+    async fn on_start_names_the_group_and_end_interrupted_ends_it() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut spec = sh("sleep 30 & echo $!; wait", "", 60_000);
+        spec.on_start = Some(Box::new(move |who| tx.send(who).unwrap_or(())));
+        let running = tokio::spawn(run(spec));
+        let who = tokio::task::spawn_blocking(move || rx.recv()).await.unwrap().unwrap();
+        // Let the shell print its child's pid before the group is ended.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!end_interrupted(&Started { start_ticks: who.start_ticks + 1, ..who.clone() }));
+        assert!(!end_interrupted(&Started { boot_id: "another boot".into(), ..who.clone() }));
+        assert!(end_interrupted(&who));
+        let r = running.await.unwrap();
+        assert_eq!(r.exit, CommandExit::Signal(libc::SIGKILL));
+        assert_gone(pid_in(&r.output_tail)).await;
     }
 
     #[tokio::test]

@@ -1,32 +1,41 @@
 //! One attempt of one handler, as data: runs the route's command or
 //! callback and maps what happened to an `Outcome` and the `AttemptEnd`
-//! the store records (retry timing from the pure `retry` module). Also the
-//! SPEC §5 handler environment.
+//! the store records (retry timing from the pure `retry` module), its
+//! output tail scrubbed of every secret. Also the SPEC §5 `HOOKD_*`
+//! variables.
 
 use super::callback;
+use super::child;
 use super::command;
-use crate::config::Source;
+use crate::config::secret::Secret;
+use crate::config::Sources;
 use crate::retry::{self, Outcome};
 use crate::route::{Handler, Route};
 use crate::store::keys::id_text;
-use crate::store::{now_ms, AttemptEnd, Claim, Next};
+use crate::store::{now_ms, AttemptEnd, Claim, Next, ProcessNote, Store};
+use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
+/// What every attempt needs besides its route and claim.
+pub struct Attempting<'a> {
+    pub client: &'a callback::Client,
+    pub store: &'a Arc<Store>,
+    /// All sources in force: their secrets are scrubbed from every tail.
+    pub sources: &'a Sources,
+    pub admin_token: Option<&'a Secret>,
+    pub tail: usize,
+}
+
 /// Run the route's handler for `claim` and decide what comes next.
-pub async fn handler(
-    client: &callback::Client,
-    source: &Source,
-    route: &Route,
-    claim: &Claim,
-    tail: usize,
-) -> AttemptEnd {
+pub async fn handler(cx: &Attempting<'_>, route: &Route, claim: &Claim) -> AttemptEnd {
     let (outcome, mut end) = match &route.handler {
-        Handler::Command { argv } => run_command(source, route, argv, claim, tail).await,
+        Handler::Command { argv } => run_command(cx, route, argv, claim).await,
         Handler::Callback { url, signing_secret } => {
             let secret = signing_secret.as_ref().map(|s| s.expose().to_vec());
-            run_callback(client, route, url, secret, claim, tail).await
+            run_callback(cx.client, route, url, secret, claim, cx.tail).await
         }
     };
+    end.output_tail = child::scrub(end.output_tail, &child::secrets(cx.sources, cx.admin_token));
     let now = now_ms();
     end.next = match retry::next(&route.retry, claim.attempt_in_round, outcome, fastrand::f64) {
         retry::Next::Delivered => Next::Delivered,
@@ -35,20 +44,22 @@ pub async fn handler(
     };
     end
 }
-async fn run_command(
-    source: &Source,
-    route: &Route,
-    argv: &[String],
-    claim: &Claim,
-    tail: usize,
-) -> (Outcome, AttemptEnd) {
+
+async fn run_command(cx: &Attempting<'_>, route: &Route, argv: &[String], claim: &Claim) -> (Outcome, AttemptEnd) {
+    let (store, due, attempt) = (cx.store.clone(), claim.due, claim.attempt);
+    let note = move |who: command::Started| {
+        let note = ProcessNote { pgid: who.pgid, start_ticks: who.start_ticks, boot_id: who.boot_id };
+        if let Err(e) = store.note_process(&due, attempt, &note) {
+            tracing::warn!(id = %id_text(&due.id), error = %e, "could not note the handler's process group");
+        }
+    };
     let spec = command::CommandSpec {
         argv: argv.to_vec(),
-        env: handler_env(claim),
-        env_remove: source.secret_env.clone(),
+        env: child::environment(&route.inherit_env, &route.env, handler_env(claim)),
         stdin: claim.body.clone(),
         timeout: route.timeout,
-        tail_bytes: tail,
+        tail_bytes: cx.tail,
+        on_start: Some(Box::new(note)),
     };
     let result = command::run(spec).await;
     let (outcome, summary, code) = match result.exit {
@@ -62,9 +73,7 @@ async fn run_command(
             let what = format!("timed out after {}", humantime::format_duration(route.timeout));
             (retry_with(what.clone()), what, None)
         }
-        command::CommandExit::SpawnFailed(e) => {
-            (retry_with(format!("could not start: {e}")), "spawn failed".into(), None)
-        }
+        command::CommandExit::SpawnFailed(e) => (retry_with(e.clone()), e, None),
     };
     let end = AttemptEnd {
         outcome: summary,
@@ -123,7 +132,7 @@ fn retry_with(reason: String) -> Outcome {
     Outcome::Retry { after: None, reason }
 }
 
-/// The SPEC §5 handler environment.
+/// The SPEC §5 `HOOKD_*` variables of a handler.
 pub fn handler_env(claim: &Claim) -> Vec<(String, String)> {
     let received = UNIX_EPOCH + Duration::from_millis(claim.event.received_ms);
     let mut env = vec![

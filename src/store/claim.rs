@@ -225,6 +225,7 @@ impl Store {
         if !same_key {
             self.due.remove(claim.due.encode())?;
         }
+        self.forget_process(&claim.due, claim.attempt)?;
         self.counts.moved(&claim.due.id, &claim.event.source, before, state);
         Ok(state)
     }

@@ -92,6 +92,12 @@ pub struct Attempt {
     pub output_tail: String,
 }
 
+/// A handler's process group, noted while its attempt runs (`procs` tree).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum ProcessRecord {
+    V1 { pgid: i32, start_ticks: u64, boot_id: String },
+}
+
 /// What the dedup tree holds for (source, event id). `retired`: the event
 /// was purged on purpose (retention, `dlq purge`) while its window runs on,
 /// so a missing event record still means "duplicate", not "crashed accept".

@@ -10,6 +10,7 @@ mod config_props;
 mod crash;
 mod dispatch;
 mod durability;
+mod environment;
 mod faults;
 mod header_props;
 mod hostile;

@@ -57,9 +57,19 @@ pub struct Server {
     pub max_body: usize,
     pub read_timeout: Duration,
     pub max_connections: usize,
-    /// Peers whose `X-Forwarded-For` / `-Proto` / `-Host` are believed.
+    /// Peers whose `X-Forwarded-For` / `-Proto` / `-Host` are believed;
+    /// also exempt from `max_connections_per_address`.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// All request header lines together; over it, 431.
+    pub max_header_bytes: usize,
+    /// Failed verifications allowed per client address; over it, 429.
+    pub unverified_rate_limit: governor::Quota,
+    /// Open connections per peer address.
+    pub max_connections_per_address: usize,
 }
+
+/// hyper's smallest read buffer: a header limit below it cannot be enforced.
+pub const MIN_HEADER_BYTES: u64 = 8192;
 
 #[derive(Debug, Clone)]
 pub struct Storage {
@@ -260,6 +270,12 @@ fn validate(path: &Path, raw: RawConfig, p: &mut Problems) -> Option<Config> {
     let max_body = p.take("server.max_body", units::size(&raw.server.max_body));
     let read_timeout = p.take("server.read_timeout", units::duration(&raw.server.read_timeout));
     let trusted_proxies = p.take("server.trusted_proxies", guards::cidrs(&raw.server.trusted_proxies));
+    let max_header_bytes = p.take("server.max_header_bytes", header_limit(&raw.server.max_header_bytes));
+    let unverified_rate_limit =
+        p.take("server.unverified_rate_limit", guards::rate_limit(&raw.server.unverified_rate_limit));
+    if raw.server.max_connections_per_address == 0 {
+        p.push("server.max_connections_per_address", "must be at least 1");
+    }
     let admin = admin::admin(&raw.admin, &base_dir(path), p);
     let alerts = admin::alerts(&raw.alerts, p);
     let storage = storage(&raw.storage, p);
@@ -291,6 +307,9 @@ fn validate(path: &Path, raw: RawConfig, p: &mut Problems) -> Option<Config> {
             read_timeout: read_timeout?,
             max_connections: raw.server.max_connections.max(1),
             trusted_proxies: trusted_proxies?,
+            max_header_bytes: max_header_bytes?,
+            unverified_rate_limit: unverified_rate_limit?,
+            max_connections_per_address: raw.server.max_connections_per_address.max(1),
         },
         storage: storage?,
         dispatch: Dispatch {
@@ -303,6 +322,17 @@ fn validate(path: &Path, raw: RawConfig, p: &mut Problems) -> Option<Config> {
         sources,
         raw,
     })
+}
+
+/// `[server] max_header_bytes`: a size, at least hyper's smallest buffer.
+fn header_limit(raw: &raw::RawSize) -> Result<usize, String> {
+    let n = units::size(raw)?;
+    if n < MIN_HEADER_BYTES {
+        return Err(format!(
+            "{n} bytes is below the smallest limit hyper can enforce, {MIN_HEADER_BYTES} bytes (8KiB)"
+        ));
+    }
+    Ok(usize::try_from(n).unwrap_or(usize::MAX))
 }
 
 fn storage(raw: &raw::RawStorage, p: &mut Problems) -> Option<Storage> {

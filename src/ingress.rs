@@ -1,8 +1,10 @@
 //! `POST /webhooks/{source}`, `GET /healthz`, `GET /readyz`. Applies the SPEC
-//! §4 checks in order — body size, source, allowlist, rate limit, signature,
+//! §4 checks in order — body size, source, allowlist, the client address's
+//! budget of failed verifications, signature, the source's rate limit,
 //! handshake, id/type, durable write — and answers only after
 //! `Store::accept` returned. Never echoes secrets, signatures or bodies in
-//! answers or logs.
+//! answers or logs, and escapes what a sender chose (event id, type) before
+//! it reaches a log line.
 
 pub mod guard;
 
@@ -85,22 +87,40 @@ impl Ingress {
 
     async fn webhook(&self, source: String, req: Request<Incoming>, peer: IpAddr) -> HttpResponse {
         let started = Instant::now();
-        let result = self.accept(&source, req, peer).await;
+        let client = self.guards.load().client_ip(peer, req.headers());
+        let result = self.accept(&source, req, peer, client).await;
         let latency = started.elapsed();
-        let latency_ms = latency.as_secs_f64() * 1000.0;
+        let latency_ms = millis(latency);
+        let logged = LogSafe(&source);
         match result {
             Ok(Answer::Stored(status, body, event_id, event_type)) => {
                 let outcome = if status == StatusCode::OK { "duplicate" } else { "accepted" };
-                tracing::info!(%source, %event_id, %event_type, outcome, status = status.as_u16(), latency_ms, "request");
+                tracing::info!(
+                    source = %logged,
+                    event_id = %LogSafe(&event_id),
+                    event_type = %LogSafe(&event_type),
+                    outcome,
+                    status = status.as_u16(),
+                    %client,
+                    latency_ms,
+                    "request"
+                );
                 self.metrics.request(&source, &event_type, outcome, status.as_u16(), latency);
                 reply(status, body)
             }
             Ok(Answer::Handshake(body)) => {
-                tracing::info!(%source, outcome = "handshake", status = 200, latency_ms, "request");
+                tracing::info!(source = %logged, outcome = "handshake", status = 200, %client, latency_ms, "request");
                 reply(StatusCode::OK, body)
             }
             Err(r) => {
-                tracing::info!(%source, outcome = r.code, status = r.status.as_u16(), latency_ms, "request");
+                let status = r.status.as_u16();
+                // A signature failure is the operator's business (a wrong
+                // secret, or someone probing): WARN, so `journalctl -p warning` shows it.
+                if r.status == StatusCode::UNAUTHORIZED {
+                    tracing::warn!(source = %logged, outcome = r.code, status, %client, latency_ms, "request");
+                } else {
+                    tracing::info!(source = %logged, outcome = r.code, status, %client, latency_ms, "request");
+                }
                 if r.status != StatusCode::NOT_FOUND {
                     self.metrics.request(&source, "", r.code, r.status.as_u16(), latency);
                 }
@@ -113,21 +133,29 @@ impl Ingress {
         }
     }
 
-    async fn accept(&self, source_name: &str, req: Request<Incoming>, peer: IpAddr) -> Result<Answer, Refusal> {
+    async fn accept(
+        &self,
+        source_name: &str,
+        req: Request<Incoming>,
+        peer: IpAddr,
+        client: IpAddr,
+    ) -> Result<Answer, Refusal> {
         let (parts, body) = req.into_parts();
         let body = self.read_body(&parts.headers, body).await?;
         let source = self.sources.load().get(source_name).cloned().ok_or_else(|| {
             refuse(StatusCode::NOT_FOUND, "unknown_source", format!("no source named {source_name:?}"))
         })?;
-        let guards = self.guards.load();
-        let client = guards.client_ip(peer, &parts.headers);
+        let guards = self.guards.load_full();
         guards.admit(&source, client).map_err(denied)?;
         let received = guards.received_url(peer, &parts.headers, &parts.uri);
-        drop(guards);
         let url = verify::signed_url(source.public_url.as_deref(), &received);
         let inbound = Inbound { headers: &parts.headers, body: &body, url: &url, now: SystemTime::now() };
-        verify::check(&source.verifier, &inbound)
-            .map_err(|r| refuse(StatusCode::UNAUTHORIZED, r.code(), r.message().to_string()))?;
+        verify::check(&source.verifier, &inbound).map_err(|r| {
+            guards.verification_failed(client);
+            refuse(StatusCode::UNAUTHORIZED, r.code(), r.message().to_string())
+        })?;
+        guards.admit_verified(&source).map_err(denied)?;
+        drop(guards);
         if let Some(answer) = handshake::answer(&source.verifier, &inbound) {
             return Ok(Answer::Handshake(answer));
         }
@@ -146,7 +174,7 @@ impl Ingress {
             dedup_window: source.dedup_window,
         };
         let accepted = self.store.accept(new).await.map_err(|e| {
-            tracing::error!(source = source_name, error = %e, "durable write failed");
+            tracing::error!(source = %LogSafe(source_name), error = %e, "durable write failed");
             refuse(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "storage_unavailable",
@@ -194,6 +222,14 @@ fn denied(d: Denied) -> Refusal {
         Denied::Forbidden => {
             refuse(StatusCode::FORBIDDEN, "forbidden", "this client address may not post to this source".into())
         }
+        Denied::Unverified { retry_after } => Refusal {
+            retry_after: Some(retry_after),
+            ..refuse(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_failures",
+                format!("too many requests from this address failed verification; retry in {retry_after}s"),
+            )
+        },
         Denied::TooMany { retry_after } => Refusal {
             retry_after: Some(retry_after),
             ..refuse(
@@ -203,6 +239,52 @@ fn denied(d: Denied) -> Refusal {
             )
         },
     }
+}
+
+/// Milliseconds rounded to two decimals, so a log line says `0.3`, not
+/// `0.30000000000000004` (a whole number of hundredths divided by 100 is
+/// the double nearest that decimal, which prints as itself), and JSON logs
+/// keep a number.
+fn millis(d: Duration) -> f64 {
+    (d.as_secs_f64() * 100_000.0).round() / 100.0
+}
+
+/// A value a sender chose (event id, type, source name from the path), made
+/// safe for a log line: control characters (newline, carriage return,
+/// escape, …), invisible line and direction marks and `\` are escaped
+/// (`\n`, `\u{1b}`, `\\`), and the value is quoted (`"…"`, with `\"`)
+/// when it is empty or holds spaces, `"` or `=`, so it can neither start a
+/// forged log line nor pass as another `key=value` field.
+pub struct LogSafe<'a>(pub &'a str);
+
+impl std::fmt::Display for LogSafe<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use std::fmt::Write;
+        let quoted = self.0.is_empty() || self.0.contains(|c: char| c.is_whitespace() || c == '"' || c == '=');
+        if quoted {
+            f.write_char('"')?;
+        }
+        for c in self.0.chars() {
+            match c {
+                '\n' | '\r' | '\t' | '\\' => write!(f, "{}", c.escape_default())?,
+                '"' if quoted => f.write_str("\\\"")?,
+                c if needs_escape(c) => write!(f, "{}", c.escape_unicode())?,
+                c => f.write_char(c)?,
+            }
+        }
+        if quoted {
+            f.write_char('"')?;
+        }
+        Ok(())
+    }
+}
+
+/// Control characters, and the invisible ones that move or break a line
+/// in a terminal or log viewer (line/paragraph separators, direction marks
+/// and overrides, zero-width characters, BOM).
+fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}')
 }
 
 fn kept_headers(headers: &HeaderMap, keep: &[String]) -> Vec<(String, String)> {
@@ -223,4 +305,39 @@ pub fn reply(status: StatusCode, body: serde_json::Value) -> HttpResponse {
 
 pub fn error(status: StatusCode, code: &str, message: &str) -> HttpResponse {
     reply(status, json!({"error": code, "message": message}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_safe_escapes_what_could_forge_a_line_or_a_field() {
+        let safe = |s: &str| LogSafe(s).to_string();
+        assert_eq!(safe("evt_1PqR"), "evt_1PqR");
+        assert_eq!(safe("payment_intent.succeeded"), "payment_intent.succeeded");
+        assert_eq!(safe("évènement"), "évènement", "printable Unicode stays");
+        assert_eq!(safe("evt\n2026 INFO forged"), r#""evt\n2026 INFO forged""#);
+        assert_eq!(safe("a\u{1b}[2Kb"), r"a\u{1b}[2Kb");
+        assert_eq!(safe("a\rb"), r#""a\rb""#);
+        assert_eq!(safe("x\u{0}\u{7f}\u{9b}y"), r"x\u{0}\u{7f}\u{9b}y");
+        assert_eq!(safe("ab\u{2028}\u{202e}"), r#""ab\u{2028}\u{202e}""#, "line separator, RTL override");
+        assert_eq!(safe(r"a\nb"), r"a\\nb", "a literal backslash is not an escape");
+        assert_eq!(safe("x status=202"), r#""x status=202""#);
+        assert_eq!(safe(r#"say "hi""#), r#""say \"hi\"""#);
+        assert_eq!(safe(""), r#""""#);
+    }
+
+    #[test]
+    fn latency_has_at_most_two_decimals() {
+        assert_eq!(millis(Duration::from_nanos(300_000)), 0.3);
+        assert_eq!(millis(Duration::from_nanos(1_234_567)), 1.23);
+        assert_eq!(millis(Duration::from_nanos(1_235_001)), 1.24);
+        assert_eq!(millis(Duration::from_secs(2)), 2000.0);
+        for n in 0..20_000u64 {
+            let text = millis(Duration::from_nanos(n * 7_919)).to_string();
+            let decimals = text.split_once('.').map_or(0, |(_, d)| d.len());
+            assert!(decimals <= 2, "{text}");
+        }
+    }
 }

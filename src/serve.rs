@@ -41,12 +41,19 @@ pub async fn run(config: Config, store: Arc<Store>, listeners: Listeners, hangup
     });
     let sources: SharedSources = Arc::new(ArcSwap::from_pointee(config.sources.clone()));
     let queue = Queue::default();
-    let guards = Arc::new(ArcSwap::from_pointee(Guards::new(&config.sources, config.server.trusted_proxies.clone())));
+    let guards = Arc::new(ArcSwap::from_pointee(Guards::new(
+        &config.sources,
+        config.server.trusted_proxies.clone(),
+        config.server.unverified_rate_limit,
+    )));
     let metrics = Arc::new(Metrics::default());
     let server = config.server.clone();
     let limits = move || Limits {
         header_timeout: server.read_timeout,
+        max_header_bytes: server.max_header_bytes,
         max_connections: server.max_connections,
+        max_per_address: server.max_connections_per_address,
+        exempt: server.trusted_proxies.clone(),
         drain: REQUEST_DRAIN,
     };
     let ingress = Arc::new(Ingress {
@@ -136,7 +143,11 @@ async fn reload_on_hangup(config: Config, live: Live, queue: Queue, mut hup: Sig
                     tracing::warn!(problem = %w, "configuration warning");
                 }
                 let count = new.sources.len();
-                live.guards.store(Arc::new(Guards::new(&new.sources, new.server.trusted_proxies.clone())));
+                live.guards.store(Arc::new(Guards::new(
+                    &new.sources,
+                    new.server.trusted_proxies.clone(),
+                    new.server.unverified_rate_limit,
+                )));
                 live.sources.store(Arc::new(new.sources));
                 queue.wake();
                 tracing::info!(sources = count, "configuration reloaded");

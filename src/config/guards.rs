@@ -1,6 +1,7 @@
 //! Parsing of the request guards' settings: `allow_ips` and
-//! `[server] trusted_proxies` (CIDR lists, via `ipnet`), `rate_limit`
-//! (`"100/s"`, `/m`, `/h`, as a `governor` quota) and `public_url`.
+//! `[server] trusted_proxies` (CIDR lists, via `ipnet`), a source's
+//! `rate_limit` and `[server] unverified_rate_limit` (`"100/s"`, `/m`, `/h`,
+//! as a `governor` quota) and `public_url`.
 //! Parsing only; the guards themselves live in `ingress/guard.rs`.
 
 use governor::Quota;

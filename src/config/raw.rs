@@ -32,6 +32,12 @@ pub struct RawServer {
     pub read_timeout: String,
     pub max_connections: usize,
     pub trusted_proxies: Vec<String>,
+    /// All request header lines together; over it: 431.
+    pub max_header_bytes: RawSize,
+    /// Failed verifications allowed per client address (`"20/s"`).
+    pub unverified_rate_limit: String,
+    /// Open connections per peer address (trusted proxies exempt).
+    pub max_connections_per_address: usize,
 }
 
 impl Default for RawServer {
@@ -42,6 +48,9 @@ impl Default for RawServer {
             read_timeout: "10s".into(),
             max_connections: 1024,
             trusted_proxies: Vec::new(),
+            max_header_bytes: RawSize::Text("32KiB".into()),
+            unverified_rate_limit: "20/s".into(),
+            max_connections_per_address: 64,
         }
     }
 }

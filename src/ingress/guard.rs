@@ -1,35 +1,68 @@
-//! The checks before any signature work: who the client is (the socket peer,
-//! or `X-Forwarded-For` only when the peer is a trusted proxy), the source's
-//! `allow_ips`, and its rate limit (one `governor` limiter per source). Also
-//! the URL as received, for senders that sign it. Never logs header values.
+//! The checks around the signature: who the client is (the socket peer, or
+//! `X-Forwarded-For` only when the peer is a trusted proxy), the source's
+//! `allow_ips`, each client address's budget of failed verifications
+//! (`[server] unverified_rate_limit`, a keyed `governor` limiter charged only
+//! when a verification fails), and the source's `rate_limit` (one `governor`
+//! limiter per source, counted over verified requests only). Also the URL as
+//! received, for senders that sign it. Never logs header values; the keyed
+//! state is pruned so it cannot grow without bound.
 
 use crate::config::{Source, Sources};
-use governor::clock::Clock;
-use governor::{DefaultDirectRateLimiter, RateLimiter};
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::StateInformationMiddleware;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use http::HeaderMap;
 use ipnet::IpNet;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
-/// Why a request was stopped before its signature was looked at.
+/// How often the per-address state drops addresses that are back to a full budget.
+const PRUNE_EVERY: Duration = Duration::from_secs(10);
+
+/// Why a request was stopped.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Denied {
     /// 403: the client IP is outside `allow_ips`.
     Forbidden,
-    /// 429: over `rate_limit`; retry after this many seconds (≥ 1).
+    /// 429: the client address spent its budget of failed verifications;
+    /// retry after this many seconds (≥ 1).
+    Unverified { retry_after: u64 },
+    /// 429: over the source's `rate_limit`; retry after this many seconds (≥ 1).
     TooMany { retry_after: u64 },
 }
 
 pub struct Guards {
     trusted_proxies: Vec<IpNet>,
     limiters: BTreeMap<String, DefaultDirectRateLimiter>,
+    unverified: Unverified,
+}
+
+type KeyedLimiter = RateLimiter<IpAddr, DefaultKeyedStateStore<IpAddr>, DefaultClock, StateInformationMiddleware>;
+
+/// Each client address's budget of failed verifications.
+struct Unverified {
+    /// Charged once per failed verification.
+    limiter: KeyedLimiter,
+    /// Addresses whose budget is spent, until their next failure is allowed.
+    refused: Mutex<HashMap<IpAddr, Instant>>,
+    /// When both maps were last pruned.
+    pruned: Mutex<Instant>,
 }
 
 impl Guards {
-    pub fn new(sources: &Sources, trusted_proxies: Vec<IpNet>) -> Guards {
+    /// `unverified`: each client address's budget of failed verifications.
+    pub fn new(sources: &Sources, trusted_proxies: Vec<IpNet>, unverified: Quota) -> Guards {
         let limiters =
             sources.iter().filter_map(|(name, s)| Some((name.clone(), RateLimiter::direct(s.rate_limit?)))).collect();
-        Guards { trusted_proxies, limiters }
+        let unverified = Unverified {
+            limiter: RateLimiter::keyed(unverified).with_middleware::<StateInformationMiddleware>(),
+            refused: Mutex::new(HashMap::new()),
+            pruned: Mutex::new(Instant::now()),
+        };
+        Guards { trusted_proxies, limiters, unverified }
     }
 
     fn trusted(&self, ip: IpAddr) -> bool {
@@ -55,16 +88,74 @@ impl Guards {
         client
     }
 
-    /// `allow_ips` (403), then the rate limit (429).
+    /// Before the signature: `allow_ips` (403), then the client address's
+    /// budget of failed verifications (429). Charges nothing.
     pub fn admit(&self, source: &Source, client: IpAddr) -> Result<(), Denied> {
         if !source.allow_ips.is_empty() && !source.allow_ips.iter().any(|net| net.contains(&client)) {
             return Err(Denied::Forbidden);
         }
+        let now = Instant::now();
+        let mut refused = self.unverified.refused.lock().unwrap_or_else(|e| e.into_inner());
+        match refused.get(&client) {
+            Some(until) if *until > now => Err(Denied::Unverified { retry_after: seconds(*until - now) }),
+            Some(_) => {
+                refused.remove(&client);
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// A verification from `client` failed: charge its budget. Once the
+    /// budget is spent, `admit` refuses the address until the limiter would
+    /// allow its next failure.
+    pub fn verification_failed(&self, client: IpAddr) {
+        let limiter = &self.unverified.limiter;
+        let spent = match limiter.check_key(&client) {
+            Ok(state) if state.remaining_burst_capacity() > 0 => None,
+            // That was the last of the budget. A refused check changes no
+            // state, so this asks when the next failure would be allowed.
+            Ok(_) => limiter.check_key(&client).err(),
+            Err(not_until) => Some(not_until),
+        };
+        let now = Instant::now();
+        if let Some(not_until) = spent {
+            let until = now + not_until.wait_time_from(limiter.clock().now());
+            self.unverified.refused.lock().unwrap_or_else(|e| e.into_inner()).insert(client, until);
+        }
+        self.prune(now);
+    }
+
+    /// After the signature: the source's `rate_limit` (429), counted over
+    /// verified requests only.
+    pub fn admit_verified(&self, source: &Source) -> Result<(), Denied> {
         let Some(limiter) = self.limiters.get(&source.name) else { return Ok(()) };
-        limiter.check().map_err(|not_until| {
-            let wait = not_until.wait_time_from(limiter.clock().now());
-            Denied::TooMany { retry_after: (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1) }
+        limiter.check().map_err(|not_until| Denied::TooMany {
+            retry_after: seconds(not_until.wait_time_from(limiter.clock().now())),
         })
+    }
+
+    /// At most every `PRUNE_EVERY`: forget addresses whose budget is full
+    /// again and refusals that ended, so a stream of new addresses cannot
+    /// grow the maps for ever.
+    fn prune(&self, now: Instant) {
+        let Ok(mut last) = self.unverified.pruned.try_lock() else { return };
+        if now.duration_since(*last) < PRUNE_EVERY {
+            return;
+        }
+        *last = now;
+        self.unverified.limiter.retain_recent();
+        self.unverified.limiter.shrink_to_fit();
+        let mut refused = self.unverified.refused.lock().unwrap_or_else(|e| e.into_inner());
+        refused.retain(|_, until| *until > now);
+        refused.shrink_to_fit();
+    }
+
+    /// How many addresses the per-address state holds (tests).
+    #[cfg(test)]
+    fn tracked(&self) -> (usize, usize) {
+        let refused = self.unverified.refused.lock().unwrap_or_else(|e| e.into_inner()).len();
+        (self.unverified.limiter.len(), refused)
     }
 
     /// The URL the sender posted to: scheme + host + path and query, with
@@ -82,6 +173,11 @@ impl Guards {
         let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
         format!("{proto}://{}{path}", host.unwrap_or_else(|| "localhost".into()))
     }
+}
+
+/// Whole seconds for `Retry-After`, rounded up, at least 1.
+fn seconds(wait: Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
 }
 
 /// Every `X-Forwarded-For` hop, in order, across repeated headers.

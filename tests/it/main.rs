@@ -5,6 +5,7 @@
 #![allow(clippy::disallowed_methods)]
 
 mod backlog;
+mod callbacks;
 mod cli;
 mod config_props;
 mod crash;

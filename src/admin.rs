@@ -1,7 +1,8 @@
 //! The admin API (SPEC §6) on its own listener: bearer-token auth on every
 //! path (not on a unix socket), events and the DLQ with cursor pagination,
-//! replay and purge, stats and `/metrics`. Reads and changes state only
-//! through the store's API; a replay is a store write plus a wake-up.
+//! replay and purge, stats and `/metrics` (Prometheus text 0.0.4, or
+//! OpenMetrics when `Accept` asks). Reads and changes state only through
+//! the store's API; a replay is a store write plus a wake-up.
 //! Never returns bodies, secrets or the token.
 
 mod views;
@@ -9,7 +10,7 @@ mod views;
 use crate::config::SharedSources;
 use crate::http::{HttpResponse, UNIX_PEER};
 use crate::ingress::{error, reply};
-use crate::metrics::Metrics;
+use crate::metrics::{Format, Metrics};
 use crate::queue::Queue;
 use crate::route;
 use crate::store::keys::{id_text, parse_id, Id};
@@ -47,6 +48,7 @@ pub enum AdminError {
     BadRequest(String),
     NotFound(String),
     Conflict(&'static str, &'static str),
+    Internal(&'static str, &'static str),
     Storage,
 }
 
@@ -56,6 +58,7 @@ impl AdminError {
             AdminError::BadRequest(m) => error(StatusCode::BAD_REQUEST, "bad_request", &m),
             AdminError::NotFound(m) => error(StatusCode::NOT_FOUND, "not_found", &m),
             AdminError::Conflict(code, m) => error(StatusCode::CONFLICT, code, m),
+            AdminError::Internal(code, m) => error(StatusCode::INTERNAL_SERVER_ERROR, code, m),
             AdminError::Storage => {
                 error(StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable", "storage error; see the hookd log")
             }
@@ -74,7 +77,7 @@ impl Admin {
             form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes()).into_owned().collect();
         let segments: Vec<&str> = path.split('/').skip(1).collect();
         let answer = match (&method, segments.as_slice()) {
-            (&Method::GET, ["metrics"]) => Ok(self.metrics()),
+            (&Method::GET, ["metrics"]) => self.metrics(&req),
             (&Method::GET, ["v1", "stats"]) => Ok(self.stats()),
             (&Method::GET, ["v1", "events"]) => self.list_events(&query),
             (&Method::GET, ["v1", "events", id]) => self.show_event(id),
@@ -95,12 +98,19 @@ impl Admin {
         crate::verify::ct_eq(bearer.trim().as_bytes(), token)
     }
 
-    fn metrics(&self) -> HttpResponse {
-        let text = self.metrics.render(&self.store.stats());
+    /// Prometheus text 0.0.4 unless `Accept` prefers OpenMetrics.
+    fn metrics(&self, req: &Request<Incoming>) -> Answer {
+        let accept = req.headers().get(http::header::ACCEPT).and_then(|v| v.to_str().ok());
+        let format = Format::negotiate(accept);
+        let text = self.metrics.render(&self.store.stats(), format).map_err(|e| {
+            tracing::error!(error = %e, "metrics could not be encoded");
+            AdminError::Internal("metrics_unavailable", "the metrics could not be encoded; see the hookd log")
+        })?;
         let mut resp = hyper::Response::new(http_body_util::Full::new(Bytes::from(text)));
-        let ctype = "application/openmetrics-text; version=1.0.0; charset=utf-8";
-        resp.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static(ctype));
-        resp
+        let headers = resp.headers_mut();
+        headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static(format.content_type()));
+        headers.insert(http::header::VARY, http::HeaderValue::from_static("Accept"));
+        Ok(resp)
     }
 
     fn stats(&self) -> HttpResponse {

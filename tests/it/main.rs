@@ -15,6 +15,7 @@ mod faults;
 mod header_props;
 mod hostile;
 mod ingress;
+mod metrics_format;
 mod operator;
 mod packaging;
 mod security;

@@ -1,7 +1,9 @@
 //! The admin API (SPEC §6) on its own listener: bearer-token auth on every
 //! path (not on a unix socket), events and the DLQ with cursor pagination,
-//! replay and purge, stats and `/metrics`. Reads and changes state only
-//! through the store's API; a replay is a store write plus a wake-up.
+//! replay and purge, stats and `/metrics` (Prometheus text 0.0.4, or
+//! OpenMetrics when `Accept` asks). Reads and changes state only through
+//! the store's API; a replay is a store write plus a wake-up. Request bodies
+//! are read within `read_timeout` and at most `MAX_REQUEST_BODY` bytes.
 //! Never returns bodies, secrets or the token.
 
 mod views;
@@ -9,20 +11,21 @@ mod views;
 use crate::config::SharedSources;
 use crate::http::{HttpResponse, UNIX_PEER};
 use crate::ingress::{error, reply};
-use crate::metrics::Metrics;
+use crate::metrics::{Format, Metrics};
 use crate::queue::Queue;
 use crate::route;
 use crate::store::keys::{id_text, parse_id, Id};
 use crate::store::{died_at, now_ms, DeadView, EventFilter, PurgeOutcome, Store, StoreError};
 use bytes::Bytes;
 use http::{Method, StatusCode};
-use http_body_util::{BodyExt, Limited};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use hyper::Request;
 use serde_json::{json, Value};
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use views::{dead_json, event_json, Filter};
 
 const DEFAULT_LIMIT: usize = 50;
@@ -37,6 +40,9 @@ pub struct Admin {
     pub sources: SharedSources,
     /// `None` only on a unix socket without a token.
     pub token: Option<Vec<u8>>,
+    /// A request body must arrive within this (`[server] read_timeout`,
+    /// as the headers must).
+    pub read_timeout: Duration,
 }
 
 type Answer = Result<HttpResponse, AdminError>;
@@ -47,6 +53,11 @@ pub enum AdminError {
     BadRequest(String),
     NotFound(String),
     Conflict(&'static str, &'static str),
+    /// The body crossed `MAX_REQUEST_BODY` (declared or as it arrived).
+    TooLarge,
+    /// The body did not arrive within `read_timeout`.
+    TooSlow,
+    Internal(&'static str, &'static str),
     Storage,
 }
 
@@ -56,6 +67,15 @@ impl AdminError {
             AdminError::BadRequest(m) => error(StatusCode::BAD_REQUEST, "bad_request", &m),
             AdminError::NotFound(m) => error(StatusCode::NOT_FOUND, "not_found", &m),
             AdminError::Conflict(code, m) => error(StatusCode::CONFLICT, code, m),
+            AdminError::TooLarge => error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                &format!("the body exceeds {MAX_REQUEST_BODY} bytes"),
+            ),
+            AdminError::TooSlow => {
+                error(StatusCode::REQUEST_TIMEOUT, "read_timeout", "the body did not arrive in time")
+            }
+            AdminError::Internal(code, m) => error(StatusCode::INTERNAL_SERVER_ERROR, code, m),
             AdminError::Storage => {
                 error(StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable", "storage error; see the hookd log")
             }
@@ -74,7 +94,7 @@ impl Admin {
             form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes()).into_owned().collect();
         let segments: Vec<&str> = path.split('/').skip(1).collect();
         let answer = match (&method, segments.as_slice()) {
-            (&Method::GET, ["metrics"]) => Ok(self.metrics()),
+            (&Method::GET, ["metrics"]) => self.metrics(&req),
             (&Method::GET, ["v1", "stats"]) => Ok(self.stats()),
             (&Method::GET, ["v1", "events"]) => self.list_events(&query),
             (&Method::GET, ["v1", "events", id]) => self.show_event(id),
@@ -95,12 +115,19 @@ impl Admin {
         crate::verify::ct_eq(bearer.trim().as_bytes(), token)
     }
 
-    fn metrics(&self) -> HttpResponse {
-        let text = self.metrics.render(&self.store.stats());
+    /// Prometheus text 0.0.4 unless `Accept` prefers OpenMetrics.
+    fn metrics(&self, req: &Request<Incoming>) -> Answer {
+        let accept = req.headers().get(http::header::ACCEPT).and_then(|v| v.to_str().ok());
+        let format = Format::negotiate(accept);
+        let text = self.metrics.render(&self.store.stats(), format).map_err(|e| {
+            tracing::error!(error = %e, "metrics could not be encoded");
+            AdminError::Internal("metrics_unavailable", "the metrics could not be encoded; see the hookd log")
+        })?;
         let mut resp = hyper::Response::new(http_body_util::Full::new(Bytes::from(text)));
-        let ctype = "application/openmetrics-text; version=1.0.0; charset=utf-8";
-        resp.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static(ctype));
-        resp
+        let headers = resp.headers_mut();
+        headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static(format.content_type()));
+        headers.insert(http::header::VARY, http::HeaderValue::from_static("Accept"));
+        Ok(resp)
     }
 
     fn stats(&self) -> HttpResponse {
@@ -150,7 +177,7 @@ impl Admin {
 
     /// `{"ids": [..]}`, or `{"all": true}` with optional `source` / `type`.
     async fn replay_dead(&self, req: Request<Incoming>) -> Answer {
-        let body = read_json(req).await?;
+        let body = read_json(req, self.read_timeout).await?;
         let ids: Vec<Id> = match (body.get("ids"), body.get("all")) {
             (Some(Value::Array(ids)), None) => {
                 ids.iter().map(|v| parse(v.as_str().unwrap_or(""))).collect::<Result<_, _>>()?
@@ -241,12 +268,21 @@ fn cursor(q: &HashMap<String, String>) -> Option<&str> {
     q.get("cursor").map(String::as_str).filter(|c| !c.is_empty())
 }
 
-async fn read_json(req: Request<Incoming>) -> Result<Value, AdminError> {
-    let body = Limited::new(req.into_body(), MAX_REQUEST_BODY)
-        .collect()
-        .await
-        .map_err(|_| bad_request("the request body could not be read".into()))?
-        .to_bytes();
+/// The JSON body, read within `within` and at most `MAX_REQUEST_BODY`
+/// bytes: 413 as soon as the limit is crossed (declared or chunked), 408
+/// when too slow — as ingress does.
+async fn read_json(req: Request<Incoming>, within: Duration) -> Result<Value, AdminError> {
+    let declared = req.headers().get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_REQUEST_BODY as u64) {
+        return Err(AdminError::TooLarge);
+    }
+    let collected = tokio::time::timeout(within, Limited::new(req.into_body(), MAX_REQUEST_BODY).collect()).await;
+    let body = match collected {
+        Err(_) => return Err(AdminError::TooSlow),
+        Ok(Ok(c)) => c.to_bytes(),
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => return Err(AdminError::TooLarge),
+        Ok(Err(_)) => return Err(bad_request("the request body could not be read".into())),
+    };
     serde_json::from_slice(&body).map_err(|e| bad_request(format!("the body is not JSON: {e}")))
 }
 

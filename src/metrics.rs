@@ -1,7 +1,12 @@
 //! Prometheus metrics (prometheus-client): what ingress, dispatch and the
-//! store's counts expose on the admin listener's `GET /metrics`. Labels are
+//! store's counts expose on the admin listener's `GET /metrics`, in
+//! Prometheus text 0.0.4 or OpenMetrics 1.0 (`expfmt`). Labels are
 //! sources, event types, routes and outcome codes — never ids, bodies or
 //! secrets.
+
+mod expfmt;
+
+pub use expfmt::Format;
 
 use crate::store::Stats;
 use prometheus_client::encoding::text::encode;
@@ -109,17 +114,81 @@ impl Metrics {
         self.attempts.get_or_create(&labels).inc();
     }
 
-    /// The text exposition, with the gauges read from the store's counts.
-    pub fn render(&self, stats: &Stats) -> String {
+    /// The exposition in `format`, with the gauges read from the store's
+    /// counts. An error says what could not be encoded.
+    pub fn render(&self, stats: &Stats, format: Format) -> Result<String, String> {
         for (source, c) in &stats.sources {
             let labels = vec![("source", source.clone())];
             self.queue_depth.get_or_create(&labels).set((c.pending + c.retrying) as i64);
             self.dlq_size.get_or_create(&labels).set(c.dead as i64);
         }
-        let mut out = String::new();
-        if encode(&mut out, &self.registry).is_err() {
-            return "# encoding failed\n".into();
+        let mut open = String::new();
+        encode(&mut open, &self.registry).map_err(|_| "the OpenMetrics encoder failed".to_string())?;
+        match format {
+            Format::OpenMetrics => Ok(open),
+            Format::Text004 => expfmt::to_text004(&open),
         }
-        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every family with samples, as the integration test makes them.
+    fn busy() -> Metrics {
+        let m = Metrics::default();
+        let ms = Duration::from_millis(3);
+        m.request("s", "invoice.paid", "accepted", 202, ms);
+        m.request("s", "invoice.paid", "duplicate", 200, ms);
+        m.request("s", "invoice.paid", "bad_signature", 401, ms);
+        m.attempt("s", "0", "delivered", ms);
+        m.attempt("s", "0", "retry", ms);
+        m.running(1);
+        m
+    }
+
+    fn stats() -> Stats {
+        let counts = crate::store::SourceCounts { pending: 1, retrying: 2, delivered: 3, dead: 4, unrouted: 0 };
+        Stats { sources: [("s".to_string(), counts)].into(), ..Stats::default() }
+    }
+
+    #[test]
+    fn text_names_counters_with_total_in_their_metadata() {
+        let text = busy().render(&stats(), Format::Text004).expect("text");
+        for family in ["hookd_received_total", "hookd_signature_failures_total", "hookd_delivery_attempts_total"] {
+            assert!(text.contains(&format!("# HELP {family} ")), "{family}:\n{text}");
+            assert!(text.contains(&format!("# TYPE {family} counter\n")), "{family}:\n{text}");
+        }
+        assert!(text.contains("# TYPE hookd_ack_latency_seconds histogram\n"));
+        assert!(text.contains("hookd_queue_depth{source=\"s\"} 3\n"), "{text}");
+        assert!(text.contains("hookd_dlq_size{source=\"s\"} 4\n"), "{text}");
+        assert!(!text.contains("# EOF") && !text.contains("# UNIT"));
+        let open = busy().render(&stats(), Format::OpenMetrics).expect("open");
+        assert!(open.contains("# TYPE hookd_received counter\n") && open.ends_with("# EOF\n"), "{open}");
+    }
+
+    #[test]
+    fn help_texts_read_the_same_in_both_formats() {
+        // prometheus-client writes HELP text as given: anything the formats
+        // escape differently would be wrong in one of them.
+        let open = busy().render(&stats(), Format::OpenMetrics).expect("open");
+        for help in open.lines().filter_map(|l| l.strip_prefix("# HELP ")) {
+            assert!(!help.contains(['\\', '"']), "{help}");
+        }
+    }
+
+    #[test]
+    fn both_formats_carry_the_same_samples() {
+        let m = busy();
+        let samples = |text: &str| -> Vec<String> {
+            let mut s: Vec<String> = text.lines().filter(|l| !l.starts_with('#')).map(str::to_string).collect();
+            s.sort();
+            s
+        };
+        let open = m.render(&stats(), Format::OpenMetrics).expect("open");
+        let text = m.render(&stats(), Format::Text004).expect("text");
+        assert_eq!(samples(&open), samples(&text));
+        assert!(samples(&text).len() > 40, "{text}");
     }
 }

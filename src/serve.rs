@@ -74,6 +74,7 @@ pub async fn run(config: Config, store: Arc<Store>, listeners: Listeners, hangup
                 metrics: metrics.clone(),
                 sources: sources.clone(),
                 token,
+                read_timeout: config.server.read_timeout,
             });
             let handler = move |req, peer| api.clone().handle(req, peer);
             Some(tokio::spawn(http::serve(listener, handler, limits(), shutdown.clone())))

@@ -1,6 +1,13 @@
 //! Delivers one webhook to an HTTP callback handler: one signed POST and a
-//! verdict (delivered / retry / permanent). Must never follow a redirect,
-//! buffer more than `tail_bytes` of a response, or outlive `timeout`.
+//! verdict (delivered / retry / permanent), decided by the status line
+//! alone. Must never follow a redirect, buffer more than `tail_bytes` of a
+//! response, or outlive `timeout`.
+//!
+//! The verdict is taken as soon as the status and headers arrived; the body
+//! is then read only for the response tail, under its own budget
+//! (`BODY_BUDGET`, cut to what is left of `timeout`). A body that is slow,
+//! cut off or broken keeps what arrived and changes nothing: a 2xx is
+//! delivered, a 500 a retry, a 404 dead.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -21,6 +28,9 @@ const DEFAULT_CONTENT_TYPE: &str = "application/json";
 const POOL_IDLE: Duration = Duration::from_secs(30);
 /// Transport error texts are cut to this many characters.
 const REASON_MAX: usize = 200;
+/// How long the response body is read once the status line arrived (at
+/// most what is left of the route's `timeout`).
+pub const BODY_BUDGET: Duration = Duration::from_secs(2);
 
 /// The shared client: HTTP/1 only (the crate builds hyper without http2),
 /// plain `http://`, idle pooled connections dropped after ~30 s.
@@ -71,24 +81,27 @@ pub enum CallbackOutcome {
 pub struct CallbackResult {
     pub outcome: CallbackOutcome,
     /// The last `tail_bytes` of the response body (lossy UTF-8), or why no
-    /// request was sent.
+    /// request was sent. A body not read to its end is followed by a line
+    /// saying why (`[response body incomplete: …]`).
     pub response_tail: String,
     pub duration: Duration,
 }
 
-/// POST `spec.body` to `spec.url`; everything after building the request
-/// (connect, send, read the reply) runs under `spec.timeout`.
+/// POST `spec.body` to `spec.url`. Connect, send and the status line run
+/// under `spec.timeout`; the body then gets `BODY_BUDGET` or what is left
+/// of `spec.timeout`, whichever is less.
 pub async fn deliver(client: &Client, spec: CallbackSpec) -> CallbackResult {
     let started = Instant::now();
     let (outcome, response_tail) = match build_request(&spec, SystemTime::now()) {
         Err(why) => (CallbackOutcome::Permanent { status: 0 }, why.to_string()),
-        Ok(req) => {
-            let exchange = exchange(client, req, spec.tail_bytes);
-            match tokio::time::timeout(spec.timeout, exchange).await {
-                Ok(done) => done,
-                Err(_) => (transport_retry(format!("timed out after {:?}", spec.timeout)), String::new()),
+        Ok(req) => match tokio::time::timeout(spec.timeout, client.request(req)).await {
+            Err(_) => (transport_retry(format!("timed out after {:?}", spec.timeout)), String::new()),
+            Ok(Err(e)) => (transport_retry(describe(&e)), String::new()),
+            Ok(Ok(response)) => {
+                let budget = spec.timeout.saturating_sub(started.elapsed()).min(BODY_BUDGET);
+                answered(response, spec.tail_bytes, budget).await
             }
-        }
+        },
     };
     CallbackResult { outcome, response_tail, duration: started.elapsed() }
 }
@@ -150,23 +163,34 @@ fn build_request(spec: &CallbackSpec, now: SystemTime) -> Result<Request<Full<By
     builder.body(Full::new(spec.body.clone())).map_err(|_| "a header value cannot be sent (control characters?)")
 }
 
-async fn exchange(client: &Client, req: Request<Full<Bytes>>, tail_bytes: usize) -> (CallbackOutcome, String) {
-    let response: Response<Incoming> = match client.request(req).await {
-        Ok(response) => response,
-        Err(e) => return (transport_retry(describe(&e)), String::new()),
-    };
+/// The status line decides; the body is read within `budget` for the tail.
+async fn answered(response: Response<Incoming>, tail_bytes: usize, budget: Duration) -> (CallbackOutcome, String) {
     let status = response.status().as_u16();
     let retry_after = response.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let tail = read_tail(response.into_body(), tail_bytes).await;
-    (classify(status, retry_after.as_deref(), SystemTime::now()), tail)
+    let outcome = classify(status, retry_after.as_deref(), SystemTime::now());
+    let mut tail = Vec::new();
+    let why = match tokio::time::timeout(budget, read_tail(response.into_body(), tail_bytes, &mut tail)).await {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(format!("{e}")),
+        Err(_) => Some(format!("not finished after {budget:?}")),
+    };
+    let mut text = tail_text(&tail);
+    if let Some(why) = why {
+        let why: String = why.chars().take(REASON_MAX).collect();
+        if !text.is_empty() && !text.ends_with('\n') {
+            text.push('\n');
+        }
+        text.push_str(&format!("[response body incomplete: {why}]"));
+    }
+    (outcome, text)
 }
 
-/// Read the whole body, keeping only its last `keep` bytes. A body that
-/// breaks off mid-way keeps what arrived: the status already decided.
-async fn read_tail(mut body: Incoming, keep: usize) -> String {
-    let mut tail: Vec<u8> = Vec::new();
-    while let Some(Ok(frame)) = body.frame().await {
-        let Ok(chunk) = frame.into_data() else {
+/// Read the whole body into `tail`, keeping only its last `keep` bytes; on
+/// an error `tail` holds what arrived before it (so does a caller that
+/// stops waiting).
+async fn read_tail(mut body: Incoming, keep: usize, tail: &mut Vec<u8>) -> Result<(), hyper::Error> {
+    while let Some(frame) = body.frame().await {
+        let Ok(chunk) = frame?.into_data() else {
             continue;
         };
         if chunk.len() >= keep {
@@ -178,7 +202,11 @@ async fn read_tail(mut body: Incoming, keep: usize) -> String {
             tail.drain(..excess);
         }
     }
-    // Do not start inside a UTF-8 sequence the cut split.
+    Ok(())
+}
+
+/// The kept bytes as text, not starting inside a UTF-8 sequence the cut split.
+fn tail_text(tail: &[u8]) -> String {
     let start = tail.iter().take(3).take_while(|b| (**b & 0xC0) == 0x80).count();
     String::from_utf8_lossy(&tail[start..]).into_owned()
 }

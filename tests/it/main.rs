@@ -4,7 +4,9 @@
 // The tests drive the real binary, so they start processes.
 #![allow(clippy::disallowed_methods)]
 
+mod admin_bodies;
 mod backlog;
+mod callbacks;
 mod cli;
 mod config_props;
 mod crash;
@@ -16,6 +18,7 @@ mod header_props;
 mod hostile;
 mod ingress;
 mod limits;
+mod metrics_format;
 mod operator;
 mod packaging;
 mod security;

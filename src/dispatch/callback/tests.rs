@@ -256,3 +256,95 @@ async fn zero_tail_keeps_nothing() {
     assert_eq!(result.outcome, CallbackOutcome::Delivered { status: 200 });
     assert_eq!(result.response_tail, "");
 }
+
+/// A raw target: reads one request, writes `status` with a `Content-Length`
+/// of 100000, then `body` one byte per `every` (and closes when `close`).
+async fn trickle(status: u16, body: &'static [u8], every: Duration, close: bool) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !seen.ends_with(BODY) {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => seen.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let head = format!("HTTP/1.1 {status} X\r\nContent-Type: text/plain\r\nContent-Length: 100000\r\n\r\n");
+                if stream.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                for b in body {
+                    if stream.write_all(&[*b]).await.is_err() {
+                        return;
+                    }
+                    tokio::time::sleep(every).await;
+                }
+                if !close {
+                    tokio::time::sleep(Duration::from_secs(60)).await;
+                }
+            });
+        }
+    });
+    format!("http://{addr}/hook")
+}
+
+#[tokio::test]
+async fn a_2xx_whose_body_trickles_is_delivered_within_the_timeout() {
+    let url = trickle(200, b"abcdefghijklmnopqrstuvwxyz", Duration::from_millis(100), false).await;
+    let mut slow = spec(&url, None);
+    slow.timeout = Duration::from_millis(700);
+    slow.tail_bytes = 64;
+    let result = deliver(&client(), slow).await;
+    assert_eq!(result.outcome, CallbackOutcome::Delivered { status: 200 });
+    assert!(result.response_tail.starts_with("abc"), "{:?}", result.response_tail);
+    assert!(
+        result.response_tail.contains("\n[response body incomplete: not finished after"),
+        "{:?}",
+        result.response_tail
+    );
+    // The body's budget is what was left of the route's timeout.
+    assert!(result.duration >= Duration::from_millis(650), "{:?}", result.duration);
+    assert!(result.duration < Duration::from_millis(1500), "{:?}", result.duration);
+}
+
+#[tokio::test]
+async fn the_body_budget_is_bounded_by_its_own_limit() {
+    let url = trickle(202, b"0123456789012345678901234567890123456789", Duration::from_millis(100), false).await;
+    let mut slow = spec(&url, None);
+    slow.timeout = Duration::from_secs(30);
+    let result = deliver(&client(), slow).await;
+    assert_eq!(result.outcome, CallbackOutcome::Delivered { status: 202 });
+    assert!(result.duration >= BODY_BUDGET && result.duration < BODY_BUDGET + Duration::from_secs(1));
+    // Only the last 16 bytes of what arrived are kept, then the note.
+    let (kept, note) = result.response_tail.split_once('\n').expect("a note");
+    assert!(kept.len() <= 16 && kept.chars().all(|c| c.is_ascii_digit()), "{kept:?}");
+    assert_eq!(note, format!("[response body incomplete: not finished after {BODY_BUDGET:?}]"));
+}
+
+#[tokio::test]
+async fn a_broken_body_changes_no_verdict() {
+    let cases = [
+        (200, CallbackOutcome::Delivered { status: 200 }),
+        (503, CallbackOutcome::Retry { status: Some(503), retry_after: None, reason: "HTTP 503".into() }),
+        (404, CallbackOutcome::Permanent { status: 404 }),
+    ];
+    for (status, expected) in cases {
+        // Cut off: 5 of 100000 bytes, then the connection closes.
+        let url = trickle(status, b"hello", Duration::ZERO, true).await;
+        let result = deliver(&client(), spec(&url, None)).await;
+        assert_eq!(result.outcome, expected, "{status} cut off");
+        assert!(result.response_tail.starts_with("hello\n[response body incomplete: "), "{:?}", result.response_tail);
+        // Slow: the status still decides, within the timeout.
+        let url = trickle(status, b"slow body", Duration::from_millis(200), false).await;
+        let mut slow = spec(&url, None);
+        slow.timeout = Duration::from_millis(500);
+        let result = deliver(&client(), slow).await;
+        assert_eq!(result.outcome, expected, "{status} slow");
+        assert!(result.duration < Duration::from_millis(1200), "{:?}", result.duration);
+    }
+}

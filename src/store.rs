@@ -14,6 +14,7 @@
 mod claim;
 pub mod commit;
 mod counts;
+mod datadir;
 pub mod keys;
 mod lifecycle;
 mod query;
@@ -51,6 +52,8 @@ pub enum StoreError {
     Corrupt(String),
     /// A listing cursor that this store never handed out.
     BadCursor,
+    /// Another process (a second hookd) holds the data dir's lock.
+    InUse(PathBuf),
 }
 
 impl std::fmt::Display for StoreError {
@@ -60,6 +63,7 @@ impl std::fmt::Display for StoreError {
             StoreError::Io(e) => write!(f, "i/o error: {e}"),
             StoreError::Corrupt(e) => write!(f, "corrupt record: {e}"),
             StoreError::BadCursor => f.write_str("unknown cursor"),
+            StoreError::InUse(path) => write!(f, "another hookd is already using {}", path.display()),
         }
     }
 }
@@ -123,6 +127,8 @@ pub struct Store {
     /// Serialize changes to one event's deliveries (by id) and one order line.
     event_locks: Vec<Mutex<()>>,
     counts: Counts,
+    /// Held until the store is dropped: one hookd per data dir.
+    _lock: datadir::DirLock,
 }
 
 pub fn now_ms() -> u64 {
@@ -130,19 +136,31 @@ pub fn now_ms() -> u64 {
 }
 
 impl Store {
-    /// Open (or create) the store under `path`, mode 0700, and repair what
-    /// a crash may have left half-done. The counts behind `stats` are then
-    /// rebuilt by [`Store::recount`], which the caller runs in the
-    /// background: until it is done, `stats().counting` is true.
+    /// Open (or create) the store under `path` and repair what a crash may
+    /// have left half-done. The data dir is locked (a second hookd gets
+    /// [`StoreError::InUse`]) and made owner-only, what was there before
+    /// included. The counts behind `stats` are then rebuilt by
+    /// [`Store::recount`], which the caller runs in the background: until it
+    /// is done, `stats().counting` is true.
     pub fn open(path: &Path, cache_capacity: u64) -> Result<Store> {
         create_private_dir(path)?;
+        let lock = datadir::lock(path).map_err(|e| match e {
+            datadir::LockError::Held => StoreError::InUse(path.to_path_buf()),
+            datadir::LockError::Io(e) => StoreError::Io(format!("{}: {e}", path.join("lock").display())),
+        })?;
+        tighten_modes(path);
         let spool = path.join("spool");
-        create_private_dir(&spool)?;
-        let db = sled::Config::new()
-            .path(path.join("sled"))
-            .cache_capacity(cache_capacity)
-            .flush_every_ms(Some(500))
-            .open()?;
+        let sled_dir = path.join("sled");
+        // Made here, owner-only, so that sled finds them (it would create
+        // them with the process umask).
+        for dir in [&spool, &sled_dir, &sled_dir.join("blobs")] {
+            create_private_dir(dir)?;
+        }
+        let db = sled::Config::new().path(&sled_dir).cache_capacity(cache_capacity).flush_every_ms(Some(500)).open()?;
+        // sled's `conf`, `db` and a snapshot it may have written just now.
+        if let (_, Some(e)) = datadir::tighten_tree(&sled_dir) {
+            tracing::warn!(error = %e, "could not make {} owner-only", sled_dir.display());
+        }
         let data_file = std::fs::File::open(path.join("sled").join("db")).map_err(|e| StoreError::Io(e.to_string()))?;
         let blobs = path.join("sled").join("blobs");
         let commit = GroupCommit::start(db.clone(), data_file, blobs).map_err(|e| StoreError::Io(e.to_string()))?;
@@ -160,6 +178,7 @@ impl Store {
             locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
             event_locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
             counts: Counts::default(),
+            _lock: lock,
         };
         store.repair_order_lines()?;
         store.remove_orphan_bodies()?;
@@ -321,6 +340,19 @@ impl Store {
                 .map(Bytes::from)
                 .map_err(|e| StoreError::Io(format!("spooled body: {e}"))),
         }
+    }
+}
+
+/// Clear group and other bits under the data dir, what an older hookd or
+/// an operator left there included (said once, at INFO, when anything
+/// changed); a failure is a warning, not a refusal to start.
+fn tighten_modes(path: &Path) {
+    let (changed, error) = datadir::tighten_tree(path);
+    if changed > 0 {
+        tracing::info!(entries = changed, "made {} and everything under it owner-only (0700/0600)", path.display());
+    }
+    if let Some(e) = error {
+        tracing::warn!(error = %e, "could not make everything under {} owner-only", path.display());
     }
 }
 

@@ -14,6 +14,7 @@ mod faults;
 mod header_props;
 mod hostile;
 mod ingress;
+mod neighbours;
 mod operator;
 mod packaging;
 mod security;

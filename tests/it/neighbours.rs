@@ -1,9 +1,10 @@
 //! What a careless neighbour finds, through the real binary: everything
 //! under the data dir is owner-only (what was there before included); a
 //! second `hookd serve` on the same admin socket or data dir is refused in
-//! one line and the first keeps serving.
+//! one line and the first keeps serving; `/readyz` costs no commit per
+//! call.
 
-use crate::support::http::post;
+use crate::support::http::{get, post};
 use crate::support::sign::{stripe, stripe_event, unix_now};
 use crate::support::{wait_until, Hookd, BIN};
 use std::io::Read;
@@ -192,4 +193,37 @@ fn a_second_hookd_on_the_same_data_dir_is_refused_in_one_line() {
     assert!(!other.exists(), "refused before binding anything");
     stats_answer(&h);
     assert_eq!(send(&h.addr, &stripe_event("evt_1", "t")).map(|r| r.status), Some(202));
+}
+
+#[test]
+fn readyz_costs_no_commit_per_call() {
+    let h = Hookd::start("[sources.s]\nkind = \"stripe\"\nsecret = \"k\"\n");
+    let rounds = |h: &Hookd| h.logs().matches("commit round").count();
+    assert_eq!(get(&h.addr, "/readyz").map(|r| r.status), Some(200));
+    // Each marker event is one commit round, logged before its request
+    // line: counting up to a marker's line counts every round before it.
+    let marker = |h: &Hookd, id: &str| {
+        assert_eq!(send(&h.addr, &stripe_event(id, "t")).map(|r| r.status), Some(202));
+        wait_until(Duration::from_secs(10), "the marker's log line", || {
+            let logs = h.logs();
+            logs.find(id).map(|at| logs[..at].matches("commit round").count())
+        })
+    };
+    let before = marker(&h, "evt_before");
+    assert!(before >= 1 && rounds(&h) >= before, "commit rounds are logged at debug");
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..8 {
+            s.spawn(|| {
+                for _ in 0..250 {
+                    assert_eq!(get(&h.addr, "/readyz").map(|r| r.status), Some(200));
+                }
+            });
+        }
+    });
+    let took = started.elapsed();
+    let during = marker(&h, "evt_after") - before;
+    // One probe a second, the marker's own round, and one of slack.
+    let allowed = took.as_secs() as usize + 3;
+    assert!(during <= allowed, "2000 /readyz in {took:?} caused {during} commit rounds (at most {allowed})");
 }

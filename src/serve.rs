@@ -43,6 +43,8 @@ pub async fn run(config: Config, store: Arc<Store>, listeners: Listeners, hangup
     let queue = Queue::default();
     let guards = Arc::new(ArcSwap::from_pointee(Guards::new(&config.sources, config.server.trusted_proxies.clone())));
     let metrics = Arc::new(Metrics::default());
+    let counter = metrics.clone();
+    store.on_body_mismatch(move |source| counter.dedup_body_mismatch(source));
     let server = config.server.clone();
     let limits = move || Limits {
         header_timeout: server.read_timeout,

@@ -31,7 +31,7 @@ use counts::Counts;
 use keys::{dedup_key, delivery_key, order_key, order_prefix, DueKey, Id};
 use records::{decode, encode, Body, DedupEntry, Delivery, DeliveryRecord, Event, EventRecord, State};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Bodies larger than this are spooled to a file instead of a sled value
@@ -84,6 +84,9 @@ impl From<postcard::Error> for StoreError {
 
 type Result<T> = std::result::Result<T, StoreError>;
 
+/// Called with a source's name (see [`Store::on_body_mismatch`]).
+type SourceHook = Box<dyn Fn(&str) + Send + Sync>;
+
 /// A verified, identified event, about to be accepted.
 pub struct NewEvent {
     pub source: String,
@@ -127,6 +130,8 @@ pub struct Store {
     /// Serialize changes to one event's deliveries (by id) and one order line.
     event_locks: Vec<Mutex<()>>,
     counts: Counts,
+    /// Told the source of each duplicate whose body differs from the first's.
+    on_body_mismatch: OnceLock<SourceHook>,
     /// Held until the store is dropped: one hookd per data dir.
     _lock: datadir::DirLock,
 }
@@ -178,6 +183,7 @@ impl Store {
             locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
             event_locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
             counts: Counts::default(),
+            on_body_mismatch: OnceLock::new(),
             _lock: lock,
         };
         store.repair_order_lines()?;
@@ -193,6 +199,7 @@ impl Store {
     pub async fn accept(&self, new: NewEvent) -> Result<Accepted> {
         let id = keys::new_id();
         let received_ms = now_ms();
+        let copy = (new.source.clone(), new.event_id.clone(), new.body.clone());
         let body = if new.body.len() > SPOOL_THRESHOLD {
             let (spool, bytes) = (self.spool.clone(), new.body.clone());
             tokio::task::spawn_blocking(move || write_spool(&spool, &id, &bytes))
@@ -207,8 +214,58 @@ impl Store {
             let _ = std::fs::remove_file(self.spool.join(keys::id_text(&id)));
         }
         let accepted = outcome?;
+        if accepted.deduped {
+            let (source, event_id, body) = copy;
+            self.compare_bodies(&source, &event_id, &accepted.id, &body).await;
+        }
         self.sync().await?;
         Ok(accepted)
+    }
+
+    /// `f` is told the source of every duplicate whose body differs from
+    /// the first copy's (set once; the metrics counter).
+    pub fn on_body_mismatch(&self, f: impl Fn(&str) + Send + Sync + 'static) {
+        let _ = self.on_body_mismatch.set(Box::new(f));
+    }
+
+    /// A duplicate is answered with the first copy, which wins: when its
+    /// body differs from the first one's stored body, say so (WARN, both
+    /// sha256 prefixes) and count it. Rare, so the first body is read
+    /// back. A first event already purged has nothing to compare.
+    async fn compare_bodies(&self, source: &str, event_id: &str, first: &Id, body: &Bytes) {
+        let stored = match self.event(first) {
+            Ok(Some(event)) => match event.body {
+                Body::Inline(b) => Ok(Bytes::from(b)),
+                Body::Spooled { .. } => {
+                    let path = self.spool.join(keys::id_text(first));
+                    tokio::task::spawn_blocking(move || std::fs::read(path))
+                        .await
+                        .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+                        .map(Bytes::from)
+                        .map_err(|e| StoreError::Io(format!("spooled body: {e}")))
+                }
+            },
+            Ok(None) => return,
+            Err(e) => Err(e),
+        };
+        match stored {
+            Ok(stored) if stored == *body => {}
+            Ok(stored) => {
+                tracing::warn!(
+                    %source,
+                    event_id = ?event_id,
+                    first_id = %keys::id_text(first),
+                    first_sha256 = %sha256_prefix(&stored),
+                    new_sha256 = %sha256_prefix(body),
+                    "duplicate event id with a different body: the first body is kept, this one is dropped"
+                );
+                if let Some(count) = self.on_body_mismatch.get() {
+                    count(source);
+                }
+            }
+            Err(e) => tracing::warn!(%source, event_id = ?event_id, error = %e,
+                "duplicate event id: the first body could not be read to compare"),
+        }
     }
 
     /// The synchronous part of `accept`, under the dedup key's lock so that
@@ -343,6 +400,14 @@ impl Store {
                 .map_err(|e| StoreError::Io(format!("spooled body: {e}"))),
         }
     }
+}
+
+/// The first 16 hex digits of the body's sha256: enough to tell two bodies
+/// apart in a log line.
+fn sha256_prefix(body: &[u8]) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(body);
+    hex::encode(&digest[..8])
 }
 
 /// Clear group and other bits under the data dir, what an older hookd or

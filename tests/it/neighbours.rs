@@ -1,13 +1,15 @@
-//! What a careless neighbour finds, through the real binary: everything
-//! under the data dir is owner-only (what was there before included); a
-//! second `hookd serve` on the same admin socket or data dir is refused in
-//! one line and the first keeps serving; `/readyz` costs no commit per
-//! call.
+//! What a careless neighbour or a repeated sender finds, through the real
+//! binary: everything under the data dir is owner-only (what was there
+//! before included); a second `hookd serve` on the same admin socket or data
+//! dir is refused in one line and the first keeps serving; `/readyz` costs no
+//! commit per call; a duplicate with a different body keeps the first and
+//! says so (WARN with both hashes, a metric).
 
 use crate::support::http::{get, post};
 use crate::support::sign::{stripe, stripe_event, unix_now};
 use crate::support::{wait_until, Hookd, BIN};
-use std::io::Read;
+use sha2::Digest;
+use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -226,4 +228,87 @@ fn readyz_costs_no_commit_per_call() {
     // One probe a second, the marker's own round, and one of slack.
     let allowed = took.as_secs() as usize + 3;
     assert!(during <= allowed, "2000 /readyz in {took:?} caused {during} commit rounds (at most {allowed})");
+}
+
+/// `GET /metrics` over the admin unix socket (no token needed there).
+fn metrics(sock: &Path) -> String {
+    let mut s = std::os::unix::net::UnixStream::connect(sock).expect("admin socket");
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: hookd\r\nConnection: close\r\n\r\n").expect("request");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("response");
+    out
+}
+
+fn sample(text: &str, name: &str) -> Option<f64> {
+    text.lines().find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+}
+
+#[test]
+fn a_duplicate_with_a_different_body_keeps_the_first_and_says_so() {
+    let sock_dir = tempfile::tempdir().expect("tempdir");
+    let sock = sock_dir.path().join("admin.sock");
+    // The handler keeps the body it was given, per event id and attempt.
+    let route = "\n[[sources.s.routes]]\nevents = [\"*\"]\ncommand = [\"/bin/sh\", \"-c\", \"cat > {dir}/body.$HOOKD_EVENT_ID.$HOOKD_ATTEMPT\"]\n";
+    let h = Hookd::start(&(admin_socket_config(&sock) + route));
+    let handed = |id: &str, attempt: u32| {
+        let path = h.dir.path().join(format!("body.{id}.{attempt}"));
+        wait_until(Duration::from_secs(10), "the handler's copy", || {
+            std::fs::read(&path).ok().filter(|b| !b.is_empty())
+        })
+    };
+    let stored = |body: &[u8], status: u16| {
+        let r = send(&h.addr, body).expect("answer");
+        assert_eq!(r.status, status, "{}", r.body);
+        r.json()
+    };
+    // A true duplicate, inline and spooled: no mismatch.
+    let same = stripe_event("evt_same", "t");
+    let big = |id: &str, pad: &str| format!("{{\"id\":\"{id}\",\"type\":\"t\",\"pad\":\"{}\"}}", pad.repeat(40 * 1024));
+    for body in [same.clone(), big("evt_same_big", "s").into_bytes()] {
+        let first = stored(&body, 202);
+        let again = stored(&body, 200);
+        assert_eq!(again["deduped"], true);
+        assert_eq!(again["id"], first["id"]);
+    }
+    // Same ids, other bodies (an amount changed; a spooled body changed).
+    let cases = [
+        (
+            stripe_event("evt_diff", "t"),
+            String::from_utf8(stripe_event("evt_diff", "t")).unwrap().replace("2000", "9999"),
+        ),
+        (big("evt_diff_big", "a").into_bytes(), big("evt_diff_big", "b")),
+    ];
+    let short = |b: &[u8]| hex::encode(sha2::Sha256::digest(b))[..16].to_string();
+    for (first_body, second_body) in &cases {
+        let first = stored(first_body, 202);
+        let again = stored(second_body.as_bytes(), 200);
+        assert_eq!(again["deduped"], true, "first wins");
+        assert_eq!(again["id"], first["id"]);
+    }
+    let warned = |h: &Hookd| -> Vec<String> {
+        h.logs().lines().filter(|l| l.contains("different body")).map(str::to_string).collect()
+    };
+    let found = wait_until(Duration::from_secs(10), "two mismatch warnings", || {
+        let w = warned(&h);
+        (w.len() >= 2).then_some(w)
+    });
+    assert_eq!(found.len(), 2, "{found:#?}");
+    for ((first_body, second_body), line) in cases.iter().zip(&found) {
+        assert!(line.contains(" WARN "), "{line}");
+        let (a, b) = (short(first_body), short(second_body.as_bytes()));
+        assert_ne!(a, b);
+        assert!(line.contains(&format!("first_sha256={a}")) && line.contains(&format!("new_sha256={b}")), "{line}");
+    }
+    assert!(found[0].contains("evt_diff") && !found[0].contains("evt_diff_big"), "{}", found[0]);
+    assert!(found[1].contains("evt_diff_big"), "{}", found[1]);
+    assert!(!h.logs().lines().any(|l| l.contains("different body") && l.contains("evt_same")));
+    let text = metrics(&sock);
+    assert_eq!(sample(&text, "hookd_dedup_body_mismatch_total{source=\"s\"}"), Some(2.0), "{text}");
+    // The first body is the one kept: a replay hands it to the handler.
+    for ((first_body, _), (line, id)) in cases.iter().zip(found.iter().zip(["evt_diff", "evt_diff_big"])) {
+        assert_eq!(&handed(id, 1), first_body);
+        let first_id = line.split("first_id=").nth(1).and_then(|r| r.split_whitespace().next()).expect("first_id");
+        assert_eq!(h.cli_json(&["events", "replay", first_id])["replayed"], 1);
+        assert_eq!(&handed(id, 2), first_body, "{id}: the stored body is still the first");
+    }
 }

@@ -7,7 +7,7 @@
 
 use crate::support::http::{get, post};
 use crate::support::sign::{stripe, stripe_event, unix_now};
-use crate::support::{wait_until, Hookd, BIN};
+use crate::support::{lines, wait_until, Hookd, BIN};
 use sha2::Digest;
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -50,7 +50,7 @@ fn everything_hookd_writes_under_the_data_dir_is_owner_only() {
     // Attempts with 64 KiB output tails make a delivery record sled writes
     // to `sled/blobs/` (over ~128 KiB); the bodies over 32 KiB are spooled.
     let script = format!(
-        "echo $HOOKD_ATTEMPT >> {}; head -c 70000 /dev/zero | tr '\\\\0' o; head -c 70000 /dev/zero | tr '\\\\0' e >&2; [ $HOOKD_ATTEMPT -ge 3 ]",
+        "echo $HOOKD_EVENT_ID $HOOKD_ATTEMPT >> {}; head -c 70000 /dev/zero | tr '\\\\0' o; head -c 70000 /dev/zero | tr '\\\\0' e >&2; [ $HOOKD_ATTEMPT -ge 3 ]",
         runs.display()
     );
     let sources = format!(
@@ -64,8 +64,8 @@ fn everything_hookd_writes_under_the_data_dir_is_owner_only() {
     for i in 0..20 {
         assert_eq!(send(&h.addr, &stripe_event(&format!("evt_small_{i}"), "small")).map(|r| r.status), Some(202));
     }
-    wait_until(Duration::from_secs(30), "every big event delivered", || {
-        (h.logs().matches("state=\"delivered\"").count() >= 3).then_some(())
+    wait_until(Duration::from_secs(30), "three attempts of each big event", || {
+        (lines(&runs).iter().filter(|l| l.ends_with(" 3")).count() == 3).then_some(())
     });
     let data = h.dir.path().join("data");
     let count = |dir: &str| std::fs::read_dir(data.join(dir)).map(|d| d.count()).unwrap_or(0);

@@ -8,7 +8,7 @@ mod send;
 
 use crate::config::admin::AdminListen;
 use crate::config::{self, Config};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use clap::{Parser, Subcommand, ValueEnum};
 use client::Client;
 use operator::Op;
@@ -258,12 +258,18 @@ async fn serve_async(config: Config) -> ExitCode {
     let path = config.storage.path.clone();
     let store = match Store::open(&path, config.storage.cache_capacity) {
         Ok(s) => s,
+        Err(e @ StoreError::InUse(_)) => return taken(e.to_string()),
         Err(e) => return fail(format!("storage.path: cannot open {}: {e}", path.display())),
     };
     let listener = match tokio::net::TcpListener::bind(config.server.listen).await {
         Ok(l) => l,
         Err(e) => return fail(format!("server.listen: cannot bind {}: {e}", config.server.listen)),
     };
+    if let Some(AdminListen::Unix(sock)) = config.admin.as_ref().map(|a| &a.listen) {
+        if socket_answers(sock).await {
+            return taken(format!("admin socket {} is in use by another hookd", sock.display()));
+        }
+    }
     let admin = match &config.admin {
         Some(a) => match bind_admin(&a.listen).await {
             Ok(l) => Some(l),
@@ -293,19 +299,32 @@ async fn serve_async(config: Config) -> ExitCode {
     }
 }
 
-/// Bind the admin listener: TCP, or a unix socket (a stale socket file is
-/// replaced; the socket is made owner-only, which is its access control).
+/// Something accepts connections on the unix socket at `path` (a running
+/// hookd; one too slow to accept within a second counts as running).
+async fn socket_answers(path: &Path) -> bool {
+    let connect = tokio::net::UnixStream::connect(path);
+    !matches!(tokio::time::timeout(std::time::Duration::from_secs(1), connect).await, Ok(Err(_)))
+}
+
+/// Bind the admin listener: TCP, or a unix socket (a stale socket file —
+/// nothing answered on it, see `socket_answers` — is replaced, anything
+/// else at the path is left alone; the socket is made owner-only, which is
+/// its access control).
 async fn bind_admin(listen: &AdminListen) -> std::io::Result<crate::http::Listener> {
-    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
     let listener = match listen {
         AdminListen::Tcp(addr) => crate::http::Listener::Tcp(tokio::net::TcpListener::bind(addr).await?),
         AdminListen::Unix(path) => {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir)?;
             }
-            match std::fs::remove_file(path) {
+            match std::fs::symlink_metadata(path) {
+                Ok(m) if !m.file_type().is_socket() => {
+                    return Err(std::io::Error::new(std::io::ErrorKind::AlreadyExists, "it exists and is not a socket"))
+                }
+                Ok(_) => std::fs::remove_file(path)?,
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-                _ => {}
+                Err(_) => {}
             }
             let l = tokio::net::UnixListener::bind(path)?;
             std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
@@ -339,6 +358,13 @@ fn on_signal(shutdown: CancellationToken) -> impl std::future::Future<Output = (
         crate::notify::stopping();
         shutdown.cancel();
     }
+}
+
+/// Refused because another hookd has the data dir or the admin socket: one
+/// line on stderr, exit 1 (not logged as well, unlike `fail`).
+fn taken(reason: String) -> ExitCode {
+    eprintln!("hookd: {reason}");
+    ExitCode::from(1)
 }
 
 fn fail(reason: String) -> ExitCode {

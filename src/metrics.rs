@@ -30,6 +30,7 @@ pub struct Metrics {
     running: Gauge,
     delivery_duration: Family<Labels, Histogram>,
     attempts: Family<Labels, Counter>,
+    dedup_body_mismatch: Family<Labels, Counter>,
 }
 
 fn latency_buckets() -> Histogram {
@@ -50,6 +51,7 @@ impl Default for Metrics {
             running: Gauge::default(),
             delivery_duration: Family::new_with_constructor(latency_buckets),
             attempts: Family::default(),
+            dedup_body_mismatch: Family::default(),
             registry: Registry::default(),
         };
         registry.register("received", "Webhook requests by source, type and outcome", m.received.clone());
@@ -77,6 +79,11 @@ impl Default for Metrics {
             "Finished attempts by source, route and outcome (delivered, retry, dead)",
             m.attempts.clone(),
         );
+        registry.register(
+            "dedup_body_mismatch",
+            "Duplicates whose body differed from the first copy's (the first is kept), by source",
+            m.dedup_body_mismatch.clone(),
+        );
         Metrics { registry, ..m }
     }
 }
@@ -99,6 +106,11 @@ impl Metrics {
         if outcome == "duplicate" {
             self.duplicates.get_or_create(&vec![("source", source.to_string())]).inc();
         }
+    }
+
+    /// A duplicate of `source` came with a different body than the first.
+    pub fn dedup_body_mismatch(&self, source: &str) {
+        self.dedup_body_mismatch.get_or_create(&vec![("source", source.to_string())]).inc();
     }
 
     pub fn running(&self, delta: i64) {

@@ -14,7 +14,7 @@
 use crate::config::Config;
 use crate::http::Listener;
 use crate::serve::{self, Listeners};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -124,6 +124,8 @@ async fn reopen(config: &Config, shutdown: &CancellationToken) -> Option<Store> 
                 tracing::info!("store reopened");
                 return Some(s);
             }
+            // Most likely the previous generation's last handles, not yet dropped.
+            Err(StoreError::InUse(_)) => tracing::warn!("the store is still held; retrying"),
             Err(e) => tracing::warn!(error = %e, "reopening the store failed; retrying"),
         }
         tokio::select! {
@@ -136,8 +138,14 @@ async fn reopen(config: &Config, shutdown: &CancellationToken) -> Option<Store> 
 /// A plain write + fsync of `PROBE_BYTES` in the data dir works.
 fn disk_takes_writes(dir: &Path) -> bool {
     use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
     let probe = dir.join("free-space.probe");
-    let ok = std::fs::File::create(&probe)
+    let ok = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&probe)
         .and_then(|mut f| f.write_all(&vec![0u8; PROBE_BYTES]).and_then(|_| f.sync_all()))
         .is_ok();
     let _ = std::fs::remove_file(&probe);

@@ -47,6 +47,8 @@ pub async fn run(config: Config, store: Arc<Store>, listeners: Listeners, hangup
         config.server.unverified_rate_limit,
     )));
     let metrics = Arc::new(Metrics::default());
+    let counter = metrics.clone();
+    store.on_body_mismatch(move |source| counter.dedup_body_mismatch(source));
     let server = config.server.clone();
     let limits = move || Limits {
         header_timeout: server.read_timeout,

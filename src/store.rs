@@ -14,6 +14,7 @@
 mod claim;
 pub mod commit;
 mod counts;
+mod datadir;
 pub mod keys;
 mod lifecycle;
 mod procs;
@@ -32,7 +33,7 @@ use counts::Counts;
 use keys::{dedup_key, delivery_key, order_key, order_prefix, DueKey, Id};
 use records::{decode, encode, Body, DedupEntry, Delivery, DeliveryRecord, Event, EventRecord, State};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Bodies larger than this are spooled to a file instead of a sled value
@@ -53,6 +54,8 @@ pub enum StoreError {
     Corrupt(String),
     /// A listing cursor that this store never handed out.
     BadCursor,
+    /// Another process (a second hookd) holds the data dir's lock.
+    InUse(PathBuf),
 }
 
 impl std::fmt::Display for StoreError {
@@ -62,6 +65,7 @@ impl std::fmt::Display for StoreError {
             StoreError::Io(e) => write!(f, "i/o error: {e}"),
             StoreError::Corrupt(e) => write!(f, "corrupt record: {e}"),
             StoreError::BadCursor => f.write_str("unknown cursor"),
+            StoreError::InUse(path) => write!(f, "another hookd is already using {}", path.display()),
         }
     }
 }
@@ -81,6 +85,9 @@ impl From<postcard::Error> for StoreError {
 }
 
 type Result<T> = std::result::Result<T, StoreError>;
+
+/// Called with a source's name (see [`Store::on_body_mismatch`]).
+type SourceHook = Box<dyn Fn(&str) + Send + Sync>;
 
 /// A verified, identified event, about to be accepted.
 pub struct NewEvent {
@@ -127,6 +134,10 @@ pub struct Store {
     /// Serialize changes to one event's deliveries (by id) and one order line.
     event_locks: Vec<Mutex<()>>,
     counts: Counts,
+    /// Told the source of each duplicate whose body differs from the first's.
+    on_body_mismatch: OnceLock<SourceHook>,
+    /// Held until the store is dropped: one hookd per data dir.
+    _lock: datadir::DirLock,
 }
 
 pub fn now_ms() -> u64 {
@@ -134,19 +145,31 @@ pub fn now_ms() -> u64 {
 }
 
 impl Store {
-    /// Open (or create) the store under `path`, mode 0700, and repair what
-    /// a crash may have left half-done. The counts behind `stats` are then
-    /// rebuilt by [`Store::recount`], which the caller runs in the
-    /// background: until it is done, `stats().counting` is true.
+    /// Open (or create) the store under `path` and repair what a crash may
+    /// have left half-done. The data dir is locked (a second hookd gets
+    /// [`StoreError::InUse`]) and made owner-only, what was there before
+    /// included. The counts behind `stats` are then rebuilt by
+    /// [`Store::recount`], which the caller runs in the background: until it
+    /// is done, `stats().counting` is true.
     pub fn open(path: &Path, cache_capacity: u64) -> Result<Store> {
         create_private_dir(path)?;
+        let lock = datadir::lock(path).map_err(|e| match e {
+            datadir::LockError::Held => StoreError::InUse(path.to_path_buf()),
+            datadir::LockError::Io(e) => StoreError::Io(format!("{}: {e}", path.join("lock").display())),
+        })?;
+        tighten_modes(path);
         let spool = path.join("spool");
-        create_private_dir(&spool)?;
-        let db = sled::Config::new()
-            .path(path.join("sled"))
-            .cache_capacity(cache_capacity)
-            .flush_every_ms(Some(500))
-            .open()?;
+        let sled_dir = path.join("sled");
+        // Made here, owner-only, so that sled finds them (it would create
+        // them with the process umask).
+        for dir in [&spool, &sled_dir, &sled_dir.join("blobs")] {
+            create_private_dir(dir)?;
+        }
+        let db = sled::Config::new().path(&sled_dir).cache_capacity(cache_capacity).flush_every_ms(Some(500)).open()?;
+        // sled's `conf`, `db` and a snapshot it may have written just now.
+        if let (_, Some(e)) = datadir::tighten_tree(&sled_dir) {
+            tracing::warn!(error = %e, "could not make {} owner-only", sled_dir.display());
+        }
         let data_file = std::fs::File::open(path.join("sled").join("db")).map_err(|e| StoreError::Io(e.to_string()))?;
         let blobs = path.join("sled").join("blobs");
         let commit = GroupCommit::start(db.clone(), data_file, blobs).map_err(|e| StoreError::Io(e.to_string()))?;
@@ -165,6 +188,8 @@ impl Store {
             locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
             event_locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
             counts: Counts::default(),
+            on_body_mismatch: OnceLock::new(),
+            _lock: lock,
         };
         store.repair_order_lines()?;
         store.remove_orphan_bodies()?;
@@ -179,6 +204,7 @@ impl Store {
     pub async fn accept(&self, new: NewEvent) -> Result<Accepted> {
         let id = keys::new_id();
         let received_ms = now_ms();
+        let copy = (new.source.clone(), new.event_id.clone(), new.body.clone());
         let body = if new.body.len() > SPOOL_THRESHOLD {
             let (spool, bytes) = (self.spool.clone(), new.body.clone());
             tokio::task::spawn_blocking(move || write_spool(&spool, &id, &bytes))
@@ -193,8 +219,58 @@ impl Store {
             let _ = std::fs::remove_file(self.spool.join(keys::id_text(&id)));
         }
         let accepted = outcome?;
+        if accepted.deduped {
+            let (source, event_id, body) = copy;
+            self.compare_bodies(&source, &event_id, &accepted.id, &body).await;
+        }
         self.sync().await?;
         Ok(accepted)
+    }
+
+    /// `f` is told the source of every duplicate whose body differs from
+    /// the first copy's (set once; the metrics counter).
+    pub fn on_body_mismatch(&self, f: impl Fn(&str) + Send + Sync + 'static) {
+        let _ = self.on_body_mismatch.set(Box::new(f));
+    }
+
+    /// A duplicate is answered with the first copy, which wins: when its
+    /// body differs from the first one's stored body, say so (WARN, both
+    /// sha256 prefixes) and count it. Rare, so the first body is read
+    /// back. A first event already purged has nothing to compare.
+    async fn compare_bodies(&self, source: &str, event_id: &str, first: &Id, body: &Bytes) {
+        let stored = match self.event(first) {
+            Ok(Some(event)) => match event.body {
+                Body::Inline(b) => Ok(Bytes::from(b)),
+                Body::Spooled { .. } => {
+                    let path = self.spool.join(keys::id_text(first));
+                    tokio::task::spawn_blocking(move || std::fs::read(path))
+                        .await
+                        .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+                        .map(Bytes::from)
+                        .map_err(|e| StoreError::Io(format!("spooled body: {e}")))
+                }
+            },
+            Ok(None) => return,
+            Err(e) => Err(e),
+        };
+        match stored {
+            Ok(stored) if stored == *body => {}
+            Ok(stored) => {
+                tracing::warn!(
+                    %source,
+                    event_id = ?event_id,
+                    first_id = %keys::id_text(first),
+                    first_sha256 = %sha256_prefix(&stored),
+                    new_sha256 = %sha256_prefix(body),
+                    "duplicate event id with a different body: the first body is kept, this one is dropped"
+                );
+                if let Some(count) = self.on_body_mismatch.get() {
+                    count(source);
+                }
+            }
+            Err(e) => tracing::warn!(%source, event_id = ?event_id, error = %e,
+                "duplicate event id: the first body could not be read to compare"),
+        }
     }
 
     /// The synchronous part of `accept`, under the dedup key's lock so that
@@ -271,10 +347,12 @@ impl Store {
         self.commit.healthy()
     }
 
-    /// Storage is writable: a probe write is flushed and fsynced.
+    /// Storage is writable, answered within a second whatever the disk
+    /// does: from the commit thread's health (its last round succeeded and
+    /// none has been running for over 1.5 s) and a probe write + commit that
+    /// runs at most once a second, shared by every caller.
     pub async fn ready(&self) -> bool {
-        let probe = self.db.insert("ready-probe", &now_ms().to_be_bytes());
-        probe.is_ok() && self.sync().await.is_ok()
+        self.commit.ready(|| self.db.insert("ready-probe", &now_ms().to_be_bytes()).is_ok()).await
     }
 
     /// At open, before anything is accepted: spooled bodies whose accept
@@ -326,6 +404,27 @@ impl Store {
                 .map(Bytes::from)
                 .map_err(|e| StoreError::Io(format!("spooled body: {e}"))),
         }
+    }
+}
+
+/// The first 16 hex digits of the body's sha256: enough to tell two bodies
+/// apart in a log line.
+fn sha256_prefix(body: &[u8]) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(body);
+    hex::encode(&digest[..8])
+}
+
+/// Clear group and other bits under the data dir, what an older hookd or
+/// an operator left there included (said once, at INFO, when anything
+/// changed); a failure is a warning, not a refusal to start.
+fn tighten_modes(path: &Path) {
+    let (changed, error) = datadir::tighten_tree(path);
+    if changed > 0 {
+        tracing::info!(entries = changed, "made {} and everything under it owner-only (0700/0600)", path.display());
+    }
+    if let Some(e) = error {
+        tracing::warn!(error = %e, "could not make everything under {} owner-only", path.display());
     }
 }
 

@@ -19,6 +19,7 @@ mod hostile;
 mod ingress;
 mod limits;
 mod metrics_format;
+mod neighbours;
 mod operator;
 mod packaging;
 mod security;

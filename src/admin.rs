@@ -146,7 +146,7 @@ impl Admin {
 
     fn show_event(&self, id: &str) -> Answer {
         let id = parse(id)?;
-        match self.store.event_view(&id).map_err(store_error)? {
+        match self.store.event_view_whole(&id).map_err(store_error)? {
             Some(view) => Ok(reply(StatusCode::OK, event_json(&view, true))),
             None => Err(not_found(&id)),
         }

@@ -67,8 +67,19 @@ enum Command {
         #[arg(long)]
         url: Option<String>,
     },
+    /// The stopped store: verify it, or export every readable event.
+    #[command(subcommand)]
+    Store(StoreCmd),
     /// Print the version.
     Version,
+}
+
+#[derive(Subcommand)]
+enum StoreCmd {
+    /// Verify the log and the index of the stopped store; non-zero exit on damage.
+    Check,
+    /// Every event and body that can be read, as JSON lines on stdout.
+    Export,
 }
 
 #[derive(Subcommand)]
@@ -131,6 +142,7 @@ pub fn run() -> ExitCode {
     let cli = Cli::parse();
     match &cli.command {
         Command::Version => version(cli.json),
+        Command::Store(cmd) => store_cmd(&cli, cmd),
         Command::CheckConfig => check_config(&cli),
         Command::Serve => serve(&cli),
         Command::Send { source, ty, file, url } => send(&cli, source, ty.as_deref(), file.as_deref(), url.as_deref()),
@@ -225,6 +237,76 @@ fn load(cli: &Cli) -> Result<Config, ExitCode> {
     })
 }
 
+/// `hookd store check|export`: open the stopped store's files directly.
+fn store_cmd(cli: &Cli, cmd: &StoreCmd) -> ExitCode {
+    let storage = match config::locate(cli.config.as_deref()).and_then(|p| config::load_storage(&p)) {
+        Ok(s) => s,
+        Err(errors) => {
+            for e in &errors.0 {
+                eprintln!("{e}");
+            }
+            return ExitCode::from(2);
+        }
+    };
+    let path = storage.path;
+    let refused = |e: StoreError| match e {
+        StoreError::InUse(_) => taken(format!("{e}: stop it first (the store commands read the files directly)")),
+        e => taken(format!("{}: {e}", path.display())),
+    };
+    match cmd {
+        StoreCmd::Check => match crate::store::inspect::check(&path) {
+            Ok(report) => {
+                if cli.json {
+                    println!("{}", serde_json::to_string(&report).unwrap_or_default());
+                } else {
+                    for n in &report.notes {
+                        println!("note: {n}");
+                    }
+                    for p in &report.problems {
+                        println!("problem: {p}");
+                    }
+                    println!(
+                        "{}: {} segments, {} records, {} events in the log, {} in the index",
+                        path.display(),
+                        report.segments,
+                        report.records,
+                        report.events_in_log,
+                        report.events_in_index
+                    );
+                }
+                match report.problems.len() {
+                    0 => {
+                        eprintln!("store check: ok");
+                        ExitCode::SUCCESS
+                    }
+                    n => {
+                        eprintln!("store check: {n} problems (docs/reliability.md, \"When the store is damaged\")");
+                        ExitCode::from(1)
+                    }
+                }
+            }
+            Err(e) => refused(e),
+        },
+        StoreCmd::Export => {
+            use std::io::Write;
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            let written = crate::store::inspect::export(&path, |e| {
+                serde_json::to_writer(&mut out, &e).map_err(std::io::Error::other)?;
+                out.write_all(b"\n")
+            });
+            let flushed = out.flush();
+            match (written, flushed) {
+                (Ok(n), Ok(())) => {
+                    eprintln!("store export: {n} events");
+                    ExitCode::SUCCESS
+                }
+                (Err(e), _) => refused(e),
+                (_, Err(e)) => taken(format!("writing the export: {e}")),
+            }
+        }
+    }
+}
+
 fn check_config(cli: &Cli) -> ExitCode {
     let config = match load(cli) {
         Ok(c) => c,
@@ -256,9 +338,16 @@ fn serve(cli: &Cli) -> ExitCode {
 
 async fn serve_async(config: Config) -> ExitCode {
     let path = config.storage.path.clone();
-    let store = match Store::open(&path, config.storage.cache_capacity) {
-        Ok(s) => s,
+    let store = match Store::open_with(&path, &config.storage_options()) {
+        Ok((s, opened)) => {
+            if opened.replayed > 0 || opened.rebuilt.is_some() {
+                let rebuilt = opened.rebuilt.as_ref().map(|p| p.display().to_string());
+                tracing::info!(replayed = opened.replayed, ?rebuilt, "the index was brought up to the log");
+            }
+            s
+        }
         Err(e @ StoreError::InUse(_)) => return taken(e.to_string()),
+        Err(e @ StoreError::Damaged(_)) => return damaged(format!("storage.path {}: {e}", path.display())),
         Err(e) => return fail(format!("storage.path: cannot open {}: {e}", path.display())),
     };
     let listener = match tokio::net::TcpListener::bind(config.server.listen).await {
@@ -365,6 +454,13 @@ fn on_signal(shutdown: CancellationToken) -> impl std::future::Future<Output = (
 fn taken(reason: String) -> ExitCode {
     eprintln!("hookd: {reason}");
     ExitCode::from(1)
+}
+
+/// The store lost or cannot read acknowledged data: exit 3, which the unit
+/// lists in `RestartPreventExitStatus` (restarting cannot fix it).
+fn damaged(reason: String) -> ExitCode {
+    eprintln!("hookd: {reason}");
+    ExitCode::from(3)
 }
 
 fn fail(reason: String) -> ExitCode {

@@ -78,6 +78,8 @@ pub struct Storage {
     pub retain_delivered: Duration,
     pub retain_dead: Duration,
     pub cache_capacity: u64,
+    /// Each log segment is preallocated to this; it also bounds `max_body`.
+    pub segment_size: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -160,6 +162,17 @@ pub fn load_admin(path: &Path) -> Result<Option<admin::Admin>, ConfigErrors> {
     }
 }
 
+/// Only `[storage]`, for `hookd store check|export`: they run where the
+/// sources' secrets may not be readable.
+pub fn load_storage(path: &Path) -> Result<Storage, ConfigErrors> {
+    let raw = load_raw(path)?;
+    let mut p = Problems::default();
+    match storage(&raw.storage, &mut p) {
+        Some(s) if p.0.is_empty() => Ok(s),
+        _ => Err(ConfigErrors(p.0)),
+    }
+}
+
 /// The directory of the config file, against which relative paths in it
 /// are read.
 fn base_dir(path: &Path) -> PathBuf {
@@ -174,6 +187,11 @@ fn load_raw(path: &Path) -> Result<RawConfig, ConfigErrors> {
 }
 
 impl Config {
+    /// How the store is opened.
+    pub fn storage_options(&self) -> crate::store::Options {
+        crate::store::Options { cache_capacity: self.storage.cache_capacity, segment_size: self.storage.segment_size }
+    }
+
     /// The effective configuration as TOML, with every secret value redacted.
     pub fn redacted_toml(&self) -> String {
         let mut raw = toml::Value::try_from(&self.raw).unwrap_or(toml::Value::String(String::new()));
@@ -279,6 +297,17 @@ fn validate(path: &Path, raw: RawConfig, p: &mut Problems) -> Option<Config> {
     let admin = admin::admin(&raw.admin, &base_dir(path), p);
     let alerts = admin::alerts(&raw.alerts, p);
     let storage = storage(&raw.storage, p);
+    if let (Some(body), Some(st)) = (max_body, storage.as_ref()) {
+        if body > st.segment_size / 2 - 64 * 1024 {
+            p.push(
+                "server.max_body",
+                format!(
+                    "must stay below half of storage.segment_size ({} bytes): an event and its body are one log record",
+                    st.segment_size
+                ),
+            );
+        }
+    }
     let output_tail = p.take("dispatch.output_tail", units::size(&raw.dispatch.output_tail));
     if raw.dispatch.concurrency == 0 {
         p.push("dispatch.concurrency", "must be at least 1");
@@ -340,6 +369,10 @@ fn storage(raw: &raw::RawStorage, p: &mut Problems) -> Option<Storage> {
     let retain_delivered = p.take("storage.retain_delivered", units::duration(&raw.retain_delivered));
     let retain_dead = p.take("storage.retain_dead", units::duration(&raw.retain_dead));
     let cache_capacity = p.take("storage.cache_capacity", units::size(&raw.cache_capacity));
+    let segment_size = p.take("storage.segment_size", units::size(&raw.segment_size));
+    if segment_size.is_some_and(|s| s < 1 << 20) {
+        p.push("storage.segment_size", "must be at least 1MiB");
+    }
     if raw.path.trim().is_empty() {
         p.push("storage.path", "missing");
     }
@@ -349,6 +382,7 @@ fn storage(raw: &raw::RawStorage, p: &mut Problems) -> Option<Storage> {
         retain_delivered: retain_delivered?,
         retain_dead: retain_dead?,
         cache_capacity: cache_capacity?,
+        segment_size: segment_size?,
     })
 }
 

@@ -119,7 +119,7 @@ async fn watch(store: Arc<Store>, path: std::path::PathBuf, generation: Cancella
 async fn reopen(config: &Config, shutdown: &CancellationToken) -> Option<Store> {
     let path = &config.storage.path;
     loop {
-        match Store::open(path, config.storage.cache_capacity) {
+        match Store::open_with(path, &config.storage_options()).map(|(s, _)| s) {
             Ok(s) => {
                 tracing::info!("store reopened");
                 return Some(s);

@@ -1,48 +1,66 @@
-//! The only module that names sled. `accept()` = dedup + event + deliveries,
-//! group-committed to disk before it returns; `claim()` / `finish()` record
-//! attempts; replay, purge, retention and the read side live in the
-//! submodules. Knows nothing of HTTP, config files or handlers.
+//! The only module that names sled or the write-ahead log. Every state
+//! change that must survive is a record of hookd's own write-ahead log
+//! (`wal`, `records::Change`), appended and fdatasynced before anything is
+//! acknowledged; sled holds the index (dedup keys, event metadata, delivery
+//! states, the due index, the DLQ, order lines), checkpointed off the ack
+//! path and rebuilt from the log when it is behind or damaged (`open.rs`,
+//! `journal.rs`). Knows nothing of HTTP, config files or handlers.
 //!
-//! Crash consistency rests on two facts: every single-key write is atomic,
-//! and sled's recovery restores a prefix of the log. So each multi-key change
-//! writes its keys in an order where any prefix is harmless, the event record
-//! last as the commit marker of `accept()`, and every reader treats the
-//! delivery record as the truth and the indexes (due, dead, order) as hints
-//! it repairs.
+//! An accept appends its `Accepted` record (body included) and waits for
+//! the log; only then is it written to the index, so the index never names
+//! an event the log does not hold. Other changes are written to the index
+//! and appended under the event's lock, so both see them in one order; the
+//! index may run ahead of the log by one commit round, never behind the
+//! last checkpoint. Readers treat the delivery record as the truth and the
+//! due, dead and order entries as hints they repair.
 #![allow(clippy::disallowed_types)] // the one module allowed to name sled
 
+mod checkpoint;
 mod claim;
-pub mod commit;
 mod counts;
 mod datadir;
+pub mod inspect;
+mod journal;
 pub mod keys;
 mod lifecycle;
+mod open;
 mod procs;
 mod query;
 pub mod records;
+mod space;
+pub mod wal;
 
 pub use claim::{AttemptEnd, Claim, Claimed, Next};
 pub use counts::{SourceCounts, Stats};
 pub use lifecycle::{died_at, expires_at, Expired, PurgeOutcome, Retention, SweepCursor};
+pub use open::{Opened, Options};
 pub use procs::ProcessNote;
 pub use query::{DeadView, EventFilter, EventView, Page};
 
 use bytes::Bytes;
-use commit::GroupCommit;
 use counts::Counts;
 use keys::{dedup_key, delivery_key, order_key, order_prefix, DueKey, Id};
-use records::{decode, encode, Body, DedupEntry, Delivery, DeliveryRecord, Event, EventRecord, State};
-use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use records::{
+    decode, encode, Body, Change, DedupEntry, Delivery, DeliveryRecord, Event, EventRecord, LogRecord, State,
+};
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-/// Bodies larger than this are spooled to a file instead of a sled value
-/// (sled writes values over ~128 KiB to blob files it never fsyncs).
-pub const SPOOL_THRESHOLD: usize = 32 * 1024;
 
 /// `next_due_ms` of a delivery parked behind an earlier one of its
 /// `order_by` line: it has no due entry until the line reaches it.
 pub const PARKED: u64 = u64::MAX;
+
+/// sled writes a page over ~128 KiB (segment / 4) to a blob file it never
+/// fsyncs, and a blob half-synced at a power cut broke its recovery. A leaf
+/// holds up to 17 items, so every value in the index stays a few KiB: the
+/// index keeps the last `INDEX_TAIL` bytes of the newest attempt's output
+/// tail only; every tail is whole in its attempt's log record (the `tails`
+/// tree points to it).
+pub const INDEX_TAIL: usize = 1024;
 
 const LOCK_STRIPES: usize = 64;
 
@@ -54,6 +72,11 @@ pub enum StoreError {
     Corrupt(String),
     /// A listing cursor that this store never handed out.
     BadCursor,
+    /// The log could not take the record: the disk is full.
+    NoSpace(String),
+    /// The store lost or cannot read data it acknowledged: hookd must not
+    /// start on it. The text names the file and what to do.
+    Damaged(String),
     /// Another process (a second hookd) holds the data dir's lock.
     InUse(PathBuf),
 }
@@ -65,6 +88,8 @@ impl std::fmt::Display for StoreError {
             StoreError::Io(e) => write!(f, "i/o error: {e}"),
             StoreError::Corrupt(e) => write!(f, "corrupt record: {e}"),
             StoreError::BadCursor => f.write_str("unknown cursor"),
+            StoreError::NoSpace(e) => write!(f, "no space left: {e}"),
+            StoreError::Damaged(e) => write!(f, "the store is damaged: {e}"),
             StoreError::InUse(path) => write!(f, "another hookd is already using {}", path.display()),
         }
     }
@@ -81,6 +106,16 @@ impl From<sled::Error> for StoreError {
 impl From<postcard::Error> for StoreError {
     fn from(e: postcard::Error) -> Self {
         StoreError::Corrupt(e.to_string())
+    }
+}
+
+impl From<wal::WalError> for StoreError {
+    fn from(e: wal::WalError) -> Self {
+        match e {
+            e if e.is_no_space() => StoreError::NoSpace(e.to_string()),
+            e if e.is_corrupt() => StoreError::Damaged(e.to_string()),
+            e => StoreError::Io(e.to_string()),
+        }
     }
 }
 
@@ -116,7 +151,6 @@ pub struct Accepted {
 }
 
 pub struct Store {
-    db: sled::Db,
     events: sled::Tree,
     deliveries: sled::Tree,
     due: sled::Tree,
@@ -127,8 +161,21 @@ pub struct Store {
     order: sled::Tree,
     /// Process groups of running handlers, by attempt.
     procs: sled::Tree,
+    /// Where each ended attempt's record (its whole output tail) is in the
+    /// log, by delivery key + attempt number.
+    tails: sled::Tree,
+    wal: Arc<wal::Wal>,
+    /// Bodies of stores from before the log (read only).
     spool: PathBuf,
-    commit: GroupCommit,
+    /// Accepts appended to the log but not yet in the index, by dedup key:
+    /// a second copy waits for the first instead of becoming new.
+    pending: Mutex<HashMap<Vec<u8>, (Id, u64)>>,
+    /// Their LSNs: a checkpoint never claims past the oldest.
+    unapplied: Arc<Mutex<BTreeSet<u64>>>,
+    /// Dropped with the store: a last checkpoint, then its thread ends.
+    _checkpoint: checkpoint::Checkpointer,
+    /// The last commit round and index write succeeded.
+    healthy: AtomicBool,
     /// Serialize the two copies of one event (by dedup key).
     locks: Vec<Mutex<()>>,
     /// Serialize changes to one event's deliveries (by id) and one order line.
@@ -136,6 +183,9 @@ pub struct Store {
     counts: Counts,
     /// Told the source of each duplicate whose body differs from the first's.
     on_body_mismatch: OnceLock<SourceHook>,
+    /// `/readyz`'s last probe, shared by all callers.
+    readiness: Readiness,
+    space: space::Space,
     /// Held until the store is dropped: one hookd per data dir.
     _lock: datadir::DirLock,
 }
@@ -145,86 +195,72 @@ pub fn now_ms() -> u64 {
 }
 
 impl Store {
-    /// Open (or create) the store under `path` and repair what a crash may
-    /// have left half-done. The data dir is locked (a second hookd gets
-    /// [`StoreError::InUse`]) and made owner-only, what was there before
-    /// included. The counts behind `stats` are then rebuilt by
-    /// [`Store::recount`], which the caller runs in the background: until it
-    /// is done, `stats().counting` is true.
-    pub fn open(path: &Path, cache_capacity: u64) -> Result<Store> {
-        create_private_dir(path)?;
-        let lock = datadir::lock(path).map_err(|e| match e {
-            datadir::LockError::Held => StoreError::InUse(path.to_path_buf()),
-            datadir::LockError::Io(e) => StoreError::Io(format!("{}: {e}", path.join("lock").display())),
-        })?;
-        tighten_modes(path);
-        let spool = path.join("spool");
-        let sled_dir = path.join("sled");
-        // Made here, owner-only, so that sled finds them (it would create
-        // them with the process umask).
-        for dir in [&spool, &sled_dir, &sled_dir.join("blobs")] {
-            create_private_dir(dir)?;
-        }
-        let db = sled::Config::new().path(&sled_dir).cache_capacity(cache_capacity).flush_every_ms(Some(500)).open()?;
-        // sled's `conf`, `db` and a snapshot it may have written just now.
-        if let (_, Some(e)) = datadir::tighten_tree(&sled_dir) {
-            tracing::warn!(error = %e, "could not make {} owner-only", sled_dir.display());
-        }
-        let data_file = std::fs::File::open(path.join("sled").join("db")).map_err(|e| StoreError::Io(e.to_string()))?;
-        let blobs = path.join("sled").join("blobs");
-        let commit = GroupCommit::start(db.clone(), data_file, blobs).map_err(|e| StoreError::Io(e.to_string()))?;
-        sync_dirs(path).map_err(|e| StoreError::Io(format!("{}: {e}", path.display())))?;
-        let store = Store {
-            events: db.open_tree("events")?,
-            deliveries: db.open_tree("deliveries")?,
-            due: db.open_tree("due")?,
-            dedup: db.open_tree("dedup")?,
-            dead: db.open_tree("dead")?,
-            order: db.open_tree("order")?,
-            procs: db.open_tree("procs")?,
-            db,
-            spool,
-            commit,
-            locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
-            event_locks: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
-            counts: Counts::default(),
-            on_body_mismatch: OnceLock::new(),
-            _lock: lock,
-        };
-        store.repair_order_lines()?;
-        store.remove_orphan_bodies()?;
-        let newest = store.events.last()?.and_then(|(k, _)| <Id>::try_from(k.as_ref()).ok());
-        store.counts.start_recount(newest);
-        Ok(store)
-    }
-
-    /// Accept an event: a new one is logged with its deliveries, a duplicate
-    /// within the window answers the first id. Returns only once everything
-    /// it wrote (or, for a duplicate, the first delivery of it) is on disk.
+    /// Accept an event: a new one is appended to the log, body and all,
+    /// and written to the index once the log has it on disk; a duplicate
+    /// within the window answers the first id (once that one is durable).
+    /// Returns only when the answer is true on disk.
     pub async fn accept(&self, new: NewEvent) -> Result<Accepted> {
         let id = keys::new_id();
         let received_ms = now_ms();
-        let copy = (new.source.clone(), new.event_id.clone(), new.body.clone());
-        let body = if new.body.len() > SPOOL_THRESHOLD {
-            let (spool, bytes) = (self.spool.clone(), new.body.clone());
-            tokio::task::spawn_blocking(move || write_spool(&spool, &id, &bytes))
-                .await
-                .map_err(|e| StoreError::Io(e.to_string()))??;
-            Body::Spooled { len: new.body.len() as u64 }
-        } else {
-            Body::Inline(new.body.to_vec())
+        let dkey = dedup_key(&new.source, &new.event_id);
+        let order_keys: Vec<Option<String>> = new.routes.iter().map(|r| r.order_key.clone()).collect();
+        let event = Event {
+            source: new.source,
+            event_id: new.event_id,
+            event_type: new.event_type,
+            received_ms,
+            headers: new.headers,
+            body: Body::Inline(new.body.to_vec()),
+            routes: new.routes.into_iter().map(|r| r.route).collect(),
         };
-        let outcome = self.log_event(id, received_ms, new, body);
-        if !matches!(outcome, Ok(Accepted { deduped: false, .. })) {
-            let _ = std::fs::remove_file(self.spool.join(keys::id_text(&id)));
+        let (pos, meta) = {
+            let _guard = lock(&self.locks, &dkey);
+            let first = match self.live_duplicate(&dkey, received_ms, new.dedup_window)? {
+                Some(first) => Some((first, None)),
+                None => self.pending_map().get(&dkey).map(|&(first, lsn)| (first, Some(lsn))),
+            };
+            if let Some((first, lsn)) = first {
+                drop(_guard);
+                if let Some(lsn) = lsn {
+                    self.durable(lsn).await?;
+                }
+                self.compare_bodies(&event.source, &event.event_id, &first, &new.body);
+                return Ok(Accepted { id: first, deduped: true });
+            }
+            if !self.space.room() {
+                return Err(StoreError::NoSpace(format!("less than {} bytes free", self.space.need())));
+            }
+            let body_len = new.body.len() as u64;
+            let record = encode(&LogRecord::V1(Change::Accepted { id, event, order_keys: order_keys.clone() }))?;
+            let pos = self.wal.append(&record)?;
+            self.pending_map().insert(dkey.clone(), (id, pos.lsn));
+            self.unapplied_set().insert(pos.lsn);
+            let Ok(LogRecord::V1(Change::Accepted { event, .. })) = decode::<LogRecord>(&record) else {
+                return Err(StoreError::Corrupt("a record just encoded does not decode".into()));
+            };
+            (pos, Event { body: Body::Logged { pos: pos.into(), len: body_len }, ..event })
+        };
+        if let Err(e) = self.durable(pos.lsn).await {
+            // Maybe on disk, maybe not: a re-send is new, and if this one
+            // did reach the disk the replay at the next open dedups it.
+            self.pending_map().remove(&dkey);
+            self.unapplied_set().remove(&pos.lsn);
+            return Err(e);
         }
-        let accepted = outcome?;
-        if accepted.deduped {
-            let (source, event_id, body) = copy;
-            self.compare_bodies(&source, &event_id, &accepted.id, &body).await;
+        match self.apply_accepted(&id, meta, &order_keys) {
+            Ok(()) => {
+                self.pending_map().remove(&dkey);
+                self.unapplied_set().remove(&pos.lsn);
+            }
+            // Durable in the log, so acknowledged; the index gets it when the
+            // store is reopened (replay from the checkpoint, which this LSN
+            // holds back), and a re-send meanwhile is answered as duplicate.
+            Err(e) => {
+                tracing::error!(error = %e, "writing an accepted event to the index failed; the log has it");
+                self.healthy.store(false, Ordering::Relaxed);
+            }
         }
-        self.sync().await?;
-        Ok(accepted)
+        Ok(Accepted { id, deduped: false })
     }
 
     /// `f` is told the source of every duplicate whose body differs from
@@ -236,20 +272,11 @@ impl Store {
     /// A duplicate is answered with the first copy, which wins: when its
     /// body differs from the first one's stored body, say so (WARN, both
     /// sha256 prefixes) and count it. Rare, so the first body is read
-    /// back. A first event already purged has nothing to compare.
-    async fn compare_bodies(&self, source: &str, event_id: &str, first: &Id, body: &Bytes) {
+    /// back. A first event already purged (or still being indexed) has
+    /// nothing to compare.
+    fn compare_bodies(&self, source: &str, event_id: &str, first: &Id, body: &Bytes) {
         let stored = match self.event(first) {
-            Ok(Some(event)) => match event.body {
-                Body::Inline(b) => Ok(Bytes::from(b)),
-                Body::Spooled { .. } => {
-                    let path = self.spool.join(keys::id_text(first));
-                    tokio::task::spawn_blocking(move || std::fs::read(path))
-                        .await
-                        .unwrap_or_else(|e| Err(std::io::Error::other(e)))
-                        .map(Bytes::from)
-                        .map_err(|e| StoreError::Io(format!("spooled body: {e}")))
-                }
-            },
+            Ok(Some(event)) => self.body(first, &event),
             Ok(None) => return,
             Err(e) => Err(e),
         };
@@ -273,31 +300,54 @@ impl Store {
         }
     }
 
-    /// The synchronous part of `accept`, under the dedup key's lock so that
-    /// two copies of one event are ordered: the second sees the first's
-    /// commit marker. Write order: dedup, deliveries (record, order line,
-    /// due index), event.
-    fn log_event(&self, id: Id, received_ms: u64, new: NewEvent, body: Body) -> Result<Accepted> {
-        let dkey = dedup_key(&new.source, &new.event_id);
+    /// Write an event that the log holds to the index: dedup entry, its
+    /// deliveries, then the event record — the commit marker. Nothing when
+    /// the index has it already (a replay).
+    fn apply_accepted(&self, id: &Id, event: Event, order_keys: &[Option<String>]) -> Result<()> {
+        let dkey = dedup_key(&event.source, &event.event_id);
         let _guard = lock(&self.locks, &dkey);
-        if let Some(first) = self.live_duplicate(&dkey, received_ms, new.dedup_window)? {
-            return Ok(Accepted { id: first, deduped: true });
+        if self.events.contains_key(id)? {
+            return Ok(());
         }
-        self.dedup.insert(&dkey, &DedupEntry { id, received_ms, retired: false }.encode())?;
-        self.add_deliveries(&id, &new.source, &new.routes, received_ms)?;
-        let routes: Vec<String> = new.routes.into_iter().map(|r| r.route).collect();
-        self.counts.accepted(&id, &new.source, routes.len());
-        let event = Event {
-            source: new.source,
-            event_id: new.event_id,
-            event_type: new.event_type,
-            received_ms,
-            headers: new.headers,
-            body,
-            routes,
+        let newer = match self.dedup.get(&dkey)?.and_then(|raw| DedupEntry::decode(&raw)) {
+            Some(e) => e.received_ms <= event.received_ms,
+            None => true,
         };
+        if newer {
+            self.dedup
+                .insert(&dkey, &DedupEntry { id: *id, received_ms: event.received_ms, retired: false }.encode())?;
+        }
+        let routes: Vec<NewDelivery> = event
+            .routes
+            .iter()
+            .enumerate()
+            .map(|(i, r)| NewDelivery { route: r.clone(), order_key: order_keys.get(i).cloned().flatten() })
+            .collect();
+        self.add_deliveries(id, &event.source, &routes, event.received_ms)?;
+        self.counts.accepted(id, &event.source, routes.len());
         self.events.insert(id, encode(&EventRecord::V1(event))?)?;
-        Ok(Accepted { id, deduped: false })
+        Ok(())
+    }
+
+    /// Append a change that the index already shows; durable after
+    /// [`Store::sync`]. Called under the lock that ordered the index write.
+    fn log(&self, change: Change) -> Result<wal::Pos> {
+        let record = encode(&LogRecord::V1(change))?;
+        Ok(self.wal.append(&record)?)
+    }
+
+    fn pending_map(&self) -> std::sync::MutexGuard<'_, HashMap<Vec<u8>, (Id, u64)>> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn unapplied_set(&self) -> std::sync::MutexGuard<'_, BTreeSet<u64>> {
+        self.unapplied.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A commit round failed: the store is unhealthy until reopened.
+    fn failed(&self, e: wal::WalError) -> StoreError {
+        self.healthy.store(false, Ordering::Relaxed);
+        e.into()
     }
 
     /// New pending deliveries of event `id`, due at `due_ms`; each written
@@ -337,47 +387,57 @@ impl Store {
         Ok(Some(entry.id))
     }
 
-    /// Wait until every write made before this call is on disk.
+    /// Wait until every change made before this call is on disk.
     pub async fn sync(&self) -> Result<()> {
-        self.commit.sync().await.map_err(StoreError::Io)
+        let last = self.wal.next_lsn().saturating_sub(1);
+        if last == 0 {
+            return Ok(());
+        }
+        self.durable(last).await
     }
 
-    /// The last group commit succeeded (no I/O: a cheap gate before `ready`).
-    pub fn healthy(&self) -> bool {
-        self.commit.healthy()
-    }
-
-    /// Storage is writable, answered within a second whatever the disk
-    /// does: from the commit thread's health (its last round succeeded and
-    /// none has been running for over 1.5 s) and a probe write + commit that
-    /// runs at most once a second, shared by every caller.
-    pub async fn ready(&self) -> bool {
-        self.commit.ready(|| self.db.insert("ready-probe", &now_ms().to_be_bytes()).is_ok()).await
-    }
-
-    /// At open, before anything is accepted: spooled bodies whose accept
-    /// never wrote its event record (a crash or a failed write after the
-    /// spool) and half-written `.tmp` files are removed.
-    fn remove_orphan_bodies(&self) -> Result<()> {
-        let io = |e: std::io::Error| StoreError::Io(format!("spool: {e}"));
-        let mut removed = 0;
-        for entry in std::fs::read_dir(&self.spool).map_err(io)? {
-            let entry = entry.map_err(io)?;
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            let orphan = match keys::parse_id(&name) {
-                Some(id) => !self.events.contains_key(id)?,
-                None => name.ends_with(".tmp"),
-            };
-            if orphan {
-                std::fs::remove_file(entry.path()).map_err(io)?;
-                removed += 1;
+    /// Wait until record `lsn` is on disk, for at most `COMMIT_BUDGET`: a
+    /// round that takes longer (a disk that stopped answering) fails its
+    /// waiters and leaves the store unhealthy, so that senders get 503s,
+    /// `/readyz` says so and `recover` can reopen the store.
+    async fn durable(&self, lsn: u64) -> Result<()> {
+        match tokio::time::timeout(COMMIT_BUDGET, self.wal.durable(lsn)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(self.failed(e)),
+            Err(_) => {
+                self.healthy.store(false, Ordering::Relaxed);
+                tracing::error!("a commit round did not finish within {COMMIT_BUDGET:?}: the store is unhealthy");
+                Err(StoreError::Io(format!("the commit did not finish within {COMMIT_BUDGET:?}")))
             }
         }
-        if removed > 0 {
-            tracing::info!(removed, "removed spooled bodies of accepts that never committed");
+    }
+
+    /// The last commit round and index write succeeded (no I/O).
+    pub fn healthy(&self) -> bool {
+        self.healthy.load(Ordering::Relaxed)
+    }
+
+    /// Storage is writable: the last commit round succeeded, none is stuck,
+    /// there is room for the next segment, and a commit of whatever is
+    /// buffered finishes in time. Probed at most once a second for all
+    /// callers; answers within a second whatever the disk does; writes
+    /// nothing of its own (the log's segments are preallocated).
+    pub async fn ready(&self) -> bool {
+        if !self.healthy() || !self.space.room() {
+            return false;
         }
-        Ok(())
+        let probe = async {
+            let mut last = self.readiness.0.lock().await;
+            if let Some((at, ok)) = *last {
+                if at.elapsed() < READY_PROBE_EVERY {
+                    return ok && self.healthy();
+                }
+            }
+            let ok = tokio::time::timeout(READY_PROBE_BUDGET, self.sync()).await.is_ok_and(|r| r.is_ok());
+            *last = Some((Instant::now(), ok));
+            ok
+        };
+        tokio::time::timeout(READY_ANSWER_WITHIN, probe).await.unwrap_or(false)
     }
 
     fn event(&self, id: &Id) -> Result<Option<Event>> {
@@ -392,9 +452,48 @@ impl Store {
         Ok(Some(d))
     }
 
-    fn put_delivery(&self, key: &[u8], delivery: Delivery) -> Result<()> {
+    /// The delivery record as the index keeps it: output tails cut to the
+    /// newest attempt's last `INDEX_TAIL` bytes (the log has them whole).
+    fn put_delivery(&self, key: &[u8], mut delivery: Delivery) -> Result<()> {
+        let newest = delivery.attempts.len().saturating_sub(1);
+        for (i, a) in delivery.attempts.iter_mut().enumerate() {
+            if i < newest {
+                a.output_tail.clear();
+            } else if a.output_tail.len() > INDEX_TAIL {
+                let mut cut = a.output_tail.len() - INDEX_TAIL;
+                while !a.output_tail.is_char_boundary(cut) {
+                    cut += 1;
+                }
+                a.output_tail.drain(..cut);
+            }
+        }
         self.deliveries.insert(key, encode(&DeliveryRecord::V1(delivery))?)?;
         Ok(())
+    }
+
+    /// Where the record of attempt `number` of delivery `dk` is in the log.
+    fn note_tail(&self, dk: &[u8], number: u32, pos: records::LogPos) -> Result<()> {
+        self.tails.insert(tail_key(dk, number), encode(&pos)?)?;
+        Ok(())
+    }
+
+    /// Each ended attempt's whole output tail, read back from the log
+    /// (where the log no longer has it, the index's cut copy stays).
+    fn whole_tails(&self, id: &Id, index: u16, d: &mut Delivery) {
+        let dk = delivery_key(id, index);
+        for a in d.attempts.iter_mut().filter(|a| a.ended_ms.is_some()) {
+            let pos = match self.tails.get(tail_key(&dk, a.number)) {
+                Ok(Some(raw)) => match decode::<records::LogPos>(&raw) {
+                    Ok(pos) => pos,
+                    Err(_) => continue,
+                },
+                _ => continue,
+            };
+            let Ok(record) = self.wal.read(pos.into()) else { continue };
+            if let Ok(LogRecord::V1(Change::AttemptEnded { attempt, .. })) = decode::<LogRecord>(&record) {
+                a.output_tail = attempt.output_tail;
+            }
+        }
     }
 
     fn body(&self, id: &Id, event: &Event) -> Result<Bytes> {
@@ -403,9 +502,31 @@ impl Store {
             Body::Spooled { .. } => std::fs::read(self.spool.join(keys::id_text(id)))
                 .map(Bytes::from)
                 .map_err(|e| StoreError::Io(format!("spooled body: {e}"))),
+            Body::Logged { pos, .. } => {
+                let record = self.wal.read((*pos).into())?;
+                match decode::<LogRecord>(&record)? {
+                    LogRecord::V1(Change::Accepted { event: Event { body: Body::Inline(b), .. }, .. }) => {
+                        Ok(Bytes::from(b))
+                    }
+                    _ => Err(StoreError::Corrupt(format!("the log record at lsn {} is not the event's", pos.lsn))),
+                }
+            }
         }
     }
 }
+
+/// The longest a commit round may take before its waiters get an error.
+const COMMIT_BUDGET: Duration = Duration::from_secs(5);
+/// A readiness probe's result is reused for this long.
+const READY_PROBE_EVERY: Duration = Duration::from_secs(1);
+/// A probe that has not committed by then counts as failed.
+const READY_PROBE_BUDGET: Duration = Duration::from_millis(750);
+/// `ready` answers within this, whatever the disk does.
+const READY_ANSWER_WITHIN: Duration = Duration::from_millis(950);
+
+/// The last readiness probe: when it ended and whether it passed.
+#[derive(Default)]
+struct Readiness(tokio::sync::Mutex<Option<(Instant, bool)>>);
 
 /// The first 16 hex digits of the body's sha256: enough to tell two bodies
 /// apart in a log line.
@@ -415,17 +536,8 @@ fn sha256_prefix(body: &[u8]) -> String {
     hex::encode(&digest[..8])
 }
 
-/// Clear group and other bits under the data dir, what an older hookd or
-/// an operator left there included (said once, at INFO, when anything
-/// changed); a failure is a warning, not a refusal to start.
-fn tighten_modes(path: &Path) {
-    let (changed, error) = datadir::tighten_tree(path);
-    if changed > 0 {
-        tracing::info!(entries = changed, "made {} and everything under it owner-only (0700/0600)", path.display());
-    }
-    if let Some(e) = error {
-        tracing::warn!(error = %e, "could not make everything under {} owner-only", path.display());
-    }
+fn tail_key(dk: &[u8], number: u32) -> Vec<u8> {
+    [dk, &number.to_be_bytes()].concat()
 }
 
 /// Take the stripe lock that `key` hashes to.
@@ -433,42 +545,4 @@ fn lock<'a>(stripes: &'a [Mutex<()>], key: &[u8]) -> std::sync::MutexGuard<'a, (
     // FNV-1a: cheap and good enough to spread keys over the stripes.
     let hash = key.iter().fold(0xcbf29ce484222325u64, |h, b| (h ^ *b as u64).wrapping_mul(0x100000001b3));
     stripes[(hash % stripes.len() as u64) as usize].lock().unwrap_or_else(|p| p.into_inner())
-}
-
-fn create_private_dir(path: &Path) -> Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(path)
-        .map_err(|e| StoreError::Io(format!("{}: {e}", path.display())))
-}
-
-/// The directories sled and the spool created (and their entries in their
-/// parents) are durable before the first ack: sled never fsyncs a directory.
-fn sync_dirs(path: &Path) -> std::io::Result<()> {
-    let sled = path.join("sled");
-    for dir in [sled.join("blobs"), sled, path.join("spool"), path.to_path_buf()] {
-        std::fs::File::open(&dir)?.sync_all()?;
-    }
-    match path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        Some(parent) => std::fs::File::open(parent)?.sync_all(),
-        None => Ok(()),
-    }
-}
-
-/// write → fsync → rename → fsync the directory: the body is durable before
-/// the event record that points to it is even written.
-fn write_spool(dir: &Path, id: &Id, body: &[u8]) -> Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let io = |e: std::io::Error| StoreError::Io(format!("spool: {e}"));
-    let name = keys::id_text(id);
-    let tmp = dir.join(format!("{name}.tmp"));
-    let mut file =
-        std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp).map_err(io)?;
-    file.write_all(body).map_err(io)?;
-    file.sync_all().map_err(io)?;
-    std::fs::rename(&tmp, dir.join(name)).map_err(io)?;
-    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)
 }

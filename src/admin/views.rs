@@ -59,7 +59,7 @@ pub fn status(v: &EventView) -> &'static str {
 pub fn event_json(v: &EventView, full: bool) -> Value {
     let body_bytes = match &v.event.body {
         Body::Inline(b) => b.len() as u64,
-        Body::Spooled { len } => *len,
+        Body::Spooled { len } | Body::Logged { len, .. } => *len,
     };
     json!({
         "id": id_text(&v.id),

@@ -78,6 +78,8 @@ pub struct RawStorage {
     pub retain_delivered: String,
     pub retain_dead: String,
     pub cache_capacity: RawSize,
+    /// Each write-ahead log segment is preallocated to this.
+    pub segment_size: RawSize,
 }
 
 impl Default for RawStorage {
@@ -88,6 +90,7 @@ impl Default for RawStorage {
             retain_delivered: "3d".into(),
             retain_dead: "14d".into(),
             cache_capacity: RawSize::Text("16MiB".into()),
+            segment_size: RawSize::Text("64MiB".into()),
         }
     }
 }

@@ -4,7 +4,7 @@
 //! run. Never runs anything itself.
 
 use super::keys::{delivery_key, id_ms, order_key, order_prefix, DueKey, Id};
-use super::records::{Attempt, Delivery, Event, State};
+use super::records::{Attempt, Change, Delivery, Event, State};
 use super::{lock, now_ms, Result, Store, StoreError, PARKED};
 use bytes::Bytes;
 
@@ -27,6 +27,7 @@ pub struct Claim {
 
 /// What claiming a due entry came to.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // one per attempt, moved once: a box buys nothing
 pub enum Claimed<P> {
     /// Run it: the attempt is recorded; `P` is what the gate handed out.
     Run(Claim, P),
@@ -125,18 +126,12 @@ impl Store {
             return Ok(Claimed::Busy { source: event.source, route: delivery.route });
         };
         let number = delivery.attempts.len() as u32 + 1;
-        delivery.attempts.push(Attempt {
-            number,
-            started_ms: now_ms(),
-            ended_ms: None,
-            outcome: "running".into(),
-            exit_code: None,
-            http_status: None,
-            output_tail: String::new(),
-        });
         let route = delivery.route.clone();
         let attempt_in_round = number.saturating_sub(delivery.replayed_after);
+        let started_ms = now_ms();
+        delivery.attempts.push(Attempt::running(number, started_ms));
         self.put_delivery(&dk, delivery)?;
+        self.log(Change::AttemptStarted { id: due.id, index: due.index, number, started_ms })?;
         let body = self.body(&due.id, &event)?;
         Ok(Claimed::Run(Claim { due, event, body, route, attempt: number, attempt_in_round }, permit))
     }
@@ -194,12 +189,14 @@ impl Store {
         let _guard = lock(&self.event_locks, &claim.due.id);
         let mut delivery = self.delivery(&dk)?.ok_or_else(|| StoreError::Corrupt("delivery vanished".into()))?;
         let before = delivery.state;
+        let mut ended = None;
         if let Some(attempt) = delivery.attempts.iter_mut().find(|a| a.number == claim.attempt) {
             attempt.ended_ms = Some(now_ms());
             attempt.outcome = end.outcome;
             attempt.exit_code = end.exit_code;
             attempt.http_status = end.http_status;
             attempt.output_tail = end.output_tail;
+            ended = Some(attempt.clone());
         }
         let same_key = matches!(end.next, Next::RetryAt(at) if at == claim.due.due_ms);
         match end.next {
@@ -217,7 +214,19 @@ impl Store {
         }
         let state = delivery.state;
         let order = delivery.order_key.clone();
+        let logged = ended.map(|attempt| Change::AttemptEnded {
+            id: claim.due.id,
+            index: claim.due.index,
+            attempt,
+            state,
+            next_due_ms: delivery.next_due_ms,
+            dead_reason: delivery.dead_reason.clone(),
+        });
         self.put_delivery(&dk, delivery)?;
+        if let Some(change) = logged {
+            let pos = self.log(change)?;
+            self.note_tail(&dk, claim.attempt, pos.into())?;
+        }
         if let (Some(key), true) = (order, state.is_terminal()) {
             let prefix = order_prefix(&claim.event.source, &claim.route, &key);
             self.leave_line(&prefix, &claim.due.id, claim.due.index)?;

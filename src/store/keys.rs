@@ -1,19 +1,33 @@
 //! Big-endian keys, so a range scan is arrival order (events) or due order
 //! (the due index). The hookd id is a ULID: 48 bits of milliseconds, then
 //! randomness; its 26-character text is what users see. Ids are monotonic
-//! within a process, so id order is arrival order (what `order_by` keeps).
+//! within a process and, since the store tells [`observe`] its newest id at
+//! open, across restarts even when the clock went back; so id order is
+//! arrival order (what `order_by` keeps and listings show).
 
 use std::sync::Mutex;
-use ulid::{Generator, Ulid};
+use ulid::Ulid;
 
 pub type Id = [u8; 16];
 
-static IDS: Mutex<Generator> = Mutex::new(Generator::new());
+/// The newest id handed out or seen.
+static LAST: Mutex<u128> = Mutex::new(0);
 
 pub fn new_id() -> Id {
-    let mut ids = IDS.lock().unwrap_or_else(|p| p.into_inner());
-    let ulid = ids.generate().unwrap_or_else(|overflow| overflow.commit_overflow_increment());
-    ulid.0.to_be_bytes()
+    let fresh = Ulid::generate().0;
+    let mut last = LAST.lock().unwrap_or_else(|p| p.into_inner());
+    // A clock that went back (or a burst within one millisecond) goes on
+    // from the newest id instead of sorting before it.
+    *last = if fresh > *last { fresh } else { last.saturating_add(1) };
+    last.to_be_bytes()
+}
+
+/// An id that exists already (the store's newest at open): every id made
+/// from now on sorts after it.
+pub fn observe(id: &Id) {
+    let seen = u128::from_be_bytes(*id);
+    let mut last = LAST.lock().unwrap_or_else(|p| p.into_inner());
+    *last = (*last).max(seen);
 }
 
 /// Milliseconds since the epoch at which `id` was made.

@@ -5,7 +5,7 @@
 
 use super::keys::{dedup_key, delivery_key, id_ms, id_text, order_key, order_prefix, DueKey, Id};
 use super::query::EventView;
-use super::records::{encode, Body, DedupEntry, Event, EventRecord, State};
+use super::records::{encode, Body, Change, DedupEntry, Event, EventRecord, State};
 use super::{lock, now_ms, NewDelivery, Result, Store, StoreError};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -64,11 +64,18 @@ impl Store {
             }
             let body = self.body(id, &event)?;
             let new = route(&event, &body);
-            self.add_deliveries(id, &event.source, &new, now_ms())?;
+            let at_ms = now_ms();
+            self.add_deliveries(id, &event.source, &new, at_ms)?;
             if !new.is_empty() {
                 event.routes = new.iter().map(|d| d.route.clone()).collect();
                 self.events.insert(id, encode(&EventRecord::V1(event.clone()))?)?;
                 self.counts.rerouted(id, &event.source, new.len());
+                self.log(Change::Routed {
+                    id: *id,
+                    routes: event.routes.clone(),
+                    order_keys: new.iter().map(|d| d.order_key.clone()).collect(),
+                    at_ms,
+                })?;
             }
             new.len()
         };
@@ -104,8 +111,10 @@ impl Store {
             d.next_due_ms = now;
             d.dead_reason = None;
             d.replayed_after = d.attempts.len() as u32;
+            let replayed_after = d.replayed_after;
             self.put_delivery(&dk, d)?;
             self.dead.remove(dk)?;
+            self.log(Change::Replayed { id: *id, index, at_ms: now, replayed_after })?;
             self.counts.moved(id, &view.event.source, before, State::Pending);
             replayed += 1;
         }
@@ -185,11 +194,19 @@ impl Store {
         Ok(removed)
     }
 
+    /// Delete an event from the index and log that it is gone. Caller holds
+    /// the event lock.
+    fn remove_event(&self, view: &EventView) -> Result<()> {
+        self.remove_from_index(view)?;
+        self.log(Change::Removed { id: view.id })?;
+        Ok(())
+    }
+
     /// Delete an event, its deliveries and body; retire its dedup key.
     /// Write order: dedup retired, deliveries and their index entries, the
     /// event record last — so a crash midway leaves an event that the next
     /// retention pass finishes removing. Caller holds the event lock.
-    fn remove_event(&self, view: &EventView) -> Result<()> {
+    pub(super) fn remove_from_index(&self, view: &EventView) -> Result<()> {
         let id = view.id;
         let dkey = dedup_key(&view.event.source, &view.event.event_id);
         {
@@ -204,6 +221,9 @@ impl Store {
             self.dead.remove(dk)?;
             if let Some(k) = &d.order_key {
                 self.order.remove(order_key(&order_prefix(&view.event.source, &d.route, k), &id, index))?;
+            }
+            for tail in self.tails.scan_prefix(dk) {
+                self.tails.remove(tail?.0)?;
             }
             self.deliveries.remove(dk)?;
         }

@@ -53,6 +53,18 @@ impl Store {
         Ok(Some(EventView { id: *id, event, deliveries }))
     }
 
+    /// One event and its deliveries, each attempt's output tail whole (read
+    /// back from the log; the index keeps only the newest one's end).
+    pub fn event_view_whole(&self, id: &Id) -> Result<Option<EventView>> {
+        let Some(event) = self.event(id)? else { return Ok(None) };
+        let mut deliveries = Vec::new();
+        for (index, mut d) in self.indexed_deliveries(id, &event)? {
+            self.whole_tails(id, index, &mut d);
+            deliveries.push(d);
+        }
+        Ok(Some(EventView { id: *id, event, deliveries }))
+    }
+
     /// The deliveries of an event with their indexes (one may be missing
     /// only while a removal is half done).
     pub(super) fn indexed_deliveries(&self, id: &Id, event: &Event) -> Result<Vec<(u16, Delivery)>> {

@@ -28,8 +28,89 @@ pub enum Body {
     /// `serde_bytes`: one copy instead of a serde call per byte; the same
     /// bytes on disk as a plain `Vec<u8>` (length, then the bytes).
     Inline(#[serde(with = "serde_bytes")] Vec<u8>),
-    /// Kept in `spool/<hookd id>` (fsynced with its directory before the ack).
+    /// Kept in `spool/<hookd id>` (fsynced with its directory before the ack;
+    /// stores from before the write-ahead log).
     Spooled { len: u64 },
+    /// In the write-ahead log, inside the event's `Accepted` record at `pos`;
+    /// `len` bytes.
+    Logged { pos: LogPos, len: u64 },
+}
+
+/// Where a record is in the write-ahead log (`wal::Pos`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogPos {
+    pub segment: u64,
+    pub offset: u64,
+    pub len: u32,
+    pub lsn: u64,
+}
+
+/// A record of the write-ahead log: one state change of the store, holding
+/// its resulting values (not an operation), so that applying it to the
+/// index twice, or over a newer index, changes nothing more.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum LogRecord {
+    V1(Change),
+}
+
+/// Every variant starts with the event's id, so a scan can read the kind
+/// and the id without decoding the rest (`LogRecord::peek`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Change {
+    /// A new event, its body inline, with its deliveries' order keys (one
+    /// per route): the commit marker of an accept.
+    Accepted { id: [u8; 16], event: Event, order_keys: Vec<Option<String>> },
+    /// An attempt was recorded before its handler starts.
+    AttemptStarted { id: [u8; 16], index: u16, number: u32, started_ms: u64 },
+    /// An attempt ended, with the delivery's state after it.
+    AttemptEnded {
+        id: [u8; 16],
+        index: u16,
+        attempt: Attempt,
+        state: State,
+        next_due_ms: u64,
+        dead_reason: Option<String>,
+    },
+    /// A finished delivery was made pending again.
+    Replayed { id: [u8; 16], index: u16, at_ms: u64, replayed_after: u32 },
+    /// An unrouted event got deliveries.
+    Routed { id: [u8; 16], routes: Vec<String>, order_keys: Vec<Option<String>>, at_ms: u64 },
+    /// The event was purged or expired; its dedup key is retired.
+    Removed { id: [u8; 16] },
+}
+
+/// The kind of a change, as `LogRecord::peek` reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    Accepted,
+    AttemptStarted,
+    AttemptEnded,
+    Replayed,
+    Routed,
+    Removed,
+}
+
+impl LogRecord {
+    /// The kind and event id of an encoded record, without decoding it:
+    /// postcard writes the two variant indexes as one byte each (< 128),
+    /// then the id's 16 bytes.
+    pub fn peek(bytes: &[u8]) -> Option<(ChangeKind, [u8; 16])> {
+        let (&version, rest) = bytes.split_first()?;
+        let (&kind, rest) = rest.split_first()?;
+        if version != 0 {
+            return None;
+        }
+        let kind = match kind {
+            0 => ChangeKind::Accepted,
+            1 => ChangeKind::AttemptStarted,
+            2 => ChangeKind::AttemptEnded,
+            3 => ChangeKind::Replayed,
+            4 => ChangeKind::Routed,
+            5 => ChangeKind::Removed,
+            _ => return None,
+        };
+        Some((kind, rest.get(..16)?.try_into().ok()?))
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -98,6 +179,21 @@ pub enum ProcessRecord {
     V1 { pgid: i32, start_ticks: u64, boot_id: String },
 }
 
+impl Attempt {
+    /// An attempt just started: recorded before its handler runs.
+    pub fn running(number: u32, started_ms: u64) -> Attempt {
+        Attempt {
+            number,
+            started_ms,
+            ended_ms: None,
+            outcome: "running".into(),
+            exit_code: None,
+            http_status: None,
+            output_tail: String::new(),
+        }
+    }
+}
+
 /// What the dedup tree holds for (source, event id). `retired`: the event
 /// was purged on purpose (retention, `dlq purge`) while its window runs on,
 /// so a missing event record still means "duplicate", not "crashed accept".
@@ -141,6 +237,52 @@ mod tests {
     #[derive(Serialize)]
     enum PlainBody {
         Inline(Vec<u8>),
+    }
+
+    #[test]
+    fn peek_reads_kind_and_id_of_every_change() {
+        let id = [7u8; 16];
+        let event = Event {
+            source: "s".into(),
+            event_id: "e".into(),
+            event_type: "t".into(),
+            received_ms: 1,
+            headers: vec![],
+            body: Body::Inline(b"{}".to_vec()),
+            routes: vec!["r".into()],
+        };
+        let attempt = Attempt {
+            number: 1,
+            started_ms: 1,
+            ended_ms: Some(2),
+            outcome: "exit 0".into(),
+            exit_code: Some(0),
+            http_status: None,
+            output_tail: String::new(),
+        };
+        let cases = [
+            (Change::Accepted { id, event, order_keys: vec![None] }, ChangeKind::Accepted),
+            (Change::AttemptStarted { id, index: 0, number: 1, started_ms: 1 }, ChangeKind::AttemptStarted),
+            (
+                Change::AttemptEnded {
+                    id,
+                    index: 0,
+                    attempt,
+                    state: State::Delivered,
+                    next_due_ms: 0,
+                    dead_reason: None,
+                },
+                ChangeKind::AttemptEnded,
+            ),
+            (Change::Replayed { id, index: 0, at_ms: 3, replayed_after: 1 }, ChangeKind::Replayed),
+            (Change::Routed { id, routes: vec![], order_keys: vec![], at_ms: 3 }, ChangeKind::Routed),
+            (Change::Removed { id }, ChangeKind::Removed),
+        ];
+        for (change, kind) in cases {
+            let bytes = encode(&LogRecord::V1(change)).expect("encode");
+            assert_eq!(LogRecord::peek(&bytes), Some((kind, id)));
+        }
+        assert_eq!(LogRecord::peek(&[1, 0]), None);
     }
 
     #[test]

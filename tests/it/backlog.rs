@@ -22,7 +22,7 @@ fn backlog() -> usize {
 }
 
 fn fill(path: &std::path::Path, n: usize) {
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     let store = Arc::new(Store::open(path, 16 << 20).expect("open store"));
     runtime.block_on(async {
         let tasks: Vec<_> = (0..64)

@@ -163,15 +163,17 @@ fn kill9_under_load_loses_no_acknowledged_event() {
     }
 }
 
-/// A body spooled by an accept that never wrote its event (hookd died in
-/// between) is removed at the next open; committed bodies stay.
+/// A spooled body (stores from before the write-ahead log) whose event is
+/// not in the index, and a half-written `.tmp`, are set aside at the next
+/// open — moved to `spool/orphans/`, never deleted; bodies of new events
+/// live in the log, whatever their size.
 #[test]
-fn orphan_spooled_bodies_are_removed_at_open() {
+fn orphan_spooled_bodies_are_set_aside_at_open() {
     use hookd::store::{NewDelivery, NewEvent, Store};
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    let kept = {
+    {
         let store = Store::open(&data, 16 << 20).expect("open");
         let new = NewEvent {
             source: "s".into(),
@@ -182,20 +184,23 @@ fn orphan_spooled_bodies_are_removed_at_open() {
             routes: vec![NewDelivery { route: "0".into(), order_key: None }],
             dedup_window: Duration::from_secs(60),
         };
-        let accepted = rt.block_on(store.accept(new)).expect("accept");
-        hookd::store::keys::id_text(&accepted.id)
-    };
+        rt.block_on(store.accept(new)).expect("accept");
+    }
     let spool = data.join("spool");
+    let names = |dir: &std::path::Path| {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .map(|d| d.map(|e| e.expect("entry").file_name().to_string_lossy().into()).collect())
+            .unwrap_or_default();
+        v.sort();
+        v
+    };
+    assert!(names(&spool).is_empty(), "a 64 KiB body goes to the log, not the spool");
     let orphan = hookd::store::keys::id_text(&hookd::store::keys::new_id());
     std::fs::write(spool.join(&orphan), "never committed").expect("orphan");
     std::fs::write(spool.join(format!("{orphan}.tmp")), "half written").expect("tmp");
     let store = Store::open(&data, 16 << 20).expect("reopen");
-    let mut left: Vec<String> = std::fs::read_dir(&spool)
-        .expect("spool")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into())
-        .collect();
-    left.sort();
-    assert_eq!(left, [kept], "only the committed body stays");
+    assert_eq!(names(&spool), ["orphans"]);
+    assert_eq!(names(&spool.join("orphans")), [orphan.clone(), format!("{orphan}.tmp")], "kept, not deleted");
     let view = store.all_events().expect("events");
     assert_eq!(view.len(), 1);
 }

@@ -107,7 +107,7 @@ fn context(text: &str, needle: &str) -> String {
 }
 
 #[test]
-fn the_data_dir_and_spooled_bodies_are_private() {
+fn the_data_dir_and_the_log_are_private() {
     let mut h = Hookd::start("[sources.s]\nkind = \"stripe\"\nsecret = \"k\"\n");
     let big = format!("{{\"id\":\"evt_big\",\"type\":\"t\",\"pad\":\"{}\"}}", "x".repeat(64 * 1024));
     let sig = stripe("k", unix_now(), big.as_bytes());
@@ -115,10 +115,12 @@ fn the_data_dir_and_spooled_bodies_are_private() {
     let data = h.dir.path().join("data");
     let mode = |p: &std::path::Path| std::fs::metadata(p).expect("stat").permissions().mode() & 0o777;
     assert_eq!(mode(&data), 0o700, "data dir");
-    assert_eq!(mode(&data.join("spool")), 0o700, "spool dir");
-    let spooled: Vec<_> = std::fs::read_dir(data.join("spool")).expect("spool").map_while(Result::ok).collect();
-    assert_eq!(spooled.len(), 1, "the big body was spooled");
-    assert_eq!(mode(&spooled[0].path()), 0o600, "spooled body");
+    assert_eq!(mode(&data.join("wal")), 0o700, "log dir");
+    let segments: Vec<_> = std::fs::read_dir(data.join("wal")).expect("wal").map_while(Result::ok).collect();
+    assert!(!segments.is_empty(), "the body is in the log");
+    for s in &segments {
+        assert_eq!(mode(&s.path()), 0o600, "{}", s.path().display());
+    }
     drop(h.stop_and_open());
 }
 

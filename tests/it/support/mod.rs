@@ -63,6 +63,11 @@ impl Hookd {
         Self::configure_with(server, "", sources, env)
     }
 
+    /// `configure` with extra `[storage]` lines.
+    pub fn configure_storage(storage: &str, sources: &str, env: &[(&str, &str)]) -> Hookd {
+        Self::configure_with("", storage, sources, env)
+    }
+
     fn configure_with(server: &str, storage: &str, sources: &str, env: &[(&str, &str)]) -> Hookd {
         let dir = tempfile::tempdir().expect("temp dir");
         let d = dir.path().display().to_string();
@@ -117,6 +122,11 @@ impl Hookd {
                 }
             }
         }
+    }
+
+    /// Environment variables for the next `spawn` (added to those given).
+    pub fn set_env(&mut self, env: &[(&str, &str)]) {
+        self.env.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     }
 
     /// The running hookd's process id.

@@ -1,10 +1,12 @@
 //! Retention in the background: delivered and dead events past
 //! `retain_delivered` / `retain_dead`, dedup keys past their source's
 //! window. Runs store passes on a blocking thread, a bounded batch at a
-//! time, so ingest never waits for it. Never touches an event in flight.
+//! time, so ingest never waits for it. Never touches an event in flight,
+//! and never trusts a wall clock that just jumped forward (the store's
+//! `expiry_now`).
 
 use crate::config::SharedSources;
-use crate::store::{now_ms, Retention, Store, SweepCursor};
+use crate::store::{Retention, Store, SweepCursor};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -52,6 +54,6 @@ impl Janitor {
         let default = self.dedup_window;
         let window = move |source: &str| sources.get(source).map_or(default, |s| s.dedup_window);
         let keep = Retention { delivered: self.retain_delivered, dead: self.retain_dead, dedup_window: &window };
-        self.store.expire(now_ms(), &keep, sweep)
+        self.store.expire(self.store.expiry_now(), &keep, sweep)
     }
 }

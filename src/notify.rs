@@ -1,6 +1,7 @@
 //! systemd readiness protocol (sd_notify): `READY=1` once the store is open
 //! and the ingress listener is bound, `STOPPING=1` when shutdown begins, and
-//! `WATCHDOG=1` pings while `WatchdogSec=` is set. Every call is a no-op when
+//! `WATCHDOG=1` pings while `WatchdogSec=` is set and the store's commits
+//! work (a disk that stopped answering gets hookd restarted). Every call is a no-op when
 //! `NOTIFY_SOCKET` is unset; a failed send is logged, never fatal.
 
 use sd_notify::NotifyState;
@@ -23,9 +24,16 @@ pub fn stopping() {
 pub async fn watchdog() {
     let Some(interval) = sd_notify::watchdog_enabled() else { return };
     let mut tick = tokio::time::interval((interval / 2).max(Duration::from_millis(100)));
+    let mut held = false;
     loop {
         tick.tick().await;
-        send(&[NotifyState::Watchdog]);
+        if crate::store::commits_ok() {
+            held = false;
+            send(&[NotifyState::Watchdog]);
+        } else if !held {
+            held = true;
+            tracing::error!("the store's commits fail: not pinging the watchdog until they work again");
+        }
     }
 }
 

@@ -17,6 +17,7 @@
 
 mod checkpoint;
 mod claim;
+mod clock;
 mod counts;
 mod datadir;
 pub mod inspect;
@@ -186,8 +187,20 @@ pub struct Store {
     /// `/readyz`'s last probe, shared by all callers.
     readiness: Readiness,
     space: space::Space,
+    /// The time expiry decisions trust (a jump forward expires nothing).
+    clock: clock::Clock,
     /// Held until the store is dropped: one hookd per data dir.
     _lock: datadir::DirLock,
+}
+
+/// Whether the open store's commit path works: false from a failed or stuck
+/// commit round until the store is reopened. The systemd watchdog is pinged
+/// only while it holds, so a process whose disk stopped answering is
+/// restarted.
+static COMMITS_OK: AtomicBool = AtomicBool::new(true);
+
+pub fn commits_ok() -> bool {
+    COMMITS_OK.load(Ordering::Relaxed)
 }
 
 pub fn now_ms() -> u64 {
@@ -215,7 +228,7 @@ impl Store {
         };
         let (pos, meta) = {
             let _guard = lock(&self.locks, &dkey);
-            let first = match self.live_duplicate(&dkey, received_ms, new.dedup_window)? {
+            let first = match self.live_duplicate(&dkey, self.clock.expiry_now(), new.dedup_window)? {
                 Some(first) => Some((first, None)),
                 None => self.pending_map().get(&dkey).map(|&(first, lsn)| (first, Some(lsn))),
             };
@@ -257,7 +270,7 @@ impl Store {
             // holds back), and a re-send meanwhile is answered as duplicate.
             Err(e) => {
                 tracing::error!(error = %e, "writing an accepted event to the index failed; the log has it");
-                self.healthy.store(false, Ordering::Relaxed);
+                self.unhealthy();
             }
         }
         Ok(Accepted { id, deduped: false })
@@ -346,7 +359,7 @@ impl Store {
 
     /// A commit round failed: the store is unhealthy until reopened.
     fn failed(&self, e: wal::WalError) -> StoreError {
-        self.healthy.store(false, Ordering::Relaxed);
+        self.unhealthy();
         e.into()
     }
 
@@ -387,6 +400,11 @@ impl Store {
         Ok(Some(entry.id))
     }
 
+    /// Now, for deciding that something expired (see `clock.rs`).
+    pub fn expiry_now(&self) -> u64 {
+        self.clock.expiry_now()
+    }
+
     /// Wait until every change made before this call is on disk.
     pub async fn sync(&self) -> Result<()> {
         let last = self.wal.next_lsn().saturating_sub(1);
@@ -405,11 +423,16 @@ impl Store {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => Err(self.failed(e)),
             Err(_) => {
-                self.healthy.store(false, Ordering::Relaxed);
+                self.unhealthy();
                 tracing::error!("a commit round did not finish within {COMMIT_BUDGET:?}: the store is unhealthy");
                 Err(StoreError::Io(format!("the commit did not finish within {COMMIT_BUDGET:?}")))
             }
         }
+    }
+
+    fn unhealthy(&self) {
+        self.healthy.store(false, Ordering::Relaxed);
+        COMMITS_OK.store(false, Ordering::Relaxed);
     }
 
     /// The last commit round and index write succeeded (no I/O).

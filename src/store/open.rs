@@ -136,6 +136,7 @@ impl Store {
             keys::observe(&newest);
         }
         store.counts.start_recount(newest);
+        super::COMMITS_OK.store(true, std::sync::atomic::Ordering::Relaxed);
         Ok((store, opened))
     }
 
@@ -224,6 +225,7 @@ impl Index<'_> {
     fn open(&self, dir_lock: &mut Option<datadir::DirLock>) -> std::result::Result<(Store, u64), String> {
         create_private_dir(self.dir).map_err(|e| e.to_string())?;
         create_private_dir(&self.dir.join("blobs")).map_err(|e| e.to_string())?;
+        set_aside_unfinished_snapshots(self.dir).map_err(|e| e.to_string())?;
         let cache = self.opts.cache_capacity;
         let dir_owned = self.dir.to_path_buf();
         let opened = std::panic::catch_unwind(move || {
@@ -293,6 +295,7 @@ impl Index<'_> {
             on_body_mismatch: OnceLock::new(),
             readiness: Default::default(),
             space: Space::new(self.data.to_path_buf(), self.opts.segment_size),
+            clock: super::clock::Clock::new(),
             _lock: lock,
         };
         Ok((store, checkpoint))
@@ -318,6 +321,23 @@ fn tighten_modes(path: &Path) {
     if let Some(e) = error {
         tracing::warn!(error = %e, "could not make everything under {} owner-only", path.display());
     }
+}
+
+/// A `snap.*.generating` that a crash left behind stops sled from opening
+/// (sled #1527): it is moved to `sled-aside/`, never deleted.
+fn set_aside_unfinished_snapshots(dir: &Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let text = name.to_string_lossy();
+        if text.starts_with("snap.") && text.ends_with(".generating") {
+            let aside = dir.with_file_name("sled-aside");
+            std::fs::create_dir_all(&aside)?;
+            std::fs::rename(entry.path(), aside.join(&name))?;
+            tracing::warn!(file = %aside.join(&name).display(), "an unfinished sled snapshot was set aside");
+        }
+    }
+    Ok(())
 }
 
 /// `sled` → `sled.damaged-<unix seconds>` (kept for the operator).

@@ -177,3 +177,56 @@ fn ids_keep_rising_across_a_restart_with_the_clock_set_back() {
     let order: Vec<&str> = events.iter().map(|e| e.event.event_id.as_str()).collect();
     assert_eq!(order, ["evt_before", "evt_after"], "id order is arrival order");
 }
+
+#[test]
+fn a_clock_jump_forward_expires_no_dedup_key_and_no_event_early() {
+    let faketime = ["/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1", "/usr/lib/faketime/libfaketime.so.1"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("libfaketime (Debian: apt-get install faketime; .ci/run installs it)");
+    let work = tempfile::tempdir().expect("tempdir");
+    let offset = work.path().join("faketime");
+    std::fs::write(&offset, "+0\n").expect("offset file");
+    let offset_text = offset.display().to_string();
+    let sources = "[sources.gh]\nkind = \"github\"\nsecret = \"k\"\ndedup_window = \"1h\"\n\n\
+                   [[sources.gh.routes]]\nevents = [\"*\"]\ncommand = [\"/bin/true\"]\n";
+    // A janitor pass every 5 s (a quarter of retain_delivered).
+    let mut h = Hookd::configure_storage("retain_delivered = \"20s\"\ndedup_window = \"1h\"", sources, &[]);
+    h.set_env(&[
+        ("LD_PRELOAD", faketime),
+        ("FAKETIME_TIMESTAMP_FILE", offset_text.as_str()),
+        ("FAKETIME_NO_CACHE", "1"),
+        ("DONT_FAKE_MONOTONIC", "1"),
+    ]);
+    h.spawn();
+    let gh = |id: &str| {
+        let (name, sig) = crate::support::sign::github("k", b"{}");
+        let headers = [(name, sig), ("X-GitHub-Delivery".into(), id.into()), ("X-GitHub-Event".into(), "push".into())];
+        post(&h.addr, "/webhooks/gh", &headers, b"{}").map(|r| r.status)
+    };
+    assert_eq!(gh("d-1"), Some(202));
+    crate::support::wait_until(std::time::Duration::from_secs(10), "delivered", || {
+        h.logs().contains("state=\"delivered\"").then_some(())
+    });
+    // NTP steps the clock two hours forward.
+    std::fs::write(&offset, "+2h\n").expect("jump");
+    std::thread::sleep(std::time::Duration::from_secs(7));
+    assert_eq!(gh("d-1"), Some(200), "still a duplicate: its window did not expire by the jump");
+    assert!(h.logs().contains("the wall clock jumped forward"), "{}", h.logs());
+    assert!(!h.logs().contains("retention removed"), "nothing was expired by the jump:\n{}", h.logs());
+    assert_eq!(ids(&mut h), ["d-1"]);
+}
+
+#[test]
+fn an_unfinished_sled_snapshot_is_set_aside_not_left_to_block_the_start() {
+    let mut h = Hookd::start(SOURCES);
+    assert_eq!(send(&h, "evt_1"), Some(202));
+    h.kill9();
+    let stale = h.dir.path().join("data/sled/snap.00000000001A2B3C.generating");
+    std::fs::write(&stale, b"half a snapshot").expect("stale snapshot");
+    h.spawn();
+    assert!(!stale.exists());
+    assert!(h.dir.path().join("data/sled-aside/snap.00000000001A2B3C.generating").exists(), "kept");
+    assert_eq!(send(&h, "evt_1"), Some(200));
+    assert_eq!(ids(&mut h), ["evt_1"]);
+}

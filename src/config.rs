@@ -168,7 +168,12 @@ pub fn load_storage(path: &Path) -> Result<Storage, ConfigErrors> {
     let raw = load_raw(path)?;
     let mut p = Problems::default();
     match storage(&raw.storage, &mut p) {
-        Some(s) if p.0.is_empty() => Ok(s),
+        Some(mut s) if p.0.is_empty() => {
+            // Only new segments use it; a check or an export reads each
+            // segment's own size.
+            s.segment_size = s.segment_size.max(16 << 20);
+            Ok(s)
+        }
         _ => Err(ConfigErrors(p.0)),
     }
 }
@@ -296,16 +301,16 @@ fn validate(path: &Path, raw: RawConfig, p: &mut Problems) -> Option<Config> {
     }
     let admin = admin::admin(&raw.admin, &base_dir(path), p);
     let alerts = admin::alerts(&raw.alerts, p);
-    let storage = storage(&raw.storage, p);
-    if let (Some(body), Some(st)) = (max_body, storage.as_ref()) {
-        if body > st.segment_size / 2 - 64 * 1024 {
-            p.push(
-                "server.max_body",
-                format!(
-                    "must stay below half of storage.segment_size ({} bytes): an event and its body are one log record",
-                    st.segment_size
-                ),
+    let mut storage = storage(&raw.storage, p);
+    if let (Some(body), Some(st)) = (max_body, storage.as_mut()) {
+        if st.segment_size == 0 {
+            st.segment_size = (16u64 << 20).max(body.saturating_mul(2).saturating_add(1 << 20));
+        } else if body > (st.segment_size / 2).saturating_sub(64 * 1024) {
+            let why = format!(
+                "must stay below half of storage.segment_size ({} bytes): an event and its body are one log record",
+                st.segment_size
             );
+            p.push("server.max_body", why);
         }
     }
     let output_tail = p.take("dispatch.output_tail", units::size(&raw.dispatch.output_tail));
@@ -369,8 +374,11 @@ fn storage(raw: &raw::RawStorage, p: &mut Problems) -> Option<Storage> {
     let retain_delivered = p.take("storage.retain_delivered", units::duration(&raw.retain_delivered));
     let retain_dead = p.take("storage.retain_dead", units::duration(&raw.retain_dead));
     let cache_capacity = p.take("storage.cache_capacity", units::size(&raw.cache_capacity));
-    let segment_size = p.take("storage.segment_size", units::size(&raw.segment_size));
-    if segment_size.is_some_and(|s| s < 1 << 20) {
+    let segment_size = match &raw.segment_size {
+        Some(size) => p.take("storage.segment_size", units::size(size)),
+        None => Some(0), // filled in from max_body by `validate`
+    };
+    if segment_size.is_some_and(|s| s != 0 && s < 1 << 20) {
         p.push("storage.segment_size", "must be at least 1MiB");
     }
     if raw.path.trim().is_empty() {

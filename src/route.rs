@@ -85,13 +85,11 @@ pub fn compile(patterns: &[String]) -> Result<GlobSet, String> {
 /// `order_by` key read from the body. A pointer that finds no string or
 /// number gives no key: that delivery is not ordered.
 pub fn deliveries(routes: &[Route], event_type: &str, body: &[u8]) -> Vec<NewDelivery> {
-    let mut json: Option<Option<serde_json::Value>> = None;
     matching(routes, event_type)
         .map(|r| {
             let order_key = r.order_by.as_deref().and_then(|pointer| {
-                let doc = json.get_or_insert_with(|| serde_json::from_slice(body).ok());
-                match doc.as_ref()?.pointer(pointer)? {
-                    serde_json::Value::String(s) => Some(s.clone()),
+                match crate::verify::pointer::lookup(body, pointer).ok()?? {
+                    serde_json::Value::String(s) => Some(s),
                     serde_json::Value::Number(n) => Some(n.to_string()),
                     _ => None,
                 }

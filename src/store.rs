@@ -217,13 +217,15 @@ impl Store {
         let received_ms = now_ms();
         let dkey = dedup_key(&new.source, &new.event_id);
         let order_keys: Vec<Option<String>> = new.routes.iter().map(|r| r.order_key.clone()).collect();
-        let event = Event {
+        // The index's copy has no body (it points into the log); the log's
+        // record has the body inline.
+        let meta = Event {
             source: new.source,
             event_id: new.event_id,
             event_type: new.event_type,
             received_ms,
             headers: new.headers,
-            body: Body::Inline(new.body.to_vec()),
+            body: Body::Inline(Vec::new()),
             routes: new.routes.into_iter().map(|r| r.route).collect(),
         };
         let (pos, meta) = {
@@ -237,21 +239,19 @@ impl Store {
                 if let Some(lsn) = lsn {
                     self.durable(lsn).await?;
                 }
-                self.compare_bodies(&event.source, &event.event_id, &first, &new.body);
+                self.compare_bodies(&meta.source, &meta.event_id, &first, &new.body);
                 return Ok(Accepted { id: first, deduped: true });
             }
             if !self.space.room() {
                 return Err(StoreError::NoSpace(format!("less than {} bytes free", self.space.need())));
             }
             let body_len = new.body.len() as u64;
+            let event = Event { body: Body::Inline(new.body.to_vec()), ..meta.clone() };
             let record = encode(&LogRecord::V1(Change::Accepted { id, event, order_keys: order_keys.clone() }))?;
             let pos = self.wal.append(&record)?;
             self.pending_map().insert(dkey.clone(), (id, pos.lsn));
             self.unapplied_set().insert(pos.lsn);
-            let Ok(LogRecord::V1(Change::Accepted { event, .. })) = decode::<LogRecord>(&record) else {
-                return Err(StoreError::Corrupt("a record just encoded does not decode".into()));
-            };
-            (pos, Event { body: Body::Logged { pos: pos.into(), len: body_len }, ..event })
+            (pos, Event { body: Body::Logged { pos: pos.into(), len: body_len }, ..meta })
         };
         if let Err(e) = self.durable(pos.lsn).await {
             // Maybe on disk, maybe not: a re-send is new, and if this one

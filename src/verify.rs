@@ -9,6 +9,7 @@ pub mod hmac;
 pub mod identify;
 pub mod linear;
 pub mod paddle;
+pub mod pointer;
 #[cfg(test)]
 mod proptests;
 pub mod sample;

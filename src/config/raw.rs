@@ -78,8 +78,9 @@ pub struct RawStorage {
     pub retain_delivered: String,
     pub retain_dead: String,
     pub cache_capacity: RawSize,
-    /// Each write-ahead log segment is preallocated to this.
-    pub segment_size: RawSize,
+    /// Each write-ahead log segment is preallocated to this (default:
+    /// 16 MiB, or more when `server.max_body` needs it).
+    pub segment_size: Option<RawSize>,
 }
 
 impl Default for RawStorage {
@@ -90,7 +91,7 @@ impl Default for RawStorage {
             retain_delivered: "3d".into(),
             retain_dead: "14d".into(),
             cache_capacity: RawSize::Text("16MiB".into()),
-            segment_size: RawSize::Text("64MiB".into()),
+            segment_size: None,
         }
     }
 }

@@ -85,7 +85,7 @@ use std::sync::{Arc, Condvar, Mutex, RwLock};
 /// changing it affects new segments only (each records its own).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WalConfig {
-    /// Default 64 MiB.
+    /// Default 16 MiB (open reads one whole segment at a time to scan it).
     pub segment_size: u64,
     /// Largest payload `append` takes. Default 4 MiB.
     pub max_record: usize,
@@ -93,7 +93,7 @@ pub struct WalConfig {
 
 impl Default for WalConfig {
     fn default() -> Self {
-        WalConfig { segment_size: 64 << 20, max_record: 4 << 20 }
+        WalConfig { segment_size: 16 << 20, max_record: 4 << 20 }
     }
 }
 

@@ -70,22 +70,23 @@ pub fn identify(rules: &Identify, req: &Inbound) -> Result<Identity, String> {
     Ok(Identity { event_id, event_type })
 }
 
+/// The body as JSON, read per pointer without building the document
+/// (`pointer.rs`); an invalid body is said once.
 struct LazyJson<'a> {
     body: &'a [u8],
-    parsed: Option<Result<serde_json::Value, String>>,
+    invalid: Option<String>,
 }
 
 impl<'a> LazyJson<'a> {
     fn new(body: &'a [u8]) -> Self {
-        LazyJson { body, parsed: None }
+        LazyJson { body, invalid: None }
     }
 
-    fn get(&mut self) -> Result<&serde_json::Value, String> {
-        let body = self.body;
-        let parsed = self
-            .parsed
-            .get_or_insert_with(|| serde_json::from_slice(body).map_err(|e| format!("body is not valid JSON: {e}")));
-        parsed.as_ref().map_err(Clone::clone)
+    fn pointer(&mut self, ptr: &str) -> Result<Option<serde_json::Value>, String> {
+        if let Some(e) = &self.invalid {
+            return Err(e.clone());
+        }
+        super::pointer::lookup(self.body, ptr).inspect_err(|e| self.invalid = Some(e.clone()))
     }
 }
 
@@ -101,20 +102,21 @@ fn extract(field: &Field, req: &Inbound, json: &mut LazyJson, what: &str) -> Res
 fn lookup(field: &Field, req: &Inbound, json: &mut LazyJson) -> Result<Option<String>, String> {
     Ok(match field {
         Field::Header(name) => req.header(name).map(str::to_string),
-        Field::Json(ptr) => json.get()?.pointer(ptr).and_then(scalar),
+        Field::Json(ptr) => json.pointer(ptr)?.as_ref().and_then(scalar),
         Field::BodySha256 => Some(hex::encode(Sha256::digest(req.body))),
         Field::Fixed(s) => Some(s.clone()),
         Field::GithubEvent => req.header("x-github-event").map(|event| {
-            let action = json.get().ok().and_then(|v| v.get("action")).and_then(|a| a.as_str());
-            match action {
+            let action = json.pointer("/action").ok().flatten();
+            match action.as_ref().and_then(|a| a.as_str()) {
                 Some(action) => format!("{event}.{action}"),
                 None => event.to_string(),
             }
         }),
         Field::Param(name) => param(req.body, json, name),
         Field::JsonDotted(first, second) => {
-            let v = json.get()?;
-            v.pointer(first).and_then(scalar).map(|a| match v.pointer(second).and_then(scalar) {
+            let a = json.pointer(first)?.as_ref().and_then(scalar);
+            let b = json.pointer(second)?.as_ref().and_then(scalar);
+            a.map(|a| match b {
                 Some(b) => format!("{a}.{b}"),
                 None => a,
             })
@@ -135,7 +137,7 @@ fn lookup(field: &Field, req: &Inbound, json: &mut LazyJson) -> Result<Option<St
 /// A top-level JSON member when the body is JSON, else a form parameter.
 fn param(body: &[u8], json: &mut LazyJson, name: &str) -> Option<String> {
     if body.first() == Some(&b'{') {
-        return json.get().ok()?.get(name).and_then(scalar);
+        return scalar(&json.pointer(&super::pointer::member(name)).ok()??);
     }
     form_urlencoded::parse(body).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
 }

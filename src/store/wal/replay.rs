@@ -1,7 +1,7 @@
 //! Reading records back in LSN order from the files, verifying each again.
 
 use super::error::{Result, WalError};
-use super::format::{parse_frame, Frame, FRAME_HEADER, HEADER_LEN};
+use super::format::{parse_frame, Frame, FRAME_HEADER, HEADER_LEN, LEN_MASK};
 use super::segment::Segment;
 use super::Pos;
 use std::os::unix::fs::FileExt;
@@ -14,12 +14,24 @@ pub struct Record {
     pub payload: Vec<u8>,
 }
 
+/// How much of a segment is read at a time (more when one record is
+/// larger): memory stays bounded however large the preallocated segments.
+const WINDOW: usize = 1 << 20;
+
+/// A window of one segment's bytes: `bytes` are the file's from `start`.
+struct Window {
+    start: usize,
+    bytes: Vec<u8>,
+    /// The file's length (a preallocated segment: its capacity).
+    file_len: usize,
+}
+
 /// Iterator over the durable records from an LSN on (see `Wal::replay`).
-/// Reads one segment into memory at a time. After an error it ends.
+/// Reads each segment a window at a time. After an error it ends.
 pub struct Replay {
     segments: Vec<Arc<Segment>>,
     index: usize,
-    data: Option<Vec<u8>>,
+    data: Option<Window>,
     off: usize,
     lsn: u64,
     from: u64,
@@ -47,9 +59,8 @@ impl Replay {
             let segment = self.segments[self.index].clone();
             if self.data.is_none() {
                 let len = segment.file.metadata().map_err(|e| WalError::io(&segment.path, "stat segment", e))?.len();
-                let mut data = vec![0u8; len.min(segment.capacity) as usize];
-                segment.file.read_exact_at(&mut data, 0).map_err(|e| WalError::io(&segment.path, "read segment", e))?;
-                self.data = Some(data);
+                let file_len = len.min(segment.capacity) as usize;
+                self.data = Some(Window { start: 0, bytes: Vec::new(), file_len });
                 self.off = HEADER_LEN as usize;
                 self.lsn = segment.first_lsn;
                 if self.lsn > self.end {
@@ -62,17 +73,23 @@ impl Replay {
                 self.data = None;
                 continue;
             }
-            let Some(data) = self.data.as_ref() else { continue };
             let off = self.off;
-            match parse_frame(data, off, data.len()) {
+            let Some(window) = self.data.as_mut() else { continue };
+            window.cover(&segment, off, FRAME_HEADER)?;
+            if let Some(word) = window.bytes.get(off - window.start..off - window.start + 4) {
+                let len = u32::from_le_bytes([word[0], word[1], word[2], word[3]]) & LEN_MASK;
+                window.cover(&segment, off, FRAME_HEADER + len as usize)?;
+            }
+            let rel = off - window.start;
+            match parse_frame(&window.bytes, rel, window.bytes.len()) {
                 Frame::Record { lsn, len, .. } if lsn == self.lsn => {
-                    let start = off + FRAME_HEADER;
+                    let start = rel + FRAME_HEADER;
                     let end = start + len as usize;
-                    self.off = end;
+                    self.off = off + FRAME_HEADER + len as usize;
                     self.lsn += 1;
                     if lsn >= self.from {
                         let pos = Pos { segment: segment.seq, offset: off as u64, len, lsn };
-                        return Ok(Some(Record { pos, payload: data[start..end].to_vec() }));
+                        return Ok(Some(Record { pos, payload: window.bytes[start..end].to_vec() }));
                     }
                 }
                 Frame::Record { lsn, .. } => {
@@ -85,6 +102,26 @@ impl Replay {
                 Frame::Bad(reason) => return Err(WalError::corrupt(&segment.path, off as u64, reason)),
             }
         }
+    }
+}
+
+impl Window {
+    /// Make the window hold the file's bytes `off..off + need` (or up to
+    /// the end of the file, when it is shorter: the frame parser then says
+    /// what is cut).
+    fn cover(&mut self, segment: &Segment, off: usize, need: usize) -> Result<()> {
+        let want_end = (off + need).min(self.file_len);
+        if off >= self.start && want_end <= self.start + self.bytes.len() {
+            return Ok(());
+        }
+        let n = need.max(WINDOW).min(self.file_len.saturating_sub(off));
+        self.bytes.resize(n, 0);
+        segment
+            .file
+            .read_exact_at(&mut self.bytes, off as u64)
+            .map_err(|e| WalError::io(&segment.path, "read segment", e))?;
+        self.start = off;
+        Ok(())
     }
 }
 

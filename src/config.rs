@@ -88,6 +88,8 @@ pub struct Dispatch {
     pub output_tail: usize,
     /// Names of hookd's environment every handler and alert command sees.
     pub inherit_env: Vec<String>,
+    /// Handlers and alert commands run at this nice value (0: hookd's own).
+    pub nice: i32,
 }
 
 #[derive(Debug)]
@@ -317,6 +319,9 @@ fn validate(path: &Path, raw: RawConfig, p: &mut Problems) -> Option<Config> {
     if raw.dispatch.concurrency == 0 {
         p.push("dispatch.concurrency", "must be at least 1");
     }
+    if !(0..=19).contains(&raw.dispatch.nice) {
+        p.push("dispatch.nice", format!("{} is not a nice value from 0 (off) to 19", raw.dispatch.nice));
+    }
     let secret_names = secret_env_names(&raw);
     let rules = child_env::Rules { secret_names: &secret_names };
     rules.inherit("dispatch.inherit_env", &raw.dispatch.inherit_env, p);
@@ -350,6 +355,7 @@ fn validate(path: &Path, raw: RawConfig, p: &mut Problems) -> Option<Config> {
             concurrency: raw.dispatch.concurrency.max(1),
             output_tail: usize::try_from(output_tail?).unwrap_or(usize::MAX),
             inherit_env: raw.dispatch.inherit_env.clone(),
+            nice: raw.dispatch.nice.clamp(0, 19),
         },
         admin,
         alerts,

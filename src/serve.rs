@@ -83,6 +83,7 @@ pub async fn run(config: Config, store: Arc<Store>, listeners: Listeners, hangup
         }
         _ => None,
     };
+    crate::dispatch::command::set_nice(config.dispatch.nice);
     let dispatcher = Dispatcher {
         store: store.clone(),
         queue: queue.clone(),

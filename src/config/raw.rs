@@ -103,11 +103,13 @@ pub struct RawDispatch {
     pub output_tail: RawSize,
     /// Names of hookd's environment variables every handler may see.
     pub inherit_env: Vec<String>,
+    /// Handlers' CPU priority below the ack path (0 = the same).
+    pub nice: i32,
 }
 
 impl Default for RawDispatch {
     fn default() -> Self {
-        RawDispatch { concurrency: 16, output_tail: RawSize::Text("4KiB".into()), inherit_env: Vec::new() }
+        RawDispatch { concurrency: 16, output_tail: RawSize::Text("4KiB".into()), inherit_env: Vec::new(), nice: 10 }
     }
 }
 

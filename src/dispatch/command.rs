@@ -1,8 +1,9 @@
 //! Runs one command handler: direct argv exec (no shell, ever) with an environment built from
 //! nothing but what the caller hands it, the webhook body complete on stdin before the handler
 //! starts (a sealed memfd), a timeout that SIGKILLs the handler's whole process group, and a
-//! bounded tail of its interleaved stdout/stderr. Also ends the process groups of attempts a
-//! previous hookd left running. It must never use a shell, inherit hookd's environment, block
+//! bounded tail of its interleaved stdout/stderr, at a lower CPU priority than the ack path
+//! (`[dispatch] nice`: spawned from a thread that carries the nice value, which the child
+//! inherits). Also ends the process groups of attempts a previous hookd left running. It must never use a shell, inherit hookd's environment, block
 //! the async runtime, or let a handler's output grow memory without bound.
 
 #![allow(clippy::disallowed_methods)] // the one place processes start
@@ -67,10 +68,71 @@ pub struct CommandResult {
     pub duration: Duration,
 }
 
+/// Handlers' nice value, set once at start (`[dispatch] nice`).
+static NICE: std::sync::OnceLock<i32> = std::sync::OnceLock::new();
+
+/// Run every handler and alert command at nice `n` from now on (0: hookd's
+/// own priority). The first call wins; a restart takes a new value.
+pub fn set_nice(n: i32) {
+    let _ = NICE.set(n);
+}
+
+/// The thread that spawns children when they run below hookd's priority:
+/// it lowers only its own priority (Linux: per thread), and `posix_spawn`
+/// hands that to the child, so no code runs between fork and exec.
+struct Spawner(std::sync::mpsc::Sender<Box<dyn FnOnce() + Send>>);
+
+fn spawner(nice: i32) -> Option<&'static Spawner> {
+    static SPAWNER: std::sync::OnceLock<Option<Spawner>> = std::sync::OnceLock::new();
+    SPAWNER
+        .get_or_init(|| {
+            let handle = tokio::runtime::Handle::try_current().ok()?;
+            let (tx, rx) = std::sync::mpsc::channel::<Box<dyn FnOnce() + Send>>();
+            let started = std::thread::Builder::new().name("hookd-spawn".into()).spawn(move || {
+                // SAFETY: setpriority on this thread's own id; no memory is involved.
+                let tid = unsafe { libc::gettid() } as libc::id_t;
+                if unsafe { libc::setpriority(libc::PRIO_PROCESS, tid, nice) } != 0 {
+                    tracing::warn!(error = %io::Error::last_os_error(), nice, "could not lower the handlers' priority");
+                }
+                let _runtime = handle.enter();
+                for job in rx {
+                    job();
+                }
+            });
+            match started {
+                Ok(_) => Some(Spawner(tx)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "no spawner thread; handlers run at hookd's priority");
+                    None
+                }
+            }
+        })
+        .as_ref()
+}
+
+/// `cmd.spawn()`, on the spawner thread when handlers run niced.
+async fn spawn_at_priority(mut cmd: Command) -> io::Result<Child> {
+    let nice = NICE.get().copied().unwrap_or(0);
+    let Some(spawner) = (nice > 0).then(|| spawner(nice)).flatten() else { return cmd.spawn() };
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let job: Box<dyn FnOnce() + Send> = Box::new(move || {
+        let _ = tx.send(cmd.spawn());
+    });
+    if spawner.0.send(job).is_err() {
+        return Err(io::Error::other("the spawner thread is gone"));
+    }
+    rx.await.unwrap_or_else(|_| Err(io::Error::other("the spawner thread is gone")))
+}
+
 pub async fn run(mut spec: CommandSpec) -> CommandResult {
     let started = Instant::now();
     let mut tail = Tail::new(spec.tail_bytes);
-    let exit = match spawn(&spec) {
+    let built = build(&spec);
+    let spawned = match built {
+        Ok((cmd, program)) => spawn_at_priority(cmd).await.map_err(|e| format!("could not start {program}: {e}")),
+        Err(e) => Err(e),
+    };
+    let exit = match spawned {
         Ok(child) => {
             if let (Some(tell), Some(pid)) = (spec.on_start.take(), child.id()) {
                 if let Some(who) = identify(pid) {
@@ -84,7 +146,8 @@ pub async fn run(mut spec: CommandSpec) -> CommandResult {
     CommandResult { exit, output_tail: tail.into_string(), duration: started.elapsed() }
 }
 
-fn spawn(spec: &CommandSpec) -> Result<Child, String> {
+/// The command for `spec` (its program's name, for messages).
+fn build(spec: &CommandSpec) -> Result<(Command, String), String> {
     let Some((program, args)) = spec.argv.split_first() else {
         return Err("could not start: empty argv".to_owned());
     };
@@ -98,7 +161,7 @@ fn spawn(spec: &CommandSpec) -> Result<Child, String> {
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
-    cmd.spawn().map_err(|e| format!("could not start {program}: {e}"))
+    Ok((cmd, program.clone()))
 }
 
 /// The body in a file the handler reads from its start: a memfd sealed

@@ -223,3 +223,40 @@ fn alive(pid: i32) -> bool {
     let stat = read(Path::new(&format!("/proc/{pid}/stat")));
     !stat.is_empty() && !stat.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z'))
 }
+
+/// SPEC §1.7: handlers run below the ack path's CPU priority (`[dispatch]
+/// nice`, default 10, 0 = off); hookd itself keeps its own.
+#[test]
+fn handlers_run_at_a_lower_cpu_priority_than_hookd() {
+    for (dispatch, want) in [("", "10"), ("[dispatch]\nnice = 0\n", "0"), ("[dispatch]\nnice = 15\n", "15")] {
+        let work = tempfile::tempdir().expect("tempdir");
+        let out = work.path().join("nice");
+        let sources = format!(
+            "{dispatch}[sources.s]\nkind = \"stripe\"\nsecret = \"k\"\n\n[[sources.s.routes]]\nevents = [\"*\"]\n\
+             command = [\"/bin/sh\", \"-c\", \"nice > {}\"]\n",
+            out.display()
+        );
+        let h = Hookd::start(&sources);
+        let body = stripe_event("evt_nice", "t");
+        let sig = stripe("k", unix_now(), &body);
+        assert_eq!(post(&h.addr, "/webhooks/s", &[sig], &body).map(|r| r.status), Some(202));
+        let got = wait_until(Duration::from_secs(10), "the handler's niceness", || {
+            let t = read(&out);
+            (!t.trim().is_empty()).then(|| t.trim().to_string())
+        });
+        assert_eq!(got, want, "{dispatch}");
+        let stat = read(Path::new(&format!("/proc/{}/stat", h.pid().expect("pid"))));
+        let hookd_nice = stat.rsplit_once(')').and_then(|(_, r)| r.split_whitespace().nth(16)).expect("nice field");
+        assert_eq!(hookd_nice, "0", "hookd itself is not niced");
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("c.toml");
+    std::fs::write(&path, "[dispatch]\nnice = 25\n").expect("write");
+    let out = std::process::Command::new(crate::support::BIN)
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("dispatch.nice: 25 is not a nice value from 0 (off) to 19"));
+}

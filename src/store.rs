@@ -189,6 +189,8 @@ pub struct Store {
     space: space::Space,
     /// The time expiry decisions trust (a jump forward expires nothing).
     clock: clock::Clock,
+    /// Checkpoints may run (set when the open, replay included, is done).
+    checkpoints: Arc<AtomicBool>,
     /// Held until the store is dropped: one hookd per data dir.
     _lock: datadir::DirLock,
 }

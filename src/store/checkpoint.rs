@@ -6,7 +6,6 @@
 //! that LSN nor any live event's body needs. Never blocks an accept or a
 //! claim; a checkpoint that cannot finish only lets the log grow.
 
-use super::keys::Id;
 use super::records::{decode, Body, EventRecord};
 use super::wal::Wal;
 use std::collections::BTreeSet;
@@ -35,6 +34,9 @@ pub(super) struct Parts {
     /// `sled/`: what sled creates there later (snapshots, blobs) is made
     /// owner-only each round (sled uses the process umask).
     pub sled_dir: std::path::PathBuf,
+    /// Set once the open is complete (the replay done): no checkpoint and
+    /// no trim before, or a crash mid-replay would skip records.
+    pub armed: Arc<std::sync::atomic::AtomicBool>,
 }
 
 pub(super) struct Checkpointer {
@@ -50,6 +52,7 @@ impl Checkpointer {
         let (finished, done) = mpsc::channel();
         let thread = std::thread::Builder::new().name("hookd-checkpoint".into()).spawn(move || {
             let mut last = read(&parts.meta).unwrap_or(0);
+            let mut from: Option<Vec<u8>> = None;
             loop {
                 let stopping = !matches!(stopped.recv_timeout(EVERY), Err(mpsc::RecvTimeoutError::Timeout));
                 for dir in [parts.sled_dir.clone(), parts.sled_dir.join("blobs")] {
@@ -57,7 +60,14 @@ impl Checkpointer {
                         tracing::debug!(error = %e, dir = %dir.display(), "could not tighten modes");
                     }
                 }
-                match checkpoint(&parts, last) {
+                if !parts.armed.load(std::sync::atomic::Ordering::Acquire) {
+                    if stopping {
+                        let _ = finished.send(());
+                        return;
+                    }
+                    continue;
+                }
+                match checkpoint(&parts, last, &mut from) {
                     Ok(lsn) => last = lsn,
                     Err(e) => tracing::warn!(error = %e, "checkpoint failed; the log keeps everything since the last"),
                 }
@@ -96,7 +106,7 @@ pub(super) fn read(meta: &sled::Tree) -> Option<u64> {
     Some(u64::from_be_bytes(raw.as_ref().try_into().ok()?))
 }
 
-fn checkpoint(p: &Parts, last: u64) -> Result<u64, String> {
+fn checkpoint(p: &Parts, last: u64, from: &mut Option<Vec<u8>>) -> Result<u64, String> {
     let durable = p.wal.durable_lsn();
     let oldest_unapplied = p.unapplied.lock().unwrap_or_else(|e| e.into_inner()).first().copied();
     let lsn = oldest_unapplied.map_or(durable, |u| u.saturating_sub(1).min(durable));
@@ -108,24 +118,33 @@ fn checkpoint(p: &Parts, last: u64) -> Result<u64, String> {
         p.data_file.sync_data().map_err(|e| format!("fdatasync: {e}"))?;
     }
     let lsn = lsn.max(last);
-    trim(p, lsn)?;
+    trim(p, lsn, from)?;
     Ok(lsn)
 }
 
 /// Remove the segments wholly before both the checkpoint and the oldest
-/// body an event in the index still points to.
-fn trim(p: &Parts, checkpoint: u64) -> Result<(), String> {
+/// body an event in the index still points to. `from`: the key of the
+/// oldest event seen with its body in the log (events from before the log
+/// come first and are never added again, so they are skipped once).
+fn trim(p: &Parts, checkpoint: u64, from: &mut Option<Vec<u8>>) -> Result<(), String> {
     let segments = p.wal.segments();
     let Some(replay_from) = segments.iter().rev().find(|s| s.first_lsn <= checkpoint + 1).map(|s| s.seq) else {
         return Ok(());
     };
     let mut keep = replay_from;
-    for entry in p.events.iter().take(OLDEST_SCAN) {
+    let mut logged = 0;
+    let start: Vec<u8> = from.clone().unwrap_or_default();
+    for entry in p.events.range(start..) {
         let (k, v) = entry.map_err(|e| format!("events: {e}"))?;
-        let _id: Option<Id> = k.as_ref().try_into().ok();
-        if let Ok(EventRecord::V1(event)) = decode(&v) {
-            if let Body::Logged { pos, .. } = event.body {
-                keep = keep.min(pos.segment);
+        let Ok(EventRecord::V1(event)) = decode(&v) else { continue };
+        if let Body::Logged { pos, .. } = event.body {
+            if logged == 0 {
+                *from = Some(k.to_vec());
+            }
+            keep = keep.min(pos.segment);
+            logged += 1;
+            if logged >= OLDEST_SCAN {
+                break;
             }
         }
     }

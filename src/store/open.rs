@@ -137,6 +137,7 @@ impl Store {
         }
         store.counts.start_recount(newest);
         super::COMMITS_OK.store(true, std::sync::atomic::Ordering::Relaxed);
+        store.checkpoints.store(true, std::sync::atomic::Ordering::Release);
         Ok((store, opened))
     }
 
@@ -247,6 +248,7 @@ impl Index<'_> {
         let db_file = self.dir.join("db");
         let data_file = std::fs::File::open(&db_file).map_err(|e| format!("{}: {e}", db_file.display()))?;
         let unapplied = Arc::new(Mutex::new(Default::default()));
+        let armed = Arc::new(AtomicBool::new(false));
         let trees = (
             tree("deliveries")?,
             tree("due")?,
@@ -265,6 +267,7 @@ impl Index<'_> {
             unapplied: unapplied.clone(),
             data_file,
             sled_dir: self.dir.to_path_buf(),
+            armed: armed.clone(),
         });
         let checkpointer = match checkpointer {
             Ok(c) => c,
@@ -296,6 +299,7 @@ impl Index<'_> {
             readiness: Default::default(),
             space: Space::new(self.data.to_path_buf(), self.opts.segment_size),
             clock: super::clock::Clock::new(),
+            checkpoints: armed,
             _lock: lock,
         };
         Ok((store, checkpoint))

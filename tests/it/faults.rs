@@ -174,19 +174,25 @@ fn a_full_disk_answers_503_acknowledges_nothing_and_recovers() {
 fn a_delivery_with_long_tails_stays_out_of_sled_blobs() {
     let work = tempfile::tempdir().expect("tempdir");
     let runs = work.path().join("runs");
+    let done = work.path().join("done");
+    // Every attempt fails until the test says hookd was restarted.
+    let restarted = work.path().join("restarted");
     let script = format!(
-        "echo $HOOKD_ATTEMPT >> {}; head -c 70000 /dev/zero | tr '\\\\0' o; head -c 70000 /dev/zero | tr '\\\\0' e >&2; [ $HOOKD_ATTEMPT -ge 4 ]",
-        runs.display()
+        "echo $HOOKD_ATTEMPT >> {}; head -c 70000 /dev/zero | tr '\\\\0' o; head -c 70000 /dev/zero | tr '\\\\0' e >&2; [ -e {} ] && echo $HOOKD_ATTEMPT >> {}",
+        runs.display(),
+        restarted.display(),
+        done.display()
     );
     let sources = format!(
-        "[dispatch]\noutput_tail = \"64KiB\"\n\n[sources.s]\nkind = \"stripe\"\nsecret = \"k\"\n\n[[sources.s.routes]]\nevents = [\"*\"]\ncommand = [\"/bin/sh\", \"-c\", {script:?}]\nretry = {{ attempts = 5, initial = \"20ms\", max = \"20ms\" }}\n"
+        "[dispatch]\noutput_tail = \"64KiB\"\n\n[sources.s]\nkind = \"stripe\"\nsecret = \"k\"\n\n[[sources.s.routes]]\nevents = [\"*\"]\ncommand = [\"/bin/sh\", \"-c\", {script:?}]\nretry = {{ attempts = 20, initial = \"20ms\", max = \"200ms\" }}\n"
     );
     let mut h = Hookd::start(&sources);
     assert_eq!(send(&h.addr, "evt_blob"), Some(202));
     wait_until(Duration::from_secs(20), "three failed attempts", || (lines(&runs).len() >= 3).then_some(()));
     h.kill9();
     h.spawn();
-    wait_until(Duration::from_secs(20), "delivered", || h.logs().contains("state=\"delivered\"").then_some(()));
+    std::fs::write(&restarted, "").expect("marker");
+    wait_until(Duration::from_secs(20), "a successful attempt", || (!lines(&done).is_empty()).then_some(()));
     let blobs = h.dir.path().join("data/sled/blobs");
     assert_eq!(std::fs::read_dir(&blobs).map(|d| d.count()).unwrap_or(0), 0, "nothing in sled's blobs");
     let store = h.stop_and_open();
@@ -194,6 +200,7 @@ fn a_delivery_with_long_tails_stays_out_of_sled_blobs() {
     let d = &events[0].deliveries[0];
     assert_eq!(d.state.as_str(), "delivered");
     assert!(d.attempts.len() >= 4, "{}", d.attempts.len());
+    assert!(lines(&runs).len() >= 4);
     assert!(d.attempts.iter().all(|a| a.output_tail.len() <= 1024), "the index keeps little of each tail");
     let whole = store.event_view_whole(&events[0].id).expect("read").expect("event");
     let failed: Vec<_> = whole.deliveries[0].attempts.iter().filter(|a| a.exit_code.is_some_and(|c| c != 0)).collect();

@@ -253,8 +253,7 @@ fn end_interrupted(store: &Store) {
         Ok(notes) => notes,
         Err(e) => return tracing::error!(error = %e, "reading the interrupted handlers failed"),
     };
-    for n in notes {
-        let who = command::Started { pgid: n.pgid, start_ticks: n.start_ticks, boot_id: n.boot_id };
+    for who in notes {
         if command::end_interrupted(&who) {
             tracing::warn!(pgid = who.pgid, "ended the process group of a handler interrupted by the last stop");
         }

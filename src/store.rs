@@ -230,7 +230,7 @@ impl Store {
             body: Body::Inline(Vec::new()),
             routes: new.routes.into_iter().map(|r| r.route).collect(),
         };
-        let (pos, meta) = {
+        let (pos, meta, order_keys) = {
             let _guard = lock(&self.locks, &dkey);
             let first = match self.live_duplicate(&dkey, self.clock.expiry_now(), new.dedup_window)? {
                 Some(first) => Some((first, None)),
@@ -248,12 +248,18 @@ impl Store {
                 return Err(StoreError::NoSpace(format!("less than {} bytes free", self.space.need())));
             }
             let body_len = new.body.len() as u64;
-            let event = Event { body: Body::Inline(new.body.to_vec()), ..meta.clone() };
-            let record = encode(&LogRecord::V1(Change::Accepted { id, event, order_keys: order_keys.clone() }))?;
-            let pos = self.wal.append(&record)?;
+            // The log's record holds the event with its body; the index's
+            // copy is the same event, its body a position in the log.
+            let change =
+                Change::Accepted { id, event: Event { body: Body::Inline(new.body.to_vec()), ..meta }, order_keys };
+            let record = LogRecord::V1(change);
+            let pos = self.wal.append(&encode(&record)?)?;
             self.pending_map().insert(dkey.clone(), (id, pos.lsn));
             self.unapplied_set().insert(pos.lsn);
-            (pos, Event { body: Body::Logged { pos: pos.into(), len: body_len }, ..meta })
+            let LogRecord::V1(Change::Accepted { event, order_keys, .. }) = record else {
+                return Err(StoreError::Corrupt("an accept's own record changed kind".into()));
+            };
+            (pos, Event { body: Body::Logged { pos: pos.into(), len: body_len }, ..event }, order_keys)
         };
         if let Err(e) = self.durable(pos.lsn).await {
             // Maybe on disk, maybe not: a re-send is new, and if this one

@@ -41,16 +41,11 @@ pub struct CommandSpec {
     pub on_start: Option<Box<dyn FnOnce(Started) + Send>>,
 }
 
-/// Who a started handler is, so that a later hookd can tell it apart from
-/// an unrelated process that reused its pid.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Started {
-    pub pgid: i32,
-    /// The leader's start time in clock ticks since boot (`/proc/PID/stat`).
-    pub start_ticks: u64,
-    /// `/proc/sys/kernel/random/boot_id`: pids mean nothing across boots.
-    pub boot_id: String,
-}
+/// Who a started handler is (the store keeps it while the attempt runs),
+/// so that a later hookd can tell it apart from a process that reused its
+/// pid: its pgid, the leader's start time in clock ticks since boot
+/// (`/proc/PID/stat`) and `/proc/sys/kernel/random/boot_id`.
+pub use crate::store::ProcessNote as Started;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CommandExit {

@@ -12,7 +12,7 @@ use crate::config::Sources;
 use crate::retry::{self, Outcome};
 use crate::route::{Handler, Route};
 use crate::store::keys::id_text;
-use crate::store::{now_ms, AttemptEnd, Claim, Next, ProcessNote, Store};
+use crate::store::{now_ms, AttemptEnd, Claim, Next, Store};
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -48,8 +48,7 @@ pub async fn handler(cx: &Attempting<'_>, route: &Route, claim: &Claim) -> Attem
 async fn run_command(cx: &Attempting<'_>, route: &Route, argv: &[String], claim: &Claim) -> (Outcome, AttemptEnd) {
     let (store, due, attempt) = (cx.store.clone(), claim.due, claim.attempt);
     let note = move |who: command::Started| {
-        let note = ProcessNote { pgid: who.pgid, start_ticks: who.start_ticks, boot_id: who.boot_id };
-        if let Err(e) = store.note_process(&due, attempt, &note) {
+        if let Err(e) = store.note_process(&due, attempt, &who) {
             tracing::warn!(id = %id_text(&due.id), error = %e, "could not note the handler's process group");
         }
     };

@@ -99,7 +99,7 @@ pub fn create(dir: &Path, dir_file: &File, header: Header) -> Result<Segment> {
         .open(&path)
         .map_err(|e| WalError::io(&path, "create segment", e))?;
     match init(&file, &path, header).and_then(|_| sync_dir(dir_file, dir)) {
-        Ok(()) => Ok(Segment { seq: header.seq, first_lsn: header.first_lsn, capacity: header.capacity, path, file }),
+        Ok(()) => Ok(Segment::new(file, &path, header)),
         Err(e) => {
             drop(file);
             std::fs::remove_file(&path)
@@ -111,6 +111,18 @@ pub fn create(dir: &Path, dir_file: &File, header: Header) -> Result<Segment> {
     }
 }
 
+impl Segment {
+    fn new(file: File, path: &Path, header: Header) -> Segment {
+        Segment {
+            seq: header.seq,
+            first_lsn: header.first_lsn,
+            capacity: header.capacity,
+            path: path.to_path_buf(),
+            file,
+        }
+    }
+}
+
 /// Complete the torn creation of the newest segment (a file that holds
 /// only zeros, or nothing): the same steps as `create`, in place.
 pub fn reinit(dir: &Path, dir_file: &File, path: &Path, header: Header) -> Result<Segment> {
@@ -118,13 +130,7 @@ pub fn reinit(dir: &Path, dir_file: &File, path: &Path, header: Header) -> Resul
         OpenOptions::new().read(true).write(true).open(path).map_err(|e| WalError::io(path, "open segment", e))?;
     init(&file, path, header)?;
     sync_dir(dir_file, dir)?;
-    Ok(Segment {
-        seq: header.seq,
-        first_lsn: header.first_lsn,
-        capacity: header.capacity,
-        path: path.to_path_buf(),
-        file,
-    })
+    Ok(Segment::new(file, path, header))
 }
 
 fn init(file: &File, path: &Path, header: Header) -> Result<()> {
@@ -154,25 +160,13 @@ pub fn reopen_tail(path: &Path, header: Header, zero_from: u64, zero_to: u64) ->
         off += n as u64;
     }
     file.sync_all().map_err(|e| WalError::io(path, "fsync segment", e))?;
-    let segment = Segment {
-        seq: header.seq,
-        first_lsn: header.first_lsn,
-        capacity: header.capacity,
-        path: path.to_path_buf(),
-        file,
-    };
+    let segment = Segment::new(file, path, header);
     Ok((segment, grown))
 }
 
 pub fn open_read(path: &Path, header: Header) -> Result<Segment> {
     let file = File::open(path).map_err(|e| WalError::io(path, "open segment", e))?;
-    Ok(Segment {
-        seq: header.seq,
-        first_lsn: header.first_lsn,
-        capacity: header.capacity,
-        path: path.to_path_buf(),
-        file,
-    })
+    Ok(Segment::new(file, path, header))
 }
 
 /// Test-only fault injection, by directory (tests run in parallel, each in

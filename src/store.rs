@@ -201,6 +201,14 @@ pub struct Store {
 /// restarted.
 static COMMITS_OK: AtomicBool = AtomicBool::new(true);
 
+/// Whether `apply_accepted` writes the live accept that just appended the
+/// record (nothing to look up) or a record replayed from the log.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fresh {
+    Yes,
+    Replay,
+}
+
 pub fn commits_ok() -> bool {
     COMMITS_OK.load(Ordering::Relaxed)
 }
@@ -268,7 +276,7 @@ impl Store {
             self.unapplied_set().remove(&pos.lsn);
             return Err(e);
         }
-        match self.apply_accepted(&id, meta, &order_keys) {
+        match self.apply_accepted(&id, meta, &order_keys, Fresh::Yes) {
             Ok(()) => {
                 self.pending_map().remove(&dkey);
                 self.unapplied_set().remove(&pos.lsn);
@@ -324,15 +332,21 @@ impl Store {
     /// Write an event that the log holds to the index: dedup entry, its
     /// deliveries, then the event record — the commit marker. Nothing when
     /// the index has it already (a replay).
-    fn apply_accepted(&self, id: &Id, event: Event, order_keys: &[Option<String>]) -> Result<()> {
+    fn apply_accepted(&self, id: &Id, event: Event, order_keys: &[Option<String>], fresh: Fresh) -> Result<()> {
         let dkey = dedup_key(&event.source, &event.event_id);
         let _guard = lock(&self.locks, &dkey);
-        if self.events.contains_key(id)? {
-            return Ok(());
-        }
-        let newer = match self.dedup.get(&dkey)?.and_then(|raw| DedupEntry::decode(&raw)) {
-            Some(e) => e.received_ms <= event.received_ms,
-            None => true,
+        // A fresh accept has a new id, and its dedup key was looked up under
+        // this lock before its append (any entry there is expired or the
+        // remains of an accept that never committed; the pending map kept
+        // every other copy out since): it is the newest. A replay knows
+        // neither.
+        let newer = match fresh {
+            Fresh::Yes => true,
+            Fresh::Replay if self.events.contains_key(id)? => return Ok(()),
+            Fresh::Replay => match self.dedup.get(&dkey)?.and_then(|raw| DedupEntry::decode(&raw)) {
+                Some(e) => e.received_ms <= event.received_ms,
+                None => true,
+            },
         };
         if newer {
             self.dedup

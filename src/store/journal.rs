@@ -7,7 +7,7 @@
 
 use super::keys::{delivery_key, order_key, order_prefix, DueKey, Id};
 use super::records::{Body, Change, Event, EventRecord, LogPos};
-use super::{encode, lock, Result, Store, PARKED};
+use super::{encode, lock, Fresh, Result, Store, PARKED};
 
 impl Store {
     /// Apply a record found in the log at `pos` to the index.
@@ -19,7 +19,7 @@ impl Store {
                     _ => 0,
                 };
                 let event = Event { body: Body::Logged { pos, len }, ..event };
-                self.apply_accepted(&id, event, &order_keys)
+                self.apply_accepted(&id, event, &order_keys, Fresh::Replay)
             }
             Change::AttemptStarted { id, index, number, started_ms } => {
                 self.apply_started(&id, index, number, started_ms)

@@ -64,29 +64,52 @@ pub fn parse_field(s: &str) -> Result<Field, String> {
 }
 
 pub fn identify(rules: &Identify, req: &Inbound) -> Result<Identity, String> {
-    let mut json = LazyJson::new(req.body);
+    let mut wanted = Vec::new();
+    pointers(&rules.id, &mut wanted);
+    pointers(&rules.ty, &mut wanted);
+    let mut json = LazyJson::new(req.body, wanted);
     let event_id = extract(&rules.id, req, &mut json, "event id")?;
     let event_type = extract(&rules.ty, req, &mut json, "event type")?;
     Ok(Identity { event_id, event_type })
 }
 
-/// The body as JSON, read per pointer without building the document
-/// (`pointer.rs`); an invalid body is said once.
+/// Every JSON pointer `field` may read.
+fn pointers(field: &Field, out: &mut Vec<String>) {
+    match field {
+        Field::Json(p) => out.push(p.clone()),
+        Field::GithubEvent => out.push("/action".into()),
+        Field::Param(name) => out.push(super::pointer::member(name)),
+        Field::JsonDotted(a, b) => out.extend([a.clone(), b.clone()]),
+        Field::AnyOf(fields) => fields.iter().for_each(|f| pointers(f, out)),
+        Field::Header(_) | Field::BodySha256 | Field::Fixed(_) => {}
+    }
+}
+
+/// The body as JSON, read without building the document (`pointer.rs`):
+/// the first pointer asked for reads every pointer the rules may ask for,
+/// in one pass; an invalid body is said once.
 struct LazyJson<'a> {
     body: &'a [u8],
-    invalid: Option<String>,
+    wanted: Vec<String>,
+    read: Option<Result<Vec<Option<serde_json::Value>>, String>>,
 }
 
 impl<'a> LazyJson<'a> {
-    fn new(body: &'a [u8]) -> Self {
-        LazyJson { body, invalid: None }
+    fn new(body: &'a [u8], wanted: Vec<String>) -> Self {
+        LazyJson { body, wanted, read: None }
     }
 
     fn pointer(&mut self, ptr: &str) -> Result<Option<serde_json::Value>, String> {
-        if let Some(e) = &self.invalid {
-            return Err(e.clone());
+        let (body, wanted) = (self.body, &self.wanted);
+        let read = self.read.get_or_insert_with(|| {
+            let ptrs: Vec<&str> = wanted.iter().map(String::as_str).collect();
+            super::pointer::lookup_all(body, &ptrs)
+        });
+        let values = read.as_ref().map_err(Clone::clone)?;
+        match self.wanted.iter().position(|w| w == ptr) {
+            Some(i) => Ok(values.get(i).cloned().flatten()),
+            None => super::pointer::lookup(self.body, ptr),
         }
-        super::pointer::lookup(self.body, ptr).inspect_err(|e| self.invalid = Some(e.clone()))
     }
 }
 

@@ -1,5 +1,5 @@
-//! The value at an RFC 6901 JSON pointer, read in one pass over the raw body
-//! without building the document: everything off the pointer's path is
+//! The values at RFC 6901 JSON pointers, read in one pass over the raw body
+//! (one or several pointers) without building the document: everything off the pointer's path is
 //! skipped without allocating (`Skip`), only the value found is built. The
 //! whole body is still parsed as `serde_json::Value` would parse it — its
 //! recursion limit, numbers out of range are errors — so every reader of a
@@ -13,15 +13,30 @@ use std::fmt;
 /// JSON but nothing is there. A key that appears twice: the last one wins
 /// (as in `serde_json::Value`).
 pub fn lookup(body: &[u8], pointer: &str) -> Result<Option<serde_json::Value>, String> {
-    let tokens: Vec<String> = match pointer {
-        "" => Vec::new(),
-        p if p.starts_with('/') => p[1..].split('/').map(|t| t.replace("~1", "/").replace("~0", "~")).collect(),
-        p => return Err(format!("{p:?} is not a JSON pointer")),
-    };
+    Ok(lookup_all(body, &[pointer])?.pop().flatten())
+}
+
+/// The values at several pointers, in the same order, from one pass over
+/// the body (an event's id and its type, read together).
+pub fn lookup_all(body: &[u8], pointers: &[&str]) -> Result<Vec<Option<serde_json::Value>>, String> {
+    let tokens = pointers.iter().map(|p| parse(p)).collect::<Result<Vec<_>, _>>()?;
+    let paths: Vec<(usize, &[String])> = tokens.iter().enumerate().map(|(i, t)| (i, t.as_slice())).collect();
     let mut de = serde_json::Deserializer::from_slice(body);
-    let found = Path(&tokens).deserialize(&mut de).map_err(|e| format!("body is not valid JSON: {e}"))?;
+    let found = Paths(paths).deserialize(&mut de).map_err(|e| format!("body is not valid JSON: {e}"))?;
     de.end().map_err(|e| format!("body is not valid JSON: {e}"))?;
-    Ok(found)
+    let mut out = vec![None; pointers.len()];
+    for (i, v) in found {
+        out[i] = v;
+    }
+    Ok(out)
+}
+
+fn parse(pointer: &str) -> Result<Vec<String>, String> {
+    match pointer {
+        "" => Ok(Vec::new()),
+        p if p.starts_with('/') => Ok(p[1..].split('/').map(|t| t.replace("~1", "/").replace("~0", "~")).collect()),
+        p => Err(format!("{p:?} is not a JSON pointer")),
+    }
 }
 
 /// The escaped pointer to a top-level member named `name`.
@@ -29,86 +44,128 @@ pub fn member(name: &str) -> String {
     format!("/{}", name.replace('~', "~0").replace('/', "~1"))
 }
 
-/// The rest of a pointer's path, as a seed: builds only what it points to.
-struct Path<'p>(&'p [String]);
+/// What each pointer found: (its index, its value).
+type Found = Vec<(usize, Option<serde_json::Value>)>;
 
-impl<'de> DeserializeSeed<'de> for Path<'_> {
-    type Value = Option<serde_json::Value>;
+/// The rest of each pointer's path below the value at hand, as a seed:
+/// builds only what they point to. Where one of them ends, that value is
+/// built and the others that go on below it are read from it.
+struct Paths<'p>(Vec<(usize, &'p [String])>);
 
-    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Self::Value, D::Error> {
-        match self.0.split_first() {
-            None => serde::Deserialize::deserialize(de).map(Some),
-            Some((head, rest)) => de.deserialize_any(Step { head, rest }),
+impl<'de> DeserializeSeed<'de> for Paths<'_> {
+    type Value = Found;
+
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Found, D::Error> {
+        if self.0.iter().any(|(_, rest)| rest.is_empty()) {
+            let value: serde_json::Value = Deserialize::deserialize(de)?;
+            return Ok(self.0.iter().map(|&(i, rest)| (i, walk(&value, rest).cloned())).collect());
+        }
+        de.deserialize_any(Step(self.0))
+    }
+}
+
+/// `rest` below `value`, RFC 6901 array indices included.
+fn walk<'v>(value: &'v serde_json::Value, rest: &[String]) -> Option<&'v serde_json::Value> {
+    rest.iter().try_fold(value, |v, token| match v {
+        serde_json::Value::Object(m) => m.get(token),
+        serde_json::Value::Array(a) => index(token).and_then(|i| a.get(i)),
+        _ => None,
+    })
+}
+
+/// RFC 6901: an array index is digits without a leading zero.
+fn index(token: &str) -> Option<usize> {
+    token.parse::<usize>().ok().filter(|_| token == "0" || !token.starts_with('0'))
+}
+
+/// Paths one step down from here (their heads) and what was found so far.
+struct Step<'p>(Vec<(usize, &'p [String])>);
+
+impl<'p> Step<'p> {
+    /// The paths that go on below the member `key` (or array index).
+    fn below(&self, matches: impl Fn(&str) -> bool) -> Vec<(usize, &'p [String])> {
+        self.0
+            .iter()
+            .filter_map(|&(i, rest)| rest.split_first().filter(|(h, _)| matches(h)).map(|(_, r)| (i, r)))
+            .collect()
+    }
+
+    /// Nothing found for any path (a scalar has no members).
+    fn none(&self) -> Found {
+        self.0.iter().map(|&(i, _)| (i, None)).collect()
+    }
+}
+
+/// `found` updated with what was just read: the last copy of a key wins.
+fn merge(found: &mut Found, new: Found) {
+    for (i, v) in new {
+        match found.iter_mut().find(|(j, _)| *j == i) {
+            Some(slot) => slot.1 = v,
+            None => found.push((i, v)),
         }
     }
 }
 
-struct Step<'p> {
-    head: &'p str,
-    rest: &'p [String],
-}
-
 impl<'de> Visitor<'de> for Step<'_> {
-    type Value = Option<serde_json::Value>;
+    type Value = Found;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("any JSON value")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut found = None;
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Found, A::Error> {
+        let mut found = self.none();
         while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-            if key == self.head {
-                found = map.next_value_seed(Path(self.rest))?;
-            } else {
+            let below = self.below(|head| head == key);
+            if below.is_empty() {
                 map.next_value::<Skip>()?;
+            } else {
+                merge(&mut found, map.next_value_seed(Paths(below))?);
             }
         }
         Ok(found)
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        // RFC 6901: an array index is digits without a leading zero.
-        let index = self.head.parse::<usize>().ok().filter(|_| self.head == "0" || !self.head.starts_with('0'));
-        let mut found = None;
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Found, A::Error> {
+        let mut found = self.none();
         let mut i = 0;
         loop {
-            let item = if Some(i) == index {
-                match seq.next_element_seed(Path(self.rest))? {
+            let below = self.below(|head| index(head) == Some(i));
+            let more = if below.is_empty() {
+                seq.next_element::<Skip>()?.is_some()
+            } else {
+                match seq.next_element_seed(Paths(below))? {
                     Some(v) => {
-                        found = v;
+                        merge(&mut found, v);
                         true
                     }
                     None => false,
                 }
-            } else {
-                seq.next_element::<Skip>()?.is_some()
             };
-            if !item {
+            if !more {
                 return Ok(found);
             }
             i += 1;
         }
     }
 
-    // A scalar has no members: nothing is at a longer path.
-    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(None)
+    fn visit_bool<E>(self, _: bool) -> Result<Found, E> {
+        Ok(self.none())
     }
-    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(None)
+    fn visit_i64<E>(self, _: i64) -> Result<Found, E> {
+        Ok(self.none())
     }
-    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(None)
+    fn visit_u64<E>(self, _: u64) -> Result<Found, E> {
+        Ok(self.none())
     }
-    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(None)
+    fn visit_f64<E>(self, _: f64) -> Result<Found, E> {
+        Ok(self.none())
     }
-    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
-        Ok(None)
+    fn visit_str<E>(self, _: &str) -> Result<Found, E> {
+        Ok(self.none())
     }
-    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(None)
+    fn visit_unit<E>(self) -> Result<Found, E> {
+        Ok(self.none())
     }
 }
 
@@ -199,6 +256,22 @@ mod tests {
         assert!(lookup(b"{}", "id").is_err());
     }
 
+    #[test]
+    fn several_pointers_in_one_pass_find_what_each_finds_alone() {
+        let body = br#"{"id":"evt_1","data":{"object":{"id":"pi_1","n":[1,{"k":2}]}},"type":"x.y","id":"evt_2"}"#;
+        let doc: serde_json::Value = serde_json::from_slice(body).unwrap();
+        let ptrs = ["/id", "/type", "/data", "/data/object/id", "/data/object/n/1/k", "/nope", "/id", ""];
+        let all = lookup_all(body, &ptrs).unwrap();
+        for (p, got) in ptrs.iter().zip(&all) {
+            assert_eq!(got.as_ref(), doc.pointer(p), "{p}");
+        }
+        assert!(lookup_all(b"[1,2", &["/0", "/1"]).is_err());
+        assert!(lookup_all(b"{}", &["/id", "type"]).is_err());
+        // A later copy of a key without the path clears what the first found.
+        let twice = br#"{"a":{"b":1},"a":{"c":2}}"#;
+        assert_eq!(lookup_all(twice, &["/a/b", "/a/c"]).unwrap(), vec![None, Some(serde_json::json!(2))]);
+    }
+
     proptest! {
         #[test]
         fn agrees_with_value_pointer(keys in proptest::collection::vec("[a-c/~]{0,3}", 1..4), v in any::<i64>()) {
@@ -209,6 +282,9 @@ mod tests {
             let body = serde_json::to_vec(&doc).unwrap();
             let pointer: String = keys.iter().map(|k| member(k)).collect();
             prop_assert_eq!(lookup(&body, &pointer).unwrap(), doc.pointer(&pointer).cloned());
+            let first: String = keys.iter().take(1).map(|k| member(k)).collect();
+            let all = lookup_all(&body, &[&pointer, &first, "/other/1/z"]).unwrap();
+            prop_assert_eq!(all, vec![doc.pointer(&pointer).cloned(), doc.pointer(&first).cloned(), doc.pointer("/other/1/z").cloned()]);
         }
     }
 }

@@ -4,20 +4,43 @@
 //! ack latency (HDR histogram), handler executions, RSS and restart time.
 //! Loopback only; every loop is bounded in count and time.
 //!
-//!     cargo build --release && cargo run --release --example load -- --help
+//! Workloads (the `--help` of each says more):
+//! - `ingest`: no route, acks only.
+//! - `callback`: end to end to an HTTP callback, on the built-in counting
+//!   sink or (`--sink nginx`) a temp nginx, see `nginx.rs`.
+//! - `command`: end to end to a command handler: `--argv`, or
+//!   (`--burn-ms`) this binary's hidden `burn-handler`, which burns a set
+//!   amount of its own CPU time per event, see `burn.rs`.
+//! - `duplicates`: every event twice at once; executions must equal events.
+//! - `ceiling`: `ingest`'s load on a bare server that only parses HTTP,
+//!   checks the HMAC and makes one WAL append durable, see `ceiling.rs`.
+//! - `forkexec`, `restart`, `size`: the machine's spawn rate, restart time
+//!   with a full store, the binary's size.
+//!
+//! The load modes exit 1 when a run did not get every request acked (2xx)
+//! or, end to end, did not count exactly `-n` handler executions (the
+//! built-in sink's requests, else hookd's delivered count); timings are
+//! only reported, never judged.
+//!
+//!     cargo build --release --example load --bin hookd
+//!     target/release/examples/load --help
 
 // A load tool starts the binary under test and measures fork+exec.
 #![allow(clippy::disallowed_methods)]
 
 mod body;
+mod burn;
+mod ceiling;
 mod drive;
+mod nginx;
 mod restart;
 mod server;
 mod sink;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use server::{Hookd, Launch, Route};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -61,17 +84,35 @@ struct Args {
 enum Mode {
     /// Durable ingest: events with no route (stored as unrouted), acks only.
     Ingest,
-    /// End to end to an HTTP callback on a built-in counting sink.
-    Callback,
-    /// End to end to a command handler (`/bin/true` unless --argv), counted
-    /// through the admin API's delivered count.
+    /// End to end to an HTTP callback: the built-in counting sink, or a
+    /// temp nginx (`--sink nginx`, counted through the admin API's
+    /// delivered count).
+    Callback {
+        /// What answers the callbacks: `builtin` (in this process; counts
+        /// requests and distinct webhook-ids) or `nginx` (`/usr/sbin/nginx`
+        /// or on PATH, its own process with a temp config, answers 200).
+        #[arg(long, value_enum, default_value_t = SinkKind::Builtin)]
+        sink: SinkKind,
+    },
+    /// End to end to a command handler (`/bin/true` unless --argv or
+    /// --burn-ms), counted through the admin API's delivered count.
     Command {
+        /// The handler's argv.
         #[arg(long, num_args = 1.., default_values_t = ["/bin/true".to_string()])]
         argv: Vec<String>,
+        /// Instead of --argv: this binary's hidden `burn-handler`, which
+        /// reads the body, then burns this many milliseconds of its own CPU
+        /// time (on top of its exec and start-up).
+        #[arg(long, value_parser = burn::parse_cpu_ms, conflicts_with = "argv")]
+        burn_ms: Option<f64>,
     },
     /// Every event sent twice, at the same time on two connections, to an
     /// HTTP callback: handler executions must equal the number of events.
     Duplicates,
+    /// The no-route ceiling: `ingest`'s load on a bare server (this binary
+    /// in a process of its own) that parses HTTP, checks the Stripe HMAC and
+    /// makes one WAL append durable per event, and does nothing else.
+    Ceiling,
     /// The machine's bare fork+exec rate: `/bin/true` spawned N times, one
     /// at a time and `--dispatch-concurrency` at a time.
     Forkexec,
@@ -84,16 +125,68 @@ enum Mode {
     },
     /// Size of the release binary, as built and stripped.
     Size,
+    /// (internal) The `command --burn-ms` handler: read stdin to EOF, burn
+    /// `--cpu-ms` of this process's CPU time, exit 0.
+    #[command(hide = true)]
+    BurnHandler {
+        #[arg(long, value_parser = burn::parse_cpu_ms)]
+        cpu_ms: f64,
+    },
+    /// (internal) The `ceiling` server: 127.0.0.1:`--port`, a WAL in
+    /// `--dir`, until SIGTERM or `--max-secs` at the latest.
+    #[command(hide = true)]
+    CeilingServe {
+        #[arg(long)]
+        port: u16,
+        #[arg(long)]
+        dir: PathBuf,
+    },
 }
 
-fn main() {
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum SinkKind {
+    Builtin,
+    Nginx,
+}
+
+fn main() -> ExitCode {
     let args = Args::parse();
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("tokio runtime");
+    // The handler and the server first: neither wants the driver's runtime.
     match &args.mode {
-        Mode::Forkexec => forkexec(&args),
-        Mode::Size => size(&args),
-        Mode::Restart { store } => rt.block_on(restart_mode(&args, store, args.runs)),
-        _ => rt.block_on(load(&args)),
+        Mode::BurnHandler { cpu_ms } => return burn::run(*cpu_ms),
+        Mode::CeilingServe { port, dir } => return ceiling::serve(*port, dir, Duration::from_secs(args.max_secs)),
+        Mode::Forkexec => {
+            forkexec(&args);
+            return ExitCode::SUCCESS;
+        }
+        Mode::Size => {
+            size(&args);
+            return ExitCode::SUCCESS;
+        }
+        _ => {}
+    }
+    let nginx = match args.mode {
+        Mode::Callback { sink: SinkKind::Nginx } => match nginx::find() {
+            Some(path) => Some(path),
+            None => {
+                eprintln!("{}", nginx::MISSING);
+                return ExitCode::FAILURE;
+            }
+        },
+        _ => None,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("tokio runtime");
+    let ok = match &args.mode {
+        Mode::Restart { store } => {
+            rt.block_on(restart_mode(&args, store, args.runs));
+            true
+        }
+        _ => rt.block_on(load(&args, nginx.as_deref())),
+    };
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 
@@ -101,7 +194,13 @@ fn deadline(args: &Args) -> Instant {
     Instant::now() + Duration::from_secs(args.max_secs)
 }
 
-/// The numbers of one run that get a median across runs.
+/// Whether the mode waits for handler executions after the acks.
+fn end_to_end(m: &Mode) -> bool {
+    !matches!(m, Mode::Ingest | Mode::Ceiling)
+}
+
+/// The numbers of one run that get a median across runs, and what decides
+/// whether it passed.
 #[derive(Default, Clone, Copy)]
 struct Summary {
     accepted_per_sec: f64,
@@ -112,13 +211,18 @@ struct Summary {
     executions: u64,
     idle_mb: f64,
     load_mb: f64,
+    /// Requests answered 2xx (202 new, 200 duplicate), of `requests`.
+    acked: u64,
+    requests: u64,
 }
 
-async fn load(args: &Args) {
+/// `--runs` runs, the medians, and whether every run acked every request
+/// and (end to end) executed every event exactly once.
+async fn load(args: &Args, nginx: Option<&Path>) -> bool {
     let mut runs = Vec::new();
     for run in 1..=args.runs {
         println!("--- run {run} of {}", args.runs);
-        runs.push(load_once(args).await);
+        runs.push(load_once(args, nginx).await);
     }
     let median = |f: fn(&Summary) -> f64| {
         let mut v: Vec<f64> = runs.iter().map(f).collect();
@@ -133,48 +237,151 @@ async fn load(args: &Args) {
         median(|s| s.p99),
         median(|s| s.p999)
     );
-    if !matches!(args.mode, Mode::Ingest) {
-        let all_ok = runs.iter().all(|s| s.executions == args.events as u64);
+    let expected = args.events as u64;
+    let all_acked = runs.iter().all(|s| s.acked == s.requests);
+    let all_executed = !end_to_end(&args.mode) || runs.iter().all(|s| s.executions == expected);
+    if end_to_end(&args.mode) {
         println!(
-            "median          end to end {:.0} events/s; executions == events in every run: {all_ok}",
+            "median          end to end {:.0} events/s; executions == events in every run: {all_executed}",
             median(|s| s.e2e_per_sec)
         );
     }
     println!("median          RSS idle {:.1} MB, under load {:.1} MB", median(|s| s.idle_mb), median(|s| s.load_mb));
+    println!("check           every request acked in every run: {all_acked}");
+    for (i, s) in runs.iter().enumerate() {
+        if s.acked != s.requests {
+            eprintln!("load: FAILED: run {}: {} of {} requests acked (2xx)", i + 1, s.acked, s.requests);
+        }
+        if end_to_end(&args.mode) && s.executions != expected {
+            eprintln!("load: FAILED: run {}: {} handler executions, expected {expected}", i + 1, s.executions);
+        }
+    }
+    all_acked && all_executed
 }
 
-async fn load_once(args: &Args) -> Summary {
+/// What the load is sent to: hookd, or the ceiling's bare server.
+enum Target {
+    Hookd(Hookd),
+    Ceiling(ceiling::Ceiling),
+}
+
+impl Target {
+    fn name(&self) -> &'static str {
+        match self {
+            Target::Hookd(_) => "hookd",
+            Target::Ceiling(_) => "ceiling",
+        }
+    }
+
+    fn addr(&self) -> &str {
+        match self {
+            Target::Hookd(h) => &h.addr,
+            Target::Ceiling(c) => &c.addr,
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        match self {
+            Target::Hookd(h) => h.pid(),
+            Target::Ceiling(c) => c.pid(),
+        }
+    }
+
+    fn rss_kib(&self) -> (u64, u64) {
+        match self {
+            Target::Hookd(h) => h.rss_kib(),
+            Target::Ceiling(c) => c.rss_kib(),
+        }
+    }
+
+    fn hookd(&self) -> Option<&Hookd> {
+        match self {
+            Target::Hookd(h) => Some(h),
+            Target::Ceiling(_) => None,
+        }
+    }
+
+    fn stop(&mut self) {
+        match self {
+            Target::Hookd(h) => h.stop(),
+            Target::Ceiling(c) => c.stop(),
+        }
+    }
+}
+
+/// `command --burn-ms`: this binary's `burn-handler` as the route's argv.
+fn burn_argv(cpu_ms: f64) -> Vec<String> {
+    let exe = std::env::current_exe().expect("the load tool's own path (current_exe)");
+    let exe = exe.to_str().expect("the load tool's path is UTF-8 (it goes into hookd's TOML config)");
+    vec![exe.to_string(), "burn-handler".to_string(), "--cpu-ms".to_string(), cpu_ms.to_string()]
+}
+
+async fn load_once(args: &Args, nginx_binary: Option<&Path>) -> Summary {
     let sink = Arc::new(sink::Sink::default());
-    let route = match &args.mode {
-        Mode::Ingest => Route::None,
-        Mode::Command { argv } => Route::Command(argv.clone()),
-        _ => Route::Callback(sink::start(sink.clone()).await),
+    // Held to the end of the run; stopped (Drop) after hookd.
+    let mut nginx = None;
+    let (route, handler) = match &args.mode {
+        Mode::Ingest | Mode::Ceiling => (Route::None, None),
+        Mode::Command { argv, burn_ms } => {
+            let argv = burn_ms.map(burn_argv).unwrap_or_else(|| argv.clone());
+            let shown = format!("{argv:?}");
+            (Route::Command(argv), Some(shown))
+        }
+        Mode::Callback { sink: SinkKind::Nginx } => {
+            let binary = nginx_binary.expect("nginx was located before the first run");
+            let n = nginx::Nginx::start(binary).await;
+            let shown = format!("{} (nginx {}, pid {})", n.url, binary.display(), n.pid());
+            let route = Route::Callback(n.url.clone());
+            nginx = Some(n);
+            (route, Some(shown))
+        }
+        _ => {
+            let url = sink::start(sink.clone()).await;
+            let shown = format!("{url} (built-in sink)");
+            (Route::Callback(url), Some(shown))
+        }
     };
     let copies = if matches!(args.mode, Mode::Duplicates) { 2 } else { 1 };
     eprintln!("signing {} events of ~{} bytes…", args.events, args.body_size);
     let events = drive::events(server::SECRET, args.events, args.body_size);
     let jobs: Vec<_> = events.iter().flat_map(|e| std::iter::repeat_n(e.clone(), copies)).collect();
-    let launch = Launch {
-        binary: &args.hookd,
-        route,
-        concurrency: args.dispatch_concurrency,
-        log: &args.log,
-        cache: &args.cache,
-        data: None,
+    let (mut target, ready) = if matches!(args.mode, Mode::Ceiling) {
+        // Outlives the sending (--max-secs) and the waits after it; stopped
+        // by SIGTERM below long before.
+        let (c, ready) = ceiling::Ceiling::start(Duration::from_secs(args.max_secs + 600)).await;
+        eprintln!("ceiling-serve pid {} (WAL and log under {})", c.pid(), c.dir.display());
+        (Target::Ceiling(c), ready)
+    } else {
+        let launch = Launch {
+            binary: &args.hookd,
+            route,
+            concurrency: args.dispatch_concurrency,
+            log: &args.log,
+            cache: &args.cache,
+            data: None,
+        };
+        let (h, ready) = Hookd::start(launch).await;
+        eprintln!("hookd pid {} (data and log under {})", h.pid(), h.dir.display());
+        (Target::Hookd(h), ready)
     };
-    let (mut h, ready) = Hookd::start(launch).await;
-    eprintln!("hookd pid {} (data and log under {})", h.pid(), h.dir.display());
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let idle = h.rss_kib().0;
-    let (stop_sampling, peak) = sample_rss(h.pid());
+    let idle = target.rss_kib().0;
+    let (stop_sampling, peak) = sample_rss(target.pid());
     let deadline = deadline(args);
-    let out = drive::drive(&h.addr, Arc::new(jobs), args.connections, deadline).await;
+    let out = drive::drive(target.addr(), Arc::new(jobs), args.connections, deadline).await;
     println!("mode            {}", mode_name(&args.mode));
     println!("load            {}", loadavg());
+    let server = match target {
+        Target::Hookd(_) => format!("HOOKD_LOG={}", args.log),
+        Target::Ceiling(_) => "server: HTTP + HMAC + durable WAL append only".to_string(),
+    };
     println!(
-        "events          {} x{copies}, {} connections, body {} B, HOOKD_LOG={}",
-        args.events, args.connections, args.body_size, args.log
+        "events          {} x{copies}, {} connections, body {} B, {server}",
+        args.events, args.connections, args.body_size
     );
+    if let Some(handler) = &handler {
+        println!("handler         {handler}");
+    }
     println!("ready after     {:.0} ms", ready.as_secs_f64() * 1000.0);
     println!(
         "sent            {} in {:.2} s: {:.0} req/s ({} 202, {} 200 duplicate, {} non-2xx, {} connection errors)",
@@ -201,31 +408,37 @@ async fn load_once(args: &Args) -> Summary {
         p50: out.ms(0.50),
         p99: out.ms(0.99),
         p999: out.ms(0.999),
+        acked: out.accepted + out.duplicates,
+        requests: expected * copies as u64,
         ..Summary::default()
     };
-    let (executions, took) = match &args.mode {
-        Mode::Ingest => (0, Duration::ZERO),
-        Mode::Command { .. } => {
-            let (done, at) = wait_delivered(&h, expected, deadline).await;
+    let (executions, took) = match (&args.mode, target.hookd()) {
+        (Mode::Ingest | Mode::Ceiling, _) | (_, None) => (0, Duration::ZERO),
+        (Mode::Command { .. } | Mode::Callback { sink: SinkKind::Nginx }, Some(h)) => {
+            let (done, at) = wait_delivered(h, expected, deadline).await;
+            if nginx.is_some() {
+                println!("sink            nginx: counted through hookd's delivered count");
+            }
             (done, at.duration_since(started))
         }
-        _ => {
+        (_, Some(_)) => {
             let done = wait_sink(&sink, expected, deadline).await;
             let at = sink.last().unwrap_or_else(Instant::now);
             println!("sink            {} requests, {} distinct webhook-ids", sink.requests(), sink.distinct());
             (done, at.duration_since(started))
         }
     };
-    if !matches!(args.mode, Mode::Ingest) {
+    if end_to_end(&args.mode) {
         report_e2e(executions, expected, took);
         summary.executions = executions;
         summary.e2e_per_sec = executions as f64 / took.as_secs_f64();
     }
-    let (rss, hwm) = h.rss_kib();
+    let (rss, hwm) = target.rss_kib();
     stop_sampling.store(true, std::sync::atomic::Ordering::Relaxed);
     let sampled = peak.join().unwrap_or(0);
     println!(
-        "hookd RSS       idle {:.1} MB, under load max {:.1} MB (sampled every 50 ms), VmHWM {:.1} MB, now {:.1} MB",
+        "{:<16}idle {:.1} MB, under load max {:.1} MB (sampled every 50 ms), VmHWM {:.1} MB, now {:.1} MB",
+        format!("{} RSS", target.name()),
         mb(idle),
         mb(sampled),
         mb(hwm),
@@ -233,7 +446,8 @@ async fn load_once(args: &Args) -> Summary {
     );
     summary.idle_mb = mb(idle);
     summary.load_mb = mb(sampled.max(hwm));
-    h.stop();
+    target.stop();
+    drop(nginx);
     summary
 }
 
@@ -295,12 +509,17 @@ fn mb(kib: u64) -> f64 {
 fn mode_name(m: &Mode) -> &'static str {
     match m {
         Mode::Ingest => "ingest",
-        Mode::Callback => "callback",
-        Mode::Command { .. } => "command",
+        Mode::Callback { sink: SinkKind::Builtin } => "callback",
+        Mode::Callback { sink: SinkKind::Nginx } => "callback --sink nginx",
+        Mode::Command { burn_ms: None, .. } => "command",
+        Mode::Command { burn_ms: Some(_), .. } => "command --burn-ms",
         Mode::Duplicates => "duplicates",
+        Mode::Ceiling => "ceiling",
         Mode::Forkexec => "forkexec",
         Mode::Restart { .. } => "restart",
         Mode::Size => "size",
+        Mode::BurnHandler { .. } => "burn-handler",
+        Mode::CeilingServe { .. } => "ceiling-serve",
     }
 }
 

@@ -1,6 +1,8 @@
 //! The hookd under test: a temp config, the release binary spawned on a free
 //! loopback port, `/readyz` polled until it answers, its RSS read from
-//! `/proc`, its admin API's stats, and a bounded SIGTERM at the end.
+//! `/proc`, its admin API's stats, and a bounded SIGTERM at the end; and
+//! what every server child of the load tool shares: the bounded stop, and
+//! death with the load tool when it is killed.
 
 use http_body_util::{BodyExt, Empty};
 use hyper::Request;
@@ -77,15 +79,17 @@ impl Hookd {
         std::fs::write(dir.join("config.toml"), config).expect("write config");
         let log = std::fs::File::create(dir.join("hookd.log")).expect("log file");
         let started = Instant::now();
-        let child = Command::new(l.binary)
-            .args(["serve", "--config"])
-            .arg(dir.join("config.toml"))
-            .env("HOOKD_LOG", l.log)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", l.binary.display()));
+        let child = die_with_parent(
+            Command::new(l.binary)
+                .args(["serve", "--config"])
+                .arg(dir.join("config.toml"))
+                .env("HOOKD_LOG", l.log)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(log),
+        )
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", l.binary.display()));
         let mut h = Hookd {
             child: Some(child),
             addr: format!("127.0.0.1:{port}"),
@@ -134,18 +138,49 @@ impl Hookd {
 
     /// SIGTERM, wait up to 30 s, then SIGKILL.
     pub fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else { return };
-        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        if let Some(child) = self.child.take() {
+            terminate(child, "hookd", Duration::from_secs(30));
         }
-        eprintln!("hookd did not stop within 30 s of SIGTERM; killing it");
-        let _ = child.kill();
-        let _ = child.wait();
+    }
+}
+
+/// SIGTERM, wait up to `grace` for the exit, then SIGKILL and reap.
+pub fn terminate(mut child: Child, what: &str, grace: Duration) {
+    // SAFETY: kill(2) on the pid of a child not yet reaped (ours).
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    eprintln!("{what} did not stop within {grace:?} of SIGTERM; killing it");
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Have the kernel SIGKILL the child when the thread that spawned it ends
+/// (PR_SET_PDEATHSIG), so a load tool killed by Ctrl-C or SIGKILL, which
+/// runs no destructor, leaves no server behind. Spawn from a thread that
+/// lives as long as the child should (the main thread: `block_on`).
+pub fn die_with_parent(cmd: &mut Command) -> &mut Command {
+    use std::os::unix::process::CommandExt;
+    let parent = std::process::id();
+    // SAFETY: between fork and exec only prctl and getppid, both
+    // async-signal-safe; no allocation (the errors are raw OS errors), no lock.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The parent may have died before the prctl: then nobody would
+            // ever kill this child.
+            if libc::getppid() as u32 != parent {
+                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+            }
+            Ok(())
+        })
     }
 }
 

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# CI smoke of the load tool's issue-12 workloads: each runs once, small, and
+# the load tool itself exits non-zero unless every request was acked (2xx)
+# and, end to end, every event delivered exactly once. No timing is judged.
+# Builds the release hookd it drives (the load example too, a no-op after
+# .ci/run's build; `cargo deb` reuses the binary), installs nginx from
+# Debian when missing (needs root, like .ci/test's tools). About 10 s on 2
+# cores once built; every run is capped at 2 minutes.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+target=${CARGO_TARGET_DIR:-target}
+
+if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends nginx >/dev/null
+fi
+cargo build --release --quiet --example load --bin hookd
+
+load=$target/release/examples/load
+hookd=$target/release/hookd
+for mode in "ceiling -n 2000" "command --burn-ms 1 -n 300" "callback --sink nginx -n 2000"; do
+    echo "smoke: load $mode"
+    # $mode is split into words on purpose.
+    # shellcheck disable=SC2086
+    if ! timeout -k 10 120 "$load" $mode --runs 1 --log warn --max-secs 30 --hookd "$hookd"; then
+        echo "smoke: load $mode FAILED"
+        exit 1
+    fi
+done
+echo "smoke: load ceiling, command --burn-ms, callback --sink nginx: every event acked and delivered"

@@ -5,6 +5,7 @@
 //! their own tasks).
 
 pub mod alert;
+pub mod background;
 pub mod callback;
 mod child;
 pub mod command;

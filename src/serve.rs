@@ -95,7 +95,10 @@ pub async fn run(config: Config, store: Arc<Store>, listeners: Listeners, hangup
         inherit_env: config.dispatch.inherit_env.clone(),
         admin_token: config.admin.as_ref().and_then(|a| a.token.clone()),
     };
-    let dispatching = tokio::spawn(dispatcher.run(shutdown.child_token(), HANDLER_GRACE));
+    // The backlog's work runs below the acks' priority (dispatch/background.rs).
+    let background =
+        crate::dispatch::background::handle(config.dispatch.nice).unwrap_or_else(tokio::runtime::Handle::current);
+    let dispatching = background.spawn(dispatcher.run(shutdown.child_token(), HANDLER_GRACE));
     let janitor = Janitor {
         store: store.clone(),
         sources: sources.clone(),
@@ -103,7 +106,7 @@ pub async fn run(config: Config, store: Arc<Store>, listeners: Listeners, hangup
         retain_dead: config.storage.retain_dead,
         dedup_window: config.storage.dedup_window,
     };
-    tokio::spawn(janitor.run(shutdown.child_token()));
+    background.spawn(janitor.run(shutdown.child_token()));
     tokio::spawn(reload_on_hangup(config, Live { sources, guards }, queue, hangup, shutdown.child_token()));
     let handler = move |req, peer| ingress.clone().handle(req, peer);
     http::serve(listeners.ingress, handler, limits(), shutdown).await;

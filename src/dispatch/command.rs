@@ -84,11 +84,7 @@ fn spawner(nice: i32) -> Option<&'static Spawner> {
             let handle = tokio::runtime::Handle::try_current().ok()?;
             let (tx, rx) = std::sync::mpsc::channel::<Box<dyn FnOnce() + Send>>();
             let started = std::thread::Builder::new().name("hookd-spawn".into()).spawn(move || {
-                // SAFETY: setpriority on this thread's own id; no memory is involved.
-                let tid = unsafe { libc::gettid() } as libc::id_t;
-                if unsafe { libc::setpriority(libc::PRIO_PROCESS, tid, nice) } != 0 {
-                    tracing::warn!(error = %io::Error::last_os_error(), nice, "could not lower the handlers' priority");
-                }
+                super::background::lower_priority(nice);
                 let _runtime = handle.enter();
                 for job in rx {
                     job();

@@ -1,0 +1,60 @@
+//! The runtime that background work runs on — the dispatcher's claims and
+//! attempt ends, callbacks, the janitor — on threads below the ack path's
+//! CPU priority, so that when ingress and the backlog compete for the
+//! cores, the kernel gives them to the acks (SPEC §1.7). Owns no work of
+//! its own; never runs anything a sender waits for.
+//!
+//! Three levels: ingress at hookd's own priority, this runtime at half of
+//! `[dispatch] nice` (the bookkeeping that keeps handler slots full), the
+//! handlers themselves at `[dispatch] nice` (`command.rs`'s spawner).
+//! Linux keeps a nice value per thread, so lowering these threads touches
+//! nothing else in the process.
+
+use std::io;
+use std::sync::OnceLock;
+use tokio::runtime::{Handle, Runtime};
+
+static RUNTIME: OnceLock<Option<Runtime>> = OnceLock::new();
+
+/// The nice value of the background threads for `[dispatch] nice` = `nice`.
+pub fn nice_for(nice: i32) -> i32 {
+    nice / 2
+}
+
+/// The background runtime, built on first use (at `nice_for(nice)`; later
+/// calls get the same one). `None` when it cannot be built: the caller
+/// runs the work on its own runtime, at hookd's priority, and says so.
+pub fn handle(nice: i32) -> Option<Handle> {
+    RUNTIME
+        .get_or_init(|| match build(nice_for(nice)) {
+            Ok(rt) => Some(rt),
+            Err(e) => {
+                tracing::warn!(error = %e, "no background runtime; dispatch runs at the ack path's priority");
+                None
+            }
+        })
+        .as_ref()
+        .map(|rt| rt.handle().clone())
+}
+
+fn build(nice: i32) -> io::Result<Runtime> {
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .thread_name("hookd-background")
+        .on_thread_start(move || lower_priority(nice))
+        .enable_all()
+        .build()
+}
+
+/// Lower the calling thread's priority to `nice` (0: leave it).
+pub fn lower_priority(nice: i32) {
+    if nice <= 0 {
+        return;
+    }
+    // SAFETY: setpriority on this thread's own id; no memory is involved.
+    let tid = unsafe { libc::gettid() } as libc::id_t;
+    if unsafe { libc::setpriority(libc::PRIO_PROCESS, tid, nice) } != 0 {
+        tracing::warn!(error = %io::Error::last_os_error(), nice, "could not lower a background thread's priority");
+    }
+}

@@ -4,6 +4,7 @@
 //! cores, the kernel gives them to the acks (SPEC §1.7). Owns no work of
 //! its own; never runs anything a sender waits for.
 //!
+//! One worker thread (plus tokio's blocking pool, lowered the same way).
 //! Three levels: ingress at hookd's own priority, this runtime at half of
 //! `[dispatch] nice` (the bookkeeping that keeps handler slots full), the
 //! handlers themselves at `[dispatch] nice` (`command.rs`'s spawner).
@@ -38,9 +39,11 @@ pub fn handle(nice: i32) -> Option<Handle> {
 }
 
 fn build(nice: i32) -> io::Result<Runtime> {
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    // One worker: the backlog's bookkeeping never takes more than one core
+    // from the acks, even before the scheduler weighs priorities (measured:
+    // two workers gave callbacks 5.9k acks/s, one 8.2k; BENCHMARKS.md).
     tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
+        .worker_threads(1)
         .thread_name("hookd-background")
         .on_thread_start(move || lower_priority(nice))
         .enable_all()

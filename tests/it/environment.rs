@@ -34,10 +34,14 @@ fn children_get_an_environment_built_from_nothing() {
     std::fs::create_dir(&creds).expect("creds dir");
     std::fs::write(creds.join("admin.token"), format!("{ADMIN_TOKEN}\n")).expect("token");
     let receiver = Receiver::start(vec![200]);
-    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
     let cb_whsec = whsec(CALLBACK_KEY);
+    // Port 0: hookd binds the admin port itself, so no other test can take
+    // it first (picking a free port here and releasing it raced the other
+    // tests' binds: "hookd did not start"). The CLI below still finds the
+    // API: `Hookd::cli` passes the bound address (learnt from hookd's log)
+    // as `HOOKD_ADMIN__LISTEN`, which overrides this file's `[admin] listen`.
     let sources = format!(
-        "[admin]\nlisten = \"127.0.0.1:{port}\"\ntoken_file = \"admin.token\"\n\n\
+        "[admin]\nlisten = \"127.0.0.1:0\"\ntoken_file = \"admin.token\"\n\n\
          [dispatch]\ninherit_env = [\"ALLOWED_VAR\"]\n\n\
          [alerts]\non_dead = {alert}\n\n\
          [sources.stripe]\nkind = \"stripe\"\nsecret_env = \"STRIPE_S\"\n\n\

@@ -21,10 +21,13 @@ fn config(dir: &std::path::Path, receiver: &Receiver) -> String {
     let d = dir.display();
     std::fs::write(dir.join("admin.token"), format!("{ADMIN_TOKEN}\n")).expect("token");
     std::fs::write(dir.join("hmac.secret"), format!("{FILE_SECRET}\n")).expect("secret file");
-    // A fixed port, so that the CLI (which reads this config) finds the API.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+    // Port 0: hookd binds the admin port itself, so no other test can take
+    // it first (picking a free port here and releasing it raced the other
+    // tests' binds: "hookd did not start"). The CLI still finds the API:
+    // `Hookd::cli` passes the bound address (learnt from hookd's log) as
+    // `HOOKD_ADMIN__LISTEN`, which overrides this file's `[admin] listen`.
     format!(
-        "[admin]\nlisten = \"127.0.0.1:{port}\"\ntoken_file = \"{d}/admin.token\"\n\n\
+        "[admin]\nlisten = \"127.0.0.1:0\"\ntoken_file = \"{d}/admin.token\"\n\n\
          [sources.stripe]\nkind = \"stripe\"\nsecret = \"{STRIPE_SECRET}\"\n\n\
          [[sources.stripe.routes]]\nevents = [\"*\"]\nurl = \"{url}\"\nsigning_secret = \"{cb}\"\n\
          retry = {{ attempts = 2, initial = \"100ms\", max = \"100ms\" }}\n\n\

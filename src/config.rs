@@ -169,13 +169,10 @@ pub fn load_admin(path: &Path) -> Result<Option<admin::Admin>, ConfigErrors> {
 pub fn load_storage(path: &Path) -> Result<Storage, ConfigErrors> {
     let raw = load_raw(path)?;
     let mut p = Problems::default();
+    // `segment_size` stays 0 when the file does not set it (only `validate`
+    // knows `max_body`): the store commands read each segment's own size.
     match storage(&raw.storage, &mut p) {
-        Some(mut s) if p.0.is_empty() => {
-            // Only new segments use it; a check or an export reads each
-            // segment's own size.
-            s.segment_size = s.segment_size.max(16 << 20);
-            Ok(s)
-        }
+        Some(s) if p.0.is_empty() => Ok(s),
         _ => Err(ConfigErrors(p.0)),
     }
 }
@@ -306,7 +303,8 @@ fn validate(path: &Path, raw: RawConfig, p: &mut Problems) -> Option<Config> {
     let mut storage = storage(&raw.storage, p);
     if let (Some(body), Some(st)) = (max_body, storage.as_mut()) {
         if st.segment_size == 0 {
-            st.segment_size = (16u64 << 20).max(body.saturating_mul(2).saturating_add(1 << 20));
+            let default = crate::store::wal::WalConfig::default().segment_size;
+            st.segment_size = default.max(body.saturating_mul(2).saturating_add(1 << 20));
         } else if body > (st.segment_size / 2).saturating_sub(64 * 1024) {
             let why = format!(
                 "must stay below half of storage.segment_size ({} bytes): an event and its body are one log record",

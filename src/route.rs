@@ -85,15 +85,23 @@ pub fn compile(patterns: &[String]) -> Result<GlobSet, String> {
 /// `order_by` key read from the body. A pointer that finds no string or
 /// number gives no key: that delivery is not ordered.
 pub fn deliveries(routes: &[Route], event_type: &str, body: &[u8]) -> Vec<NewDelivery> {
-    matching(routes, event_type)
+    let matched: Vec<&Route> = matching(routes, event_type).collect();
+    // Every route's `order_by` read in one pass over the body.
+    let pointers: Vec<&str> = matched.iter().filter_map(|r| r.order_by.as_deref()).collect();
+    let mut keys = match pointers.is_empty() {
+        true => Vec::new(),
+        false => crate::verify::pointer::lookup_all(body, &pointers).unwrap_or_default(),
+    }
+    .into_iter();
+    matched
+        .into_iter()
         .map(|r| {
-            let order_key = r.order_by.as_deref().and_then(|pointer| {
-                match crate::verify::pointer::lookup(body, pointer).ok()?? {
-                    serde_json::Value::String(s) => Some(s),
-                    serde_json::Value::Number(n) => Some(n.to_string()),
-                    _ => None,
-                }
-            });
+            let found = r.order_by.as_ref().and_then(|_| keys.next().flatten());
+            let order_key = match found {
+                Some(serde_json::Value::String(s)) => Some(s),
+                Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+                _ => None,
+            };
             NewDelivery { route: r.name.clone(), order_key }
         })
         .collect()
@@ -135,5 +143,12 @@ mod tests {
         assert_eq!(got[0], NewDelivery { route: "per-customer".into(), order_key: Some("cus_1".into()) });
         assert_eq!(got[1], NewDelivery { route: "all".into(), order_key: None });
         assert_eq!(deliveries(&routes, "x", b"not json")[0].order_key, None);
+        // Several ordered routes, read in one pass: each gets its own key.
+        let mut by_n = route("per-n", &["*"]);
+        by_n.order_by = Some("/n".into());
+        let routes = [by_n, route("all", &["*"]), routes[0].clone()];
+        let got = deliveries(&routes, "x", br#"{"n":7,"data":{"object":{"customer":"cus_2"}}}"#);
+        let keys: Vec<_> = got.iter().map(|d| d.order_key.as_deref()).collect();
+        assert_eq!(keys, [Some("7"), None, Some("cus_2")]);
     }
 }

@@ -83,7 +83,6 @@ pub async fn run(config: Config, store: Arc<Store>, listeners: Listeners, hangup
         }
         _ => None,
     };
-    crate::dispatch::command::set_nice(config.dispatch.nice);
     let dispatcher = Dispatcher {
         store: store.clone(),
         queue: queue.clone(),
@@ -95,7 +94,8 @@ pub async fn run(config: Config, store: Arc<Store>, listeners: Listeners, hangup
         inherit_env: config.dispatch.inherit_env.clone(),
         admin_token: config.admin.as_ref().and_then(|a| a.token.clone()),
     };
-    // The backlog's work runs below the acks' priority (dispatch/background.rs).
+    // The backlog's work runs below the acks' priority, handlers below that
+    // (dispatch/background.rs).
     let background =
         crate::dispatch::background::handle(config.dispatch.nice).unwrap_or_else(tokio::runtime::Handle::current);
     let dispatching = background.spawn(dispatcher.run(shutdown.child_token(), HANDLER_GRACE));

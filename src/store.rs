@@ -201,16 +201,16 @@ pub struct Store {
 /// restarted.
 static COMMITS_OK: AtomicBool = AtomicBool::new(true);
 
+pub fn commits_ok() -> bool {
+    COMMITS_OK.load(Ordering::Relaxed)
+}
+
 /// Whether `apply_accepted` writes the live accept that just appended the
 /// record (nothing to look up) or a record replayed from the log.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Fresh {
     Yes,
     Replay,
-}
-
-pub fn commits_ok() -> bool {
-    COMMITS_OK.load(Ordering::Relaxed)
 }
 
 pub fn now_ms() -> u64 {

@@ -20,7 +20,7 @@
 //! carries the sender's `event_id`, which takes a JSON parse of the body
 //! that the ceiling does not pay, so it is left out here.
 
-use crate::server::{self, die_with_parent, free_port, get, terminate};
+use crate::server::{self, die_with_parent, free_port, terminate, wait_answering};
 use bytes::Bytes;
 use hookd::store::wal::{Wal, WalConfig};
 use hookd::verify::{stripe, Inbound};
@@ -73,17 +73,11 @@ impl Ceiling {
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {} ceiling-serve: {e}", exe.display()));
         let mut c = Ceiling { child: Some(child), addr: format!("127.0.0.1:{port}"), dir, _temp: temp };
-        let limit = Duration::from_secs(30);
-        while started.elapsed() < limit {
-            if get(&c.addr, "/readyz", None).await.is_some_and(|(s, _)| s == 200) {
-                return (c, started.elapsed());
-            }
-            if let Some(status) = c.child.as_mut().and_then(|ch| ch.try_wait().ok().flatten()) {
-                panic!("ceiling-serve exited with {status}; log:\n{}", c.log());
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
+        let Some(child) = c.child.as_mut() else { panic!("ceiling-serve was never started") };
+        match wait_answering(&c.addr, "/readyz", child, started, Duration::from_secs(30)).await {
+            Ok(ready) => (c, ready),
+            Err(why) => panic!("ceiling-serve {why}; log:\n{}", c.log()),
         }
-        panic!("ceiling-serve not ready within {limit:?}; log:\n{}", c.log());
     }
 
     fn log(&self) -> String {

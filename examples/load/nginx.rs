@@ -9,7 +9,7 @@
 //! and is stopped by a Drop guard (SIGTERM, 5 s, then SIGKILL) on every
 //! exit path that unwinds, and by PR_SET_PDEATHSIG on those that do not.
 
-use crate::server::{die_with_parent, free_port, get, terminate};
+use crate::server::{die_with_parent, free_port, terminate, wait_answering};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -68,18 +68,11 @@ impl Nginx {
         .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
         let mut n = Nginx { child: Some(child), url: format!("http://127.0.0.1:{port}/hook"), dir, _temp: temp };
         let addr = format!("127.0.0.1:{port}");
-        let started = Instant::now();
-        let limit = Duration::from_secs(10);
-        while started.elapsed() < limit {
-            if get(&addr, "/", None).await.is_some_and(|(s, _)| s == 200) {
-                return n;
-            }
-            if let Some(status) = n.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
-                panic!("nginx exited with {status}:\n{}", n.logs());
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
+        let Some(child) = n.child.as_mut() else { panic!("nginx was never started") };
+        match wait_answering(&addr, "/", child, Instant::now(), Duration::from_secs(10)).await {
+            Ok(_) => n,
+            Err(why) => panic!("nginx {why}:\n{}", n.logs()),
         }
-        panic!("nginx did not answer on {addr} within {limit:?}:\n{}", n.logs());
     }
 
     pub fn pid(&self) -> u32 {

@@ -31,6 +31,28 @@ pub struct Hookd {
     _temp: Option<tempfile::TempDir>,
 }
 
+/// Poll `GET path` on `addr` every 5 ms until it answers 200; how long
+/// after `started` it did. `Err` (why, for the caller's panic with its
+/// logs) when `child` exits first or `limit` after `started` passes.
+pub async fn wait_answering(
+    addr: &str,
+    path: &str,
+    child: &mut Child,
+    started: Instant,
+    limit: Duration,
+) -> Result<Duration, String> {
+    while started.elapsed() < limit {
+        if get(addr, path, None).await.is_some_and(|(s, _)| s == 200) {
+            return Ok(started.elapsed());
+        }
+        if let Some(status) = child.try_wait().ok().flatten() {
+            return Err(format!("exited with {status}"));
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    Err(format!("did not answer {path} on {addr} within {limit:?}"))
+}
+
 /// A loopback port nobody listens on right now.
 pub fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
@@ -102,16 +124,11 @@ impl Hookd {
     }
 
     async fn wait_ready(&mut self, started: Instant, limit: Duration) -> Duration {
-        while started.elapsed() < limit {
-            if get(&self.addr, "/readyz", None).await.is_some_and(|(s, _)| s == 200) {
-                return started.elapsed();
-            }
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
-                panic!("hookd exited with {status}; log:\n{}", self.log_tail());
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
+        let Some(child) = self.child.as_mut() else { panic!("hookd was never started") };
+        match wait_answering(&self.addr, "/readyz", child, started, limit).await {
+            Ok(ready) => ready,
+            Err(why) => panic!("hookd {why}; log:\n{}", self.log_tail()),
         }
-        panic!("hookd not ready within {limit:?}; log:\n{}", self.log_tail());
     }
 
     pub fn log_tail(&self) -> String {

@@ -16,16 +16,21 @@ use std::sync::OnceLock;
 use tokio::runtime::{Handle, Runtime};
 
 static RUNTIME: OnceLock<Option<Runtime>> = OnceLock::new();
+/// `[dispatch] nice`: what handlers run at (`command.rs` asks).
+static HANDLER_NICE: OnceLock<i32> = OnceLock::new();
 
 /// The nice value of the background threads for `[dispatch] nice` = `nice`.
 pub fn nice_for(nice: i32) -> i32 {
     nice / 2
 }
 
-/// The background runtime, built on first use (at `nice_for(nice)`; later
-/// calls get the same one). `None` when it cannot be built: the caller
-/// runs the work on its own runtime, at hookd's priority, and says so.
+/// Take the priorities from `[dispatch] nice` and hand out the background
+/// runtime, built on first use at `nice_for(nice)`. The first call decides
+/// both; a restart takes a new value. `None` when the runtime cannot be
+/// built: the caller runs the work on its own runtime, at hookd's priority
+/// (said in the log); handlers still run at `nice`.
 pub fn handle(nice: i32) -> Option<Handle> {
+    let _ = HANDLER_NICE.set(nice);
     RUNTIME
         .get_or_init(|| match build(nice_for(nice)) {
             Ok(rt) => Some(rt),
@@ -36,6 +41,11 @@ pub fn handle(nice: i32) -> Option<Handle> {
         })
         .as_ref()
         .map(|rt| rt.handle().clone())
+}
+
+/// The nice value handlers and alert commands run at (0 until `handle`).
+pub fn handler_nice() -> i32 {
+    HANDLER_NICE.get().copied().unwrap_or(0)
 }
 
 fn build(nice: i32) -> io::Result<Runtime> {

@@ -3,8 +3,9 @@
 //! starts (a sealed memfd), a timeout that SIGKILLs the handler's whole process group, and a
 //! bounded tail of its interleaved stdout/stderr, at a lower CPU priority than the ack path
 //! (`[dispatch] nice`: spawned from a thread that carries the nice value, which the child
-//! inherits). Also ends the process groups of attempts a previous hookd left running. It must never use a shell, inherit hookd's environment, block
-//! the async runtime, or let a handler's output grow memory without bound.
+//! inherits). Also ends the process groups of attempts a previous hookd left running. It
+//! must never use a shell, inherit hookd's environment, block the async runtime, or let a
+//! handler's output grow memory without bound.
 
 #![allow(clippy::disallowed_methods)] // the one place processes start
 
@@ -63,15 +64,6 @@ pub struct CommandResult {
     pub duration: Duration,
 }
 
-/// Handlers' nice value, set once at start (`[dispatch] nice`).
-static NICE: std::sync::OnceLock<i32> = std::sync::OnceLock::new();
-
-/// Run every handler and alert command at nice `n` from now on (0: hookd's
-/// own priority). The first call wins; a restart takes a new value.
-pub fn set_nice(n: i32) {
-    let _ = NICE.set(n);
-}
-
 /// The thread that spawns children when they run below hookd's priority:
 /// it lowers only its own priority (Linux: per thread), and `posix_spawn`
 /// hands that to the child, so no code runs between fork and exec.
@@ -103,7 +95,7 @@ fn spawner(nice: i32) -> Option<&'static Spawner> {
 
 /// `cmd.spawn()`, on the spawner thread when handlers run niced.
 async fn spawn_at_priority(mut cmd: Command) -> io::Result<Child> {
-    let nice = NICE.get().copied().unwrap_or(0);
+    let nice = super::background::handler_nice();
     let Some(spawner) = (nice > 0).then(|| spawner(nice)).flatten() else { return cmd.spawn() };
     let (tx, rx) = tokio::sync::oneshot::channel();
     let job: Box<dyn FnOnce() + Send> = Box::new(move || {

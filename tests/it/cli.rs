@@ -3,7 +3,8 @@
 use crate::support::BIN;
 use std::process::Command;
 
-fn check_config(toml: &str) -> (i32, String, String) {
+/// `hookd check-config` on a config file holding `toml`: exit code, stdout, stderr.
+pub(crate) fn check_config(toml: &str) -> (i32, String, String) {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("c.toml");
     std::fs::write(&path, toml).expect("write");

@@ -155,12 +155,17 @@ fn an_index_that_cannot_be_opened_is_rebuilt_from_the_log() {
     assert_eq!(ids(&mut h), (0..6).map(|i| format!("evt_{i}")).collect::<Vec<_>>());
 }
 
-#[test]
-fn ids_keep_rising_across_a_restart_with_the_clock_set_back() {
-    let faketime = ["/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1", "/usr/lib/faketime/libfaketime.so.1"]
+/// libfaketime's preload library (Debian's faketime; `.ci/test` installs it).
+fn faketime() -> &'static str {
+    ["/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1", "/usr/lib/faketime/libfaketime.so.1"]
         .into_iter()
         .find(|p| Path::new(p).exists())
-        .expect("libfaketime (Debian: apt-get install faketime; .ci/run installs it)");
+        .expect("libfaketime (Debian: apt-get install faketime; .ci/test installs it)")
+}
+
+#[test]
+fn ids_keep_rising_across_a_restart_with_the_clock_set_back() {
+    let faketime = faketime();
     let mut h = Hookd::start(SOURCES);
     assert_eq!(send(&h, "evt_before"), Some(202));
     h.kill9();
@@ -180,10 +185,7 @@ fn ids_keep_rising_across_a_restart_with_the_clock_set_back() {
 
 #[test]
 fn a_clock_jump_forward_expires_no_dedup_key_and_no_event_early() {
-    let faketime = ["/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1", "/usr/lib/faketime/libfaketime.so.1"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-        .expect("libfaketime (Debian: apt-get install faketime; .ci/run installs it)");
+    let faketime = faketime();
     let work = tempfile::tempdir().expect("tempdir");
     let offset = work.path().join("faketime");
     std::fs::write(&offset, "+0\n").expect("offset file");

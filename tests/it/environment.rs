@@ -253,14 +253,7 @@ fn handlers_run_at_a_lower_cpu_priority_than_hookd() {
         let hookd_nice = stat.rsplit_once(')').and_then(|(_, r)| r.split_whitespace().nth(16)).expect("nice field");
         assert_eq!(hookd_nice, "0", "hookd itself is not niced");
     }
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("c.toml");
-    std::fs::write(&path, "[dispatch]\nnice = 25\n").expect("write");
-    let out = std::process::Command::new(crate::support::BIN)
-        .args(["check-config", "--config"])
-        .arg(&path)
-        .output()
-        .expect("run");
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("dispatch.nice: 25 is not a nice value from 0 (off) to 19"));
+    let (code, _, err) = crate::cli::check_config("[dispatch]\nnice = 25\n");
+    assert_eq!(code, 2);
+    assert!(err.contains("dispatch.nice: 25 is not a nice value from 0 (off) to 19"));
 }

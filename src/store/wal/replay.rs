@@ -1,7 +1,7 @@
 //! Reading records back in LSN order from the files, verifying each again.
 
 use super::error::{Result, WalError};
-use super::format::{parse_frame, Frame, FRAME_HEADER, HEADER_LEN, LEN_MASK};
+use super::format::{parse_frame, u32_at, Frame, FRAME_HEADER, HEADER_LEN, LEN_MASK};
 use super::segment::Segment;
 use super::Pos;
 use std::os::unix::fs::FileExt;
@@ -76,8 +76,9 @@ impl Replay {
             let off = self.off;
             let Some(window) = self.data.as_mut() else { continue };
             window.cover(&segment, off, FRAME_HEADER)?;
-            if let Some(word) = window.bytes.get(off - window.start..off - window.start + 4) {
-                let len = u32::from_le_bytes([word[0], word[1], word[2], word[3]]) & LEN_MASK;
+            let rel = off - window.start;
+            if window.bytes.len() >= rel + 4 {
+                let len = u32_at(&window.bytes, rel) & LEN_MASK;
                 window.cover(&segment, off, FRAME_HEADER + len as usize)?;
             }
             let rel = off - window.start;

@@ -9,6 +9,7 @@
 pub mod guard;
 
 use crate::config::SharedSources;
+use crate::dispatch::background::AckWaiting;
 use crate::http::HttpResponse;
 use crate::metrics::Metrics;
 use crate::queue::Queue;
@@ -142,6 +143,10 @@ impl Ingress {
     ) -> Result<Answer, Refusal> {
         let (parts, body) = req.into_parts();
         let body = self.read_body(&parts.headers, body).await?;
+        // Handlers that start while this is held start at the lowest
+        // priority (dispatch/background.rs); it ends before the wake-up, so
+        // this event's own handler is not counted against it.
+        let waiting = AckWaiting::begin();
         let source = self.sources.load().get(source_name).cloned().ok_or_else(|| {
             refuse(StatusCode::NOT_FOUND, "unknown_source", format!("no source named {source_name:?}"))
         })?;
@@ -181,6 +186,7 @@ impl Ingress {
                 "the event could not be stored; retry later".into(),
             )
         })?;
+        drop(waiting);
         if routed && !accepted.deduped {
             self.queue.wake();
         }

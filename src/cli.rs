@@ -72,6 +72,21 @@ enum Command {
     Store(StoreCmd),
     /// Print the version.
     Version,
+    /// Print a completion script: `hookd completions bash > /usr/share/bash-completion/completions/hookd`.
+    Completions {
+        #[arg(value_enum)]
+        shell: Shell,
+    },
+    /// Write the man pages (hookd.1 and one per subcommand) into DIR.
+    #[command(hide = true)]
+    Man { dir: PathBuf },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Shell {
+    Bash,
+    Zsh,
+    Fish,
 }
 
 #[derive(Subcommand)]
@@ -142,11 +157,54 @@ pub fn run() -> ExitCode {
     let cli = Cli::parse();
     match &cli.command {
         Command::Version => version(cli.json),
+        Command::Completions { shell } => completions(*shell),
+        Command::Man { dir } => man(dir),
         Command::Store(cmd) => store_cmd(&cli, cmd),
         Command::CheckConfig => check_config(&cli),
         Command::Serve => serve(&cli),
         Command::Send { source, ty, file, url } => send(&cli, source, ty.as_deref(), file.as_deref(), url.as_deref()),
         Command::Events(_) | Command::Dlq(_) | Command::Stats => admin(&cli),
+    }
+}
+
+/// A completion script for `shell`, generated from the same definitions
+/// the parser uses (packaging/ ships the generated files; a test keeps
+/// them equal).
+fn completions(shell: Shell) -> ExitCode {
+    use clap::CommandFactory;
+    use clap_complete::Shell as S;
+    let shell = match shell {
+        Shell::Bash => S::Bash,
+        Shell::Zsh => S::Zsh,
+        Shell::Fish => S::Fish,
+    };
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "hookd", &mut out);
+    print_bytes(&out)
+}
+
+fn man(dir: &Path) -> ExitCode {
+    use clap::CommandFactory;
+    match clap_mangen::generate_to(Cli::command(), dir) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hookd: writing man pages into {}: {e}", dir.display());
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Write to stdout; a closed pipe (`| head`) is not an error worth a panic.
+fn print_bytes(out: &[u8]) -> ExitCode {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(out).and_then(|()| stdout.flush()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hookd: writing stdout: {e}");
+            ExitCode::from(1)
+        }
     }
 }
 

@@ -180,12 +180,24 @@ fn install_sh_stages_exactly_the_expected_files_twice_without_touching_the_syste
         ("usr/local/bin", "d755"),
         ("usr/local/bin/hookd", "f755"),
         ("usr/local/share", "d755"),
+        ("usr/local/share/bash-completion", "d755"),
+        ("usr/local/share/bash-completion/completions", "d755"),
+        ("usr/local/share/bash-completion/completions/hookd", "f644"),
         ("usr/local/share/doc", "d755"),
         ("usr/local/share/doc/hookd", "d755"),
         ("usr/local/share/doc/hookd/operations.md", "f644"),
+        ("usr/local/share/fish", "d755"),
+        ("usr/local/share/fish/vendor_completions.d", "d755"),
+        ("usr/local/share/fish/vendor_completions.d/hookd.fish", "f644"),
+        ("usr/local/share/man", "d755"),
+        ("usr/local/share/man/man1", "d755"),
+        ("usr/local/share/zsh", "d755"),
+        ("usr/local/share/zsh/vendor-completions", "d755"),
+        ("usr/local/share/zsh/vendor-completions/_hookd", "f644"),
     ]
     .into_iter()
     .map(|(p, m)| (p.to_string(), m.to_string()))
+    .chain(man_pages().into_keys().map(|page| (format!("usr/local/share/man/man1/{page}"), "f644".to_string())))
     .collect();
     assert_eq!(tree(&dest), expected);
 
@@ -212,4 +224,60 @@ fn install_sh_stages_exactly_the_expected_files_twice_without_touching_the_syste
         "install.sh ran system commands: {}",
         std::fs::read_to_string(&called).unwrap_or_default()
     );
+}
+
+/// packaging/man/: page name → contents.
+fn man_pages() -> BTreeMap<String, String> {
+    pages_in(&Path::new(ROOT).join("packaging/man"))
+}
+
+fn pages_in(dir: &Path) -> BTreeMap<String, String> {
+    std::fs::read_dir(dir)
+        .expect("man dir")
+        .map(|e| {
+            let path = e.expect("entry").path();
+            let name = path.file_name().expect("name").to_string_lossy().to_string();
+            (name, std::fs::read_to_string(&path).expect("page"))
+        })
+        .collect()
+}
+
+/// The completions and the man pages that packaging ships are what the
+/// binary generates from its CLI definitions (so they never drift from it),
+/// and each is a real script or page, not an empty file.
+#[test]
+fn shipped_completions_and_man_pages_match_the_binary() {
+    let shipped = [
+        ("bash", "packaging/completions/hookd.bash", "complete -F _hookd"),
+        ("zsh", "packaging/completions/_hookd", "#compdef hookd"),
+        ("fish", "packaging/completions/hookd.fish", "complete -c hookd"),
+    ];
+    for (shell, file, marker) in shipped {
+        let out = Command::new(BIN).args(["completions", shell]).output().expect("run hookd");
+        assert!(out.status.success(), "hookd completions {shell}: {}", String::from_utf8_lossy(&out.stderr));
+        let generated = String::from_utf8(out.stdout).expect("utf-8");
+        assert!(generated.contains(marker), "hookd completions {shell} lacks {marker:?}");
+        for sub in ["serve", "check-config", "events", "dlq", "completions"] {
+            assert!(generated.contains(sub), "hookd completions {shell} does not mention {sub}");
+        }
+        let committed = std::fs::read_to_string(Path::new(ROOT).join(file)).expect("shipped file");
+        assert!(generated == committed, "{file} differs from `hookd completions {shell}`: run packaging/generate.sh");
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(BIN).arg("man").arg(tmp.path()).output().expect("run hookd man");
+    assert!(out.status.success(), "hookd man: {}", String::from_utf8_lossy(&out.stderr));
+    let generated = pages_in(tmp.path());
+    assert!(generated["hookd.1"].contains(".TH hookd 1") && generated.contains_key("hookd-events-list.1"));
+    assert!(generated == man_pages(), "packaging/man/ differs from `hookd man DIR`: run packaging/generate.sh");
+    // The bash script loads and registers itself (bash is on every machine
+    // this runs on; zsh and fish are not).
+    let script = Path::new(ROOT).join("packaging/completions/hookd.bash");
+    let loaded = Command::new("bash")
+        .arg("-c")
+        .arg(format!("source {} && complete -p hookd", script.display()))
+        .output()
+        .expect("run bash");
+    assert!(String::from_utf8_lossy(&loaded.stdout).contains("-F _hookd hookd"), "{loaded:?}");
+    let bad = Command::new(BIN).args(["completions", "tcsh"]).output().expect("run hookd");
+    assert_eq!(bad.status.code(), Some(2), "an unknown shell is a usage error");
 }

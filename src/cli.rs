@@ -256,7 +256,7 @@ fn send(cli: &Cli, source: &str, ty: Option<&str>, file: Option<&Path>, url: Opt
         Ok(c) => c,
         Err(code) => return code,
     };
-    match block_on(send::run(&config, source, ty, file, url)) {
+    match block_on(send::run(&config, source, ty, file, url, cli.json)) {
         Ok(Ok(true)) => ExitCode::SUCCESS,
         Ok(Ok(false)) => ExitCode::from(1),
         Ok(Err(SendError::Usage(why))) => {
@@ -370,10 +370,19 @@ fn check_config(cli: &Cli) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
-    print!("{}", config.redacted_toml());
+    if cli.json {
+        // Exactly one JSON document on stdout; warnings and the summary stay on stderr.
+        match serde_json::to_string_pretty(&config.effective()) {
+            Ok(doc) => println!("{doc}"),
+            Err(e) => return fail(format!("could not print the config as JSON: {e}")),
+        }
+    } else {
+        print!("{}", config.redacted_toml());
+    }
     for w in &config.warnings {
         eprintln!("warning: {w}");
     }
+    eprintln!("{}", config.summary());
     ExitCode::SUCCESS
 }
 

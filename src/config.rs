@@ -196,11 +196,72 @@ impl Config {
         crate::store::Options { cache_capacity: self.storage.cache_capacity, segment_size: self.storage.segment_size }
     }
 
-    /// The effective configuration as TOML, with every secret value redacted.
+    /// The effective configuration as TOML, with every secret value
+    /// redacted and each route's defaults written out (its name, timeout,
+    /// retry policy, permanent exit codes, concurrency).
     pub fn redacted_toml(&self) -> String {
+        toml::to_string_pretty(&self.effective()).unwrap_or_default()
+    }
+
+    /// What `redacted_toml` prints, as a value (`check-config --json`).
+    pub fn effective(&self) -> toml::Value {
         let mut raw = toml::Value::try_from(&self.raw).unwrap_or(toml::Value::String(String::new()));
         redact(&mut raw);
-        toml::to_string_pretty(&raw).unwrap_or_default()
+        self.fill_route_defaults(&mut raw);
+        raw
+    }
+
+    fn fill_route_defaults(&self, raw: &mut toml::Value) {
+        let Some(sources) = raw.get_mut("sources").and_then(toml::Value::as_table_mut) else { return };
+        for (name, source) in sources.iter_mut() {
+            let Some(valid) = self.sources.get(name) else { continue };
+            let Some(routes) = source.get_mut("routes").and_then(toml::Value::as_array_mut) else { continue };
+            for (table, route) in routes.iter_mut().zip(&valid.routes) {
+                let Some(t) = table.as_table_mut() else { continue };
+                let text = |d: Duration| toml::Value::String(humantime::format_duration(d).to_string());
+                t.insert("name".into(), toml::Value::String(route.name.clone()));
+                t.insert("timeout".into(), text(route.timeout));
+                let mut retry = toml::map::Map::new();
+                retry.insert("attempts".into(), toml::Value::Integer(route.retry.attempts.into()));
+                retry.insert("initial".into(), text(route.retry.initial));
+                retry.insert("max".into(), text(route.retry.max));
+                t.insert("retry".into(), toml::Value::Table(retry));
+                let codes = route.permanent_exit_codes.iter().map(|c| toml::Value::Integer((*c).into())).collect();
+                t.insert("permanent_exit_codes".into(), toml::Value::Array(codes));
+                let concurrency = route.concurrency.unwrap_or(self.dispatch.concurrency);
+                t.insert("concurrency".into(), toml::Value::Integer(concurrency as i64));
+            }
+        }
+    }
+
+    /// One line for the end of `check-config`: what this config runs.
+    pub fn summary(&self) -> String {
+        let routes: usize = self.sources.values().map(|s| s.routes.len()).sum();
+        let admin = match &self.admin {
+            Some(a) => format!("admin API on {}", a.listen),
+            None => "no admin API".to_string(),
+        };
+        format!(
+            "{}: ok: {} {}, {} {}, listening on {}, store at {}, {}, {} {}",
+            self.path.display(),
+            self.sources.len(),
+            plural(self.sources.len(), "source", "sources"),
+            routes,
+            plural(routes, "route", "routes"),
+            self.server.listen,
+            self.storage.path.display(),
+            admin,
+            self.warnings.len(),
+            plural(self.warnings.len(), "warning", "warnings"),
+        )
+    }
+}
+
+fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
+    if n == 1 {
+        one
+    } else {
+        many
     }
 }
 
@@ -334,7 +395,8 @@ fn validate(path: &Path, raw: RawConfig, p: &mut Problems) -> Option<Config> {
             sources.insert(name.clone(), Arc::new(src));
         }
     }
-    let warnings = command_warnings(&raw);
+    let mut warnings = command_warnings(&raw);
+    warnings.extend(shape_warnings(&raw));
     Some(Config {
         path: path.to_path_buf(),
         warnings,
@@ -420,6 +482,26 @@ fn command_warnings(raw: &RawConfig) -> Vec<String> {
         .collect()
 }
 
+/// A config that runs but likely not as meant: no sources at all, a
+/// source whose events nothing handles, an unsigned source open to anyone.
+fn shape_warnings(raw: &RawConfig) -> Vec<String> {
+    let mut out = Vec::new();
+    if raw.sources.is_empty() {
+        out.push("sources: none configured; every request will be answered 404".to_string());
+    }
+    for (name, s) in &raw.sources {
+        if s.routes.is_empty() {
+            out.push(format!("sources.{name}.routes: none; its events will be stored as unrouted"));
+        }
+        if s.insecure && s.allow_ips.is_empty() {
+            out.push(format!(
+                "sources.{name}.insecure: no signature is checked and allow_ips is not set, so anyone who can reach the listener can post events"
+            ));
+        }
+    }
+    out
+}
+
 /// Every environment variable hookd reads a secret from, with its key.
 fn secret_env_names(raw: &RawConfig) -> BTreeMap<String, String> {
     let mut names = BTreeMap::new();
@@ -453,9 +535,13 @@ fn source(
     };
     let (public_url, allow_ips, rate_limit) = source_guards(&at, kind?, raw, p);
     let identify = kinds::identify(&at, kind?, raw, p);
-    let scheme = kinds::scheme(&at, kind?, raw, identify.as_ref(), secrets.as_deref().unwrap_or_default(), p);
+    // An insecure source checks no signature, so it needs none of the
+    // signature's settings (`header` and the rest).
+    let scheme = match raw.insecure {
+        true => Some(Scheme::Insecure),
+        false => kinds::scheme(&at, kind?, raw, identify.as_ref(), secrets.as_deref().unwrap_or_default(), p),
+    };
     let routes = routes::routes(&at, &raw.routes, inherit_env, p);
-    let scheme = if raw.insecure { Some(Scheme::Insecure) } else { scheme };
     let mut secret_env: Vec<String> = raw.secret_env.iter().cloned().collect();
     secret_env.extend(raw.routes.iter().filter_map(|r| r.signing_secret_env.clone()));
     let secrets: Vec<Vec<u8>> = secrets?.into_iter().map(|(_, s)| s).collect();

@@ -21,6 +21,7 @@ pub async fn run(
     ty: Option<&str>,
     file: Option<&Path>,
     url: Option<&str>,
+    json: bool,
 ) -> Result<bool, SendError> {
     let src =
         config.sources.get(source).ok_or_else(|| SendError::Usage(format!("sources.{source}: no such source")))?;
@@ -42,7 +43,14 @@ pub async fn run(
         .await
         .map_err(|_| SendError::Failed(format!("no answer from {url} within 30s")))?
         .map_err(SendError::Failed)?;
-    println!("{status} {answer}");
+    if json {
+        // One document: the status and the receiver's answer (its JSON as
+        // JSON, anything else as a string).
+        let answer = serde_json::from_str(&answer).unwrap_or(serde_json::Value::String(answer));
+        println!("{}", serde_json::json!({ "status": status, "answer": answer }));
+    } else {
+        println!("{status} {answer}");
+    }
     Ok((200..300).contains(&status))
 }
 

@@ -138,3 +138,43 @@ fn a_missing_explicit_config_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no config file at /nonexistent.toml"));
 }
+
+/// `check-config` shows what will run: each route's defaults written out,
+/// warnings for configs that run but likely not as meant, and a one-line
+/// summary on stderr; `--json` is exactly one JSON document on stdout.
+#[test]
+fn check_config_shows_the_effective_config_warns_and_sums_up() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let toml = format!(
+        "[storage]\npath = \"{}/data\"\n\n\
+         [sources.gh]\nkind = \"github\"\nsecret = \"s\"\n\n\
+         [sources.open]\nkind = \"hmac\"\ninsecure = true\n\n\
+         [[sources.open.routes]]\nevents = [\"*\"]\ncommand = [\"/bin/true\"]\n",
+        dir.path().display()
+    );
+    let (code, out, err) = check_config(&toml);
+    assert_eq!(code, 0, "{err}");
+    for default in ["name = \"0\"", "timeout = \"30s\"", "attempts = 20", "initial = \"5s\"", "max = \"1h\""] {
+        assert!(out.contains(default), "effective config lacks {default}:\n{out}");
+    }
+    assert!(out.contains("permanent_exit_codes = [65]") && out.contains("concurrency = 16"), "{out}");
+    assert!(err.contains("warning: sources.gh.routes: none; its events will be stored as unrouted"), "{err}");
+    assert!(err.contains("warning: sources.open.insecure: no signature is checked and allow_ips is not set"), "{err}");
+    let summary = err.lines().last().unwrap_or_default();
+    let want = format!(
+        ": ok: 2 sources, 1 route, listening on 0.0.0.0:8080, store at {}/data, no admin API, 2 warnings",
+        dir.path().display()
+    );
+    assert!(summary.ends_with(&want), "{summary}\nwanted …{want}");
+
+    let (_, none_out, none_err) = check_config("");
+    assert!(none_err.contains("warning: sources: none configured"), "{none_err}\n{none_out}");
+
+    let path = dir.path().join("c.toml");
+    std::fs::write(&path, &toml).expect("write");
+    let json = Command::new(BIN).args(["check-config", "--json", "--config"]).arg(&path).output().expect("run");
+    assert!(json.status.success());
+    let doc: serde_json::Value = serde_json::from_slice(&json.stdout).expect("stdout is one JSON document");
+    assert_eq!(doc["sources"]["open"]["routes"][0]["retry"]["attempts"], 20);
+    assert_eq!(doc["sources"]["gh"]["secret"], "<redacted>");
+}

@@ -412,8 +412,12 @@ fn the_unix_socket_admin_needs_no_token_and_send_signs_like_the_sender() {
     assert!(out.starts_with("202 "), "{out}");
     wait_until(Duration::from_secs(10), "handler", || (!lines(&runs).is_empty()).then_some(()));
     assert!(lines(&runs)[0].ends_with("1 invoice.paid"), "{:?}", lines(&runs));
+    let sent = h.cli_json(&["send", "--source", "s", "--type", "invoice.paid"]);
+    assert_eq!(sent["status"], 202, "{sent}");
+    assert_eq!(sent["answer"]["received"], true, "{sent}");
+    wait_until(Duration::from_secs(10), "second handler", || (lines(&runs).len() == 2).then_some(()));
     let stats = h.cli_json(&["stats"]);
-    assert_eq!(stats["sources"]["s"]["delivered"], 1);
+    assert_eq!(stats["sources"]["s"]["delivered"], 2);
     let (code, out, _) = h.cli(&["stats"]);
     assert_eq!(code, 0);
     assert!(out.contains("SOURCE") && out.contains("queue depth 0"), "{out}");
@@ -547,4 +551,39 @@ fn replaying_an_unrouted_event_routes_it_with_todays_config() {
         (stats["sources"]["s"]["unrouted"].as_u64(), stats["sources"]["s"]["delivered"].as_u64()),
         (Some(0), Some(1))
     );
+}
+
+/// `--json` means stdout is exactly one JSON document, for every command
+/// that prints one (`cli_json` parses the whole of stdout, not a line).
+#[test]
+fn every_command_with_json_prints_exactly_one_document() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let runs = dir.path().join("runs");
+    let sock = dir.path().join("admin.sock");
+    let config = format!(
+        "[admin]\nlisten = \"unix:{}\"\n\n{}",
+        sock.display(),
+        stripe_source("s", &format!("command = {}", recorder(&runs, 0)))
+    );
+    let mut h = Hookd::start(&config);
+    assert_eq!(h.cli_json(&["send", "--source", "s", "--type", "invoice.paid"])["status"], 202);
+    wait_until(Duration::from_secs(10), "handler", || (!lines(&runs).is_empty()).then_some(()));
+    let listed = h.cli_json(&["events", "list"]);
+    let id = listed["items"][0]["id"].as_str().expect("an id").to_string();
+    for args in [
+        vec!["version"],
+        vec!["check-config"],
+        vec!["stats"],
+        vec!["events", "show", &id],
+        vec!["events", "replay", &id],
+        vec!["dlq", "list"],
+        vec!["dlq", "replay", "--all"],
+        vec!["dlq", "purge", "--older-than", "1h"],
+    ] {
+        let doc = h.cli_json(&args);
+        assert!(doc.is_object(), "hookd {args:?} --json: {doc}");
+    }
+    h.terminate();
+    let check = h.cli_json(&["store", "check"]);
+    assert!(check.is_object(), "{check}");
 }

@@ -2,6 +2,7 @@
 //! outcome to an exit code — 0 ok, 1 runtime error, 2 usage or config error.
 //! Prints one-line reasons, never secrets.
 
+mod banner;
 mod client;
 mod operator;
 mod send;
@@ -393,17 +394,15 @@ fn serve(cli: &Cli) -> ExitCode {
     };
     // Flushes the log lines still queued when serve returns.
     let _log = init_logging(cli.log_format);
-    for w in &config.warnings {
-        tracing::warn!(problem = %w, "configuration warning");
-    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => return fail(format!("cannot start the runtime: {e}")),
     };
-    runtime.block_on(serve_async(config))
+    let origin = banner::origin(cli.config.as_deref());
+    runtime.block_on(serve_async(config, origin))
 }
 
-async fn serve_async(config: Config) -> ExitCode {
+async fn serve_async(config: Config, origin: &str) -> ExitCode {
     let path = config.storage.path.clone();
     let store = match Store::open_with(&path, &config.storage_options()) {
         Ok((s, opened)) => {
@@ -440,6 +439,7 @@ async fn serve_async(config: Config) -> ExitCode {
         Err(e) => return fail(format!("cannot install the SIGHUP handler: {e}")),
     };
     tokio::spawn(on_signal(shutdown.clone()));
+    banner::log(&config, origin, &addr);
     tracing::info!(addr = %addr, sources = config.sources.len(), "ingress listening");
     tokio::spawn(crate::notify::watchdog());
     crate::notify::ready(&addr);

@@ -178,3 +178,27 @@ fn check_config_shows_the_effective_config_warns_and_sums_up() {
     assert_eq!(doc["sources"]["open"]["routes"][0]["retry"]["attempts"], 20);
     assert_eq!(doc["sources"]["gh"]["secret"], "<redacted>");
 }
+
+/// `serve` starts with one block saying what runs: version, the config
+/// file and how it was found, the data dir, each source's URL and routes,
+/// the admin listener, then the config's warnings.
+#[test]
+fn serve_starts_with_a_banner_of_what_it_runs() {
+    let sources = "[sources.pay]\nkind = \"stripe\"\nsecret = \"whsec_banner_secret\"\n\n\
+                   [[sources.pay.routes]]\nname = \"ledger\"\nevents = [\"invoice.*\"]\ncommand = [\"/bin/true\"]\n\n\
+                   [sources.quiet]\nkind = \"github\"\nsecret = \"s\"\n";
+    let h = crate::support::Hookd::start(sources);
+    let logs = h.logs();
+    let start = logs.lines().position(|l| l.contains("hookd starting")).expect("a banner");
+    let banner: Vec<&str> = logs.lines().skip(start).take_while(|l| !l.contains("ingress listening")).collect();
+    let text = banner.join("\n");
+    assert!(text.contains(&format!("version={}", env!("CARGO_PKG_VERSION"))), "{text}");
+    assert!(text.contains(&format!("config={}", h.config.display())) && text.contains("found_by=--config "), "{text}");
+    assert!(text.contains(&format!("data={}", h.dir.path().join("data").display())), "{text}");
+    assert!(text.contains(&format!("url=http://{}/webhooks/pay", h.addr)), "{text}");
+    assert!(text.contains("routes=ledger [invoice.*] -> /bin/true"), "{text}");
+    assert!(text.contains("source=quiet") && text.contains("routes=none (stored as unrouted)"), "{text}");
+    assert!(text.contains("no admin API"), "{text}");
+    assert!(text.contains("problem=sources.quiet.routes: none"), "warnings come with the banner: {text}");
+    assert!(!logs.contains("whsec_banner_secret"), "a secret in the log");
+}

@@ -294,11 +294,17 @@ fn figment_errors(err: figment::Error) -> ConfigErrors {
             .map(|e| {
                 let mut path = e.path.clone();
                 let reason = match &e.kind {
-                    figment::error::Kind::UnknownField(field, _) => {
+                    figment::error::Kind::UnknownField(field, expected) => {
                         if path.last() != Some(field) {
                             path.push(field.clone());
                         }
-                        "unknown key".to_string()
+                        match nearest(field, expected) {
+                            Some(near) => format!("unknown key; did you mean {near:?}?"),
+                            None => "unknown key".to_string(),
+                        }
+                    }
+                    figment::error::Kind::InvalidType(found, _) if path.last().is_some_and(|k| is_duration_key(k)) => {
+                        format!("found {found}, expected a duration string like \"30s\", \"5m\" or \"7d\"")
                     }
                     // Never echo what was written under a secret's key.
                     figment::error::Kind::InvalidType(_, expected) if holds_secret(&path) => {
@@ -310,10 +316,56 @@ fn figment_errors(err: figment::Error) -> ConfigErrors {
                     figment::error::Kind::Message(m) => without_source_lines(m),
                     kind => kind.to_string(),
                 };
-                let path = if path.is_empty() { "config".to_string() } else { path.join(".") };
-                format!("{path}: {reason}")
+                format!("{}: {reason}", key_path(&path))
             })
             .collect(),
+    )
+}
+
+/// figment's key path in the spelling validation uses:
+/// `sources.s.routes[0].command`, not `sources.s.routes.0.command`.
+fn key_path(path: &[String]) -> String {
+    let mut out = String::new();
+    for key in path {
+        if key.bytes().all(|b| b.is_ascii_digit()) && !out.is_empty() {
+            out.push_str(&format!("[{key}]"));
+        } else {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(key);
+        }
+    }
+    if out.is_empty() {
+        "config".to_string()
+    } else {
+        out
+    }
+}
+
+/// The expected key closest to a misspelt one, when it is close enough to
+/// be the likely intent.
+fn nearest<'a>(field: &str, expected: &[&'a str]) -> Option<&'a str> {
+    expected
+        .iter()
+        .map(|e| (strsim::damerau_levenshtein(field, e), *e))
+        .filter(|(d, e)| *d <= 2.max(e.len() / 4))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, e)| e)
+}
+
+/// Keys whose value is a duration string.
+fn is_duration_key(key: &str) -> bool {
+    matches!(
+        key,
+        "timeout"
+            | "read_timeout"
+            | "tolerance"
+            | "dedup_window"
+            | "retain_delivered"
+            | "retain_dead"
+            | "initial"
+            | "max"
     )
 }
 
@@ -349,7 +401,7 @@ impl Problems {
 }
 
 fn validate(path: &Path, raw: RawConfig, p: &mut Problems) -> Option<Config> {
-    let listen = p.take("server.listen", raw.server.listen.parse().map_err(|e| format!("{e}")));
+    let listen = p.take("server.listen", socket_addr(&raw.server.listen));
     let max_body = p.take("server.max_body", units::size(&raw.server.max_body));
     let read_timeout = p.take("server.read_timeout", units::duration(&raw.server.read_timeout));
     let trusted_proxies = p.take("server.trusted_proxies", guards::cidrs(&raw.server.trusted_proxies));
@@ -435,6 +487,14 @@ fn header_limit(raw: &raw::RawSize) -> Result<usize, String> {
     Ok(usize::try_from(n).unwrap_or(usize::MAX))
 }
 
+/// An `IP:port` listen address; a host name is not one (hookd binds,
+/// it does not resolve).
+pub(crate) fn socket_addr(text: &str) -> Result<SocketAddr, String> {
+    text.parse().map_err(|_| {
+        format!("{text:?} is not an IP address and port, e.g. \"127.0.0.1:8080\" (loopback only) or \"0.0.0.0:8080\" (every interface)")
+    })
+}
+
 fn storage(raw: &raw::RawStorage, p: &mut Problems) -> Option<Storage> {
     let dedup_window = p.take("storage.dedup_window", units::duration(&raw.dedup_window));
     let retain_delivered = p.take("storage.retain_delivered", units::duration(&raw.retain_delivered));
@@ -449,6 +509,8 @@ fn storage(raw: &raw::RawStorage, p: &mut Problems) -> Option<Storage> {
     }
     if raw.path.trim().is_empty() {
         p.push("storage.path", "missing");
+    } else if Path::new(&raw.path).exists() && !Path::new(&raw.path).is_dir() {
+        p.push("storage.path", format!("{} is not a directory", raw.path));
     }
     Some(Storage {
         path: PathBuf::from(&raw.path),

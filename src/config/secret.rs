@@ -64,9 +64,20 @@ pub fn resolve(source: SecretSource) -> Result<Secret, String> {
     Ok(Secret(value.into_bytes()))
 }
 
+/// What went wrong, as the system says it ("No such file or directory"),
+/// without the "(os error 2)" suffix.
+fn io_reason(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" (os error ") {
+        Some(at) => text[..at].to_string(),
+        None => text,
+    }
+}
+
 /// A secret file's text without its trailing newline.
 fn read_trimmed(path: &Path) -> Result<String, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {}", path.display(), e.kind()))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {}", path.display(), io_reason(&e)))?;
     Ok(text.trim_end_matches(['\n', '\r']).to_string())
 }
 

@@ -202,3 +202,36 @@ fn serve_starts_with_a_banner_of_what_it_runs() {
     assert!(text.contains("problem=sources.quiet.routes: none"), "warnings come with the banner: {text}");
     assert!(!logs.contains("whsec_banner_secret"), "a secret in the log");
 }
+
+/// Config messages say what was written and what to write instead.
+#[test]
+fn config_messages_say_what_to_write() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "x").expect("write");
+    let (code, _, err) = check_config(&format!(
+        "[server]\nlisten = \"localhost:8183\"\n\n[storage]\npath = \"{}\"\n\n\
+         [sources.s]\nkind = \"stripe\"\nsecret_file = \"{}/missing\"\n",
+        file.display(),
+        dir.path().display()
+    ));
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("server.listen: \"localhost:8183\" is not an IP address and port, e.g. \"127.0.0.1:8080\""),
+        "{err}"
+    );
+    assert!(err.contains(&format!("storage.path: {} is not a directory", file.display())), "{err}");
+    assert!(err.contains("/missing: No such file or directory"), "{err}");
+
+    let route = "[sources.s]\nkind = \"stripe\"\nsecret = \"k\"\n\n[[sources.s.routes]]\nevents = [\"*\"]\n";
+    let (code, _, err) = check_config(&format!("{route}comand = [\"/bin/true\"]\n"));
+    assert_eq!(code, 2);
+    assert!(err.contains("sources.s.routes[0].comand: unknown key; did you mean \"command\"?"), "{err}");
+    let (_, _, err) = check_config(&format!("{route}command = [\"/bin/true\"]\ntimeout = 30\n"));
+    assert!(
+        err.contains("sources.s.routes[0].timeout: found signed int `30`, expected a duration string like \"30s\""),
+        "{err}"
+    );
+    let (_, _, err) = check_config(&format!("{route}command = [\"/bin/true\"]\nzzzzzz = 1\n"));
+    assert!(err.contains("sources.s.routes[0].zzzzzz: unknown key\n"), "no far-fetched guess: {err}");
+}

@@ -47,10 +47,12 @@ struct Refusal {
     code: &'static str,
     message: String,
     retry_after: Option<u64>,
+    /// For the log line only (e.g. how stale a timestamp was); never answered.
+    detail: Option<String>,
 }
 
 fn refuse(status: StatusCode, code: &'static str, message: String) -> Refusal {
-    Refusal { status, code, message, retry_after: None }
+    Refusal { status, code, message, retry_after: None, detail: None }
 }
 
 /// What a request that passed the checks is answered.
@@ -118,7 +120,8 @@ impl Ingress {
                 // A signature failure is the operator's business (a wrong
                 // secret, or someone probing): WARN, so `journalctl -p warning` shows it.
                 if r.status == StatusCode::UNAUTHORIZED {
-                    tracing::warn!(source = %logged, outcome = r.code, status, %client, latency_ms, "request");
+                    let detail = r.detail.as_deref();
+                    tracing::warn!(source = %logged, outcome = r.code, status, %client, latency_ms, detail, "request");
                 } else {
                     tracing::info!(source = %logged, outcome = r.code, status, %client, latency_ms, "request");
                 }
@@ -157,7 +160,7 @@ impl Ingress {
         let inbound = Inbound { headers: &parts.headers, body: &body, url: &url, now: SystemTime::now() };
         verify::check(&source.verifier, &inbound).map_err(|r| {
             guards.verification_failed(client);
-            refuse(StatusCode::UNAUTHORIZED, r.code(), r.message().to_string())
+            Refusal { detail: r.log_detail(), ..refuse(StatusCode::UNAUTHORIZED, r.code(), r.message().to_string()) }
         })?;
         guards.admit_verified(&source).map_err(denied)?;
         drop(guards);

@@ -158,8 +158,9 @@ pub enum Rejection {
     MalformedSignature,
     /// Parsed fine, matched no configured secret.
     BadSignature,
-    /// The signed timestamp is outside the tolerance window.
-    StaleTimestamp,
+    /// The signed timestamp is outside the tolerance window: `age_secs`
+    /// old (negative: that far in the future). For the log, never the answer.
+    StaleTimestamp { age_secs: i64 },
 }
 
 impl Rejection {
@@ -168,7 +169,7 @@ impl Rejection {
             Rejection::MissingSignature => "missing_signature",
             Rejection::MalformedSignature => "malformed_signature",
             Rejection::BadSignature => "bad_signature",
-            Rejection::StaleTimestamp => "stale_timestamp",
+            Rejection::StaleTimestamp { .. } => "stale_timestamp",
         }
     }
 
@@ -177,7 +178,7 @@ impl Rejection {
             Rejection::MissingSignature => "the signature header is missing",
             Rejection::MalformedSignature => "the signature header could not be parsed",
             Rejection::BadSignature => "the signature does not match",
-            Rejection::StaleTimestamp => "the signed timestamp is outside the tolerance",
+            Rejection::StaleTimestamp { .. } => "the signed timestamp is outside the tolerance",
         }
     }
 }
@@ -207,9 +208,7 @@ pub fn any_hmac_sha256_then_fresh(
     if !matched {
         return Err(Rejection::BadSignature);
     }
-    if !within_tolerance(req.now_unix(), ts, tolerance) {
-        return Err(Rejection::StaleTimestamp);
-    }
+    fresh(req.now_unix(), ts, tolerance)?;
     Ok(())
 }
 
@@ -217,6 +216,28 @@ pub fn any_hmac_sha256_then_fresh(
 /// as one behind). A zero tolerance disables the check.
 pub fn within_tolerance(now_unix: i64, ts_unix: i64, tolerance: Duration) -> bool {
     tolerance.is_zero() || now_unix.abs_diff(ts_unix) <= tolerance.as_secs()
+}
+
+/// `within_tolerance`, as the rejection that says by how much it was not.
+pub fn fresh(now_unix: i64, ts_unix: i64, tolerance: Duration) -> Result<(), Rejection> {
+    match within_tolerance(now_unix, ts_unix, tolerance) {
+        true => Ok(()),
+        false => Err(Rejection::StaleTimestamp { age_secs: now_unix.saturating_sub(ts_unix) }),
+    }
+}
+
+impl Rejection {
+    /// What the log may add to the code: how stale a timestamp was and in
+    /// which direction (the answer never says).
+    pub fn log_detail(self) -> Option<String> {
+        match self {
+            Rejection::StaleTimestamp { age_secs } if age_secs >= 0 => Some(format!("signed {age_secs}s ago")),
+            Rejection::StaleTimestamp { age_secs } => {
+                Some(format!("signed {}s in the future (check this host's clock)", age_secs.unsigned_abs()))
+            }
+            _ => None,
+        }
+    }
 }
 
 /// Test helper: a header map from `(name, value)` pairs.

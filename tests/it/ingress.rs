@@ -70,7 +70,24 @@ fn bad_signatures_are_401_and_nothing_is_stored() {
         assert_eq!(r.status, 401, "{code}: {}", r.body);
         assert_eq!(r.json()["error"].as_str(), Some(code));
         assert!(!r.body.contains(&good[13..]), "expected signature echoed");
+        assert!(
+            !r.body.contains("ago") && !r.body.contains("future"),
+            "the answer says no more than the code: {}",
+            r.body
+        );
     }
+    // The log, not the answer, says how stale and in which direction.
+    let future = stripe(SECRET, now + 7200, &body);
+    assert_eq!(post(&h.addr, "/webhooks/stripe", &[future], &body).expect("response").status, 401);
+    let logs = wait_until(Duration::from_secs(10), "both stale lines in the log", || {
+        let logs = h.logs();
+        (logs.matches("\"stale_timestamp\"").count() >= 2).then_some(logs)
+    });
+    let stale: Vec<&str> = logs.lines().filter(|l| l.contains("\"stale_timestamp\"")).collect();
+    let age = |l: &&str| l.contains("detail=\"signed 3600s ago\"") || l.contains("detail=\"signed 3601s ago\"");
+    assert!(stale.iter().any(age), "{stale:?}");
+    let ahead = |l: &&str| l.contains("s in the future (check this host's clock)\"");
+    assert!(stale.iter().any(ahead), "{stale:?}");
     let store = h.stop_and_open();
     assert!(store.all_events().expect("events").is_empty());
 }

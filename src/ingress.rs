@@ -159,6 +159,13 @@ impl Ingress {
         let url = verify::signed_url(source.public_url.as_deref(), &received);
         let inbound = Inbound { headers: &parts.headers, body: &body, url: &url, now: SystemTime::now() };
         verify::check(&source.verifier, &inbound).map_err(|r| {
+            tracing::debug!(
+                source = %LogSafe(source_name),
+                kind = source.kind.name(),
+                secrets = source.verifier.secrets.len(),
+                check = r.code(),
+                "signature check failed: no configured secret produced a matching signature within the tolerance"
+            );
             guards.verification_failed(client);
             Refusal { detail: r.log_detail(), ..refuse(StatusCode::UNAUTHORIZED, r.code(), r.message().to_string()) }
         })?;
@@ -171,6 +178,16 @@ impl Ingress {
             .map_err(|m| refuse(StatusCode::BAD_REQUEST, "unidentifiable", m))?;
         let routes = route::deliveries(&source.routes, &ident.event_type, &body);
         let routed = !routes.is_empty();
+        if tracing::enabled!(tracing::Level::DEBUG) {
+            let names: Vec<&str> = routes.iter().map(|d| d.route.as_str()).collect();
+            tracing::debug!(
+                source = %LogSafe(source_name),
+                event_id = %LogSafe(&ident.event_id),
+                event_type = %LogSafe(&ident.event_type),
+                routes = %names.join(","),
+                "routes matched"
+            );
+        }
         let headers = kept_headers(&parts.headers, &source.keep_headers);
         let new = NewEvent {
             source: source_name.to_string(),

@@ -45,8 +45,7 @@ function toast(text) {
 }
 
 function show(...kids) {
-  const m = main();
-  m.replaceChildren(...kids);
+  main().replaceChildren(...kids.flat().filter((k) => k !== null && k !== undefined && k !== false));
 }
 
 // ---- the API --------------------------------------------------------------
@@ -244,7 +243,7 @@ async function eventsView(_parts, params) {
     { name: "event_id", label: "Sender's event id", placeholder: "evt_…" },
   ], params, (v) => setHash("events", v));
   const body = h("tbody", { id: "events-rows" });
-  const table = h("div", { class: "scroll" }, h("table", {},
+  const table = h("div", { class: "scroll cards" }, h("table", {},
     h("thead", {}, h("tr", {}, h("th", {}, "Received"), h("th", {}, "Source"), h("th", {}, "Type"),
       h("th", { class: "wide" }, "Event id"), h("th", {}, "Status"), h("th", {}, "hookd id"))),
     body));
@@ -443,7 +442,7 @@ async function dlqView(_parts, params) {
     const box = h("input", { type: "checkbox", "aria-label": `select ${d.id}`, class: "pick", value: d.id });
     box.addEventListener("change", () => { if (box.checked) selected.add(d.id); else selected.delete(d.id); update(); });
     return h("tr", { "data-id": d.id },
-      h("td", {}, box),
+      h("td", { class: "pick" }, box),
       h("td", { class: "nowrap" }, short(d.died_at)),
       h("td", {}, d.source), h("td", {}, d.route), h("td", { class: "wide" }, d.event_type),
       h("td", { class: "wide" }, d.dead_reason || ""),
@@ -465,8 +464,8 @@ async function dlqView(_parts, params) {
     h("button", { type: "button", id: "purge-all", class: "danger", onclick: () => purgeDead(null, filters).then(reload, (e) => toast(e.message)) }, "Purge all matching"));
   show(h("h1", {}, "Dead letters"), form, bulk,
     page.items.length === 0 ? h("p", { class: "muted", id: "dlq-empty" }, "No dead deliveries match.") :
-      h("div", { class: "scroll" }, h("table", {},
-        h("thead", {}, h("tr", {}, h("th", {}, all), h("th", {}, "Died"), h("th", {}, "Source"), h("th", {}, "Route"),
+      h("div", { class: "scroll cards" }, h("table", {},
+        h("thead", {}, h("tr", {}, h("th", { class: "pick" }, all), h("th", {}, "Died"), h("th", {}, "Source"), h("th", {}, "Route"),
           h("th", { class: "wide" }, "Type"), h("th", { class: "wide" }, "Reason"), h("th", {}, "hookd id"), h("th", {}, ""))),
         h("tbody", { id: "dlq-rows" }, ...rows))),
     page.next_cursor && h("p", { class: "muted" }, "More than 200: narrow the filter to see the rest (\"all matching\" includes them)."));
@@ -491,28 +490,41 @@ async function routesView() {
 
 // ---- stats ----------------------------------------------------------------
 
+/// A tick step of 1, 2 or 5 × 10^k giving at most 5 steps up to `top`.
+function tickStep(top) {
+  const raw = top / 5;
+  const mag = Math.pow(10, Math.floor(Math.log10(Math.max(1, raw))));
+  return [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw) || mag * 10;
+}
+
+/// Grouped bars per minute: received, delivered, failed attempts.
 function chart(minutes) {
-  const W = 720, H = 240, L = 40, R = 10, T = 10, B = 28;
+  // As wide as the page allows, so that its text stays readable on a phone.
+  const W = Math.round(Math.max(320, Math.min(720, main().clientWidth - 48))), H = 240, L = 34, R = 8, T = 10, B = 28;
+  const every = W < 500 ? 20 : 10;
   const series = ["received", "delivered", "failed"];
   const top = Math.max(1, ...minutes.flatMap((m) => series.map((s) => m[s])));
-  const step = Math.pow(10, Math.floor(Math.log10(top)));
+  const step = Math.max(1, tickStep(top));
   const ymax = Math.ceil(top / step) * step;
-  const x = (i) => L + (i * (W - L - R)) / Math.max(1, minutes.length - 1);
+  const slot = (W - L - R) / minutes.length;
+  const bar = Math.max(1, slot / series.length - 0.6);
   const y = (v) => T + (H - T - B) * (1 - v / ymax);
   const g = svg("svg", { viewBox: `0 0 ${W} ${H}`, class: "chart", role: "img", id: "chart",
-    "aria-label": "Received, delivered and failed per minute over the last hour" });
-  for (let k = 0; k <= 4; k++) {
-    const v = (ymax * k) / 4;
+    "aria-label": "Received, delivered and failed attempts per minute over the last hour" });
+  for (let v = 0; v <= ymax; v += step) {
     g.append(svg("line", { x1: L, x2: W - R, y1: y(v), y2: y(v), class: "grid" }),
-      svg("text", { x: L - 6, y: y(v) + 4, "text-anchor": "end" }, Number.isInteger(v) ? v : v.toFixed(1)));
+      svg("text", { x: L - 6, y: y(v) + 4, "text-anchor": "end" }, v));
   }
-  for (let i = 0; i < minutes.length; i += 10) {
-    g.append(svg("text", { x: x(i), y: H - 8, "text-anchor": "middle" }, new Date(minutes[i].at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })));
-  }
-  for (const s of series) {
-    const pts = minutes.map((m, i) => `${x(i).toFixed(1)},${y(m[s]).toFixed(1)}`).join(" ");
-    g.append(svg("polyline", { points: pts, class: s }, svg("title", {}, s)));
-  }
+  minutes.forEach((m, i) => {
+    const group = svg("g", {}, svg("title", {}, `${new Date(m.at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}: ${m.received} received, ${m.delivered} delivered, ${m.failed} failed`));
+    series.forEach((s, k) => {
+      if (m[s] > 0) group.append(svg("rect", { x: (L + i * slot + k * (bar + 0.6)).toFixed(1), y: y(m[s]).toFixed(1), width: bar.toFixed(1), height: (y(0) - y(m[s])).toFixed(1), class: s }));
+    });
+    g.append(group);
+    if (i % every === 0) {
+      g.append(svg("text", { x: L + i * slot, y: H - 8, "text-anchor": "start" }, new Date(m.at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })));
+    }
+  });
   return g;
 }
 

@@ -254,11 +254,21 @@ fn tail_streams_arrivals_attempts_and_deaths_with_filters() {
     let sum = |k: &str| list.iter().map(|m| m[k].as_u64().unwrap_or(0)).sum::<u64>();
     assert_eq!((sum("received"), sum("delivered"), sum("failed")), (3, 1, 1));
 
-    // `hookd tail --json`: one JSON document per line.
+    // `hookd tail --json`: one JSON document per line; without, one line of text.
+    let v: Value = serde_json::from_str(cli_tail_line(&h, &["--json"]).trim()).expect("a JSON line");
+    assert_eq!((v["event"].as_str(), v["data"]["source"].as_str()), (Some("received"), Some("u")));
+    let line = cli_tail_line(&h, &[]);
+    assert!(line.contains(" received  u x evt_cli_") && line.contains(" unrouted  ("), "{line}");
+}
+
+/// The first line `hookd tail --source u ARGS` prints, sending events to
+/// `u` until it has subscribed.
+fn cli_tail_line(h: &Hookd, args: &[&str]) -> String {
     let mut child = std::process::Command::new(BIN)
-        .args(["tail", "--json", "--source", "u", "--config"])
+        .args(["tail", "--source", "u", "--config"])
         .arg(&h.config)
-        .env("HOOKD_ADMIN__LISTEN", &addr)
+        .args(args)
+        .env("HOOKD_ADMIN__LISTEN", h.admin.as_deref().expect("admin"))
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("hookd tail");
@@ -271,15 +281,13 @@ fn tail_streams_arrivals_attempts_and_deaths_with_filters() {
             line.clear();
         }
     });
-    // Keep sending until the CLI has subscribed and shows one.
     let line = wait_until(Duration::from_secs(15), "hookd tail's line", || {
-        send(&h, "u", &format!("evt_cli_{}", fastrand::u64(..)), "x");
+        send(h, "u", &format!("evt_cli_{}", fastrand::u64(..)), "x");
         rx.recv_timeout(Duration::from_millis(200)).ok()
     });
     let _ = child.kill();
     let _ = child.wait();
-    let v: Value = serde_json::from_str(line.trim()).expect("a JSON line");
-    assert_eq!((v["event"].as_str(), v["data"]["source"].as_str()), (Some("received"), Some("u")));
+    line
 }
 
 #[test]

@@ -84,6 +84,7 @@ let afterLogin = null;
 function askLogin() {
   if (!$("#login").hidden) return;
   afterLogin = route;
+  show(h("p", { class: "muted" }, "Log in to see what hookd received."));
   $("#login").hidden = false;
   $("#token").value = "";
   $("#token").focus();
@@ -372,7 +373,16 @@ function confirmRun(title, text, steps, doneText) {
     (steps.length ? yes : no).focus();
     const close = () => { box.hidden = true; yes.onclick = null; no.onclick = null; box.onkeydown = null; resolve(); };
     no.onclick = close;
-    box.onkeydown = (ev) => { if (ev.key === "Escape") close(); };
+    box.onkeydown = (ev) => {
+      if (ev.key === "Escape") close();
+      if (ev.key !== "Tab") return;
+      // Keep the focus inside the dialog while it is open.
+      const buttons = [...box.querySelectorAll("button")].filter((b) => !b.hidden && !b.disabled);
+      const at = buttons.indexOf(document.activeElement);
+      const next = (at + (ev.shiftKey ? -1 : 1) + buttons.length) % buttons.length;
+      buttons[next].focus();
+      ev.preventDefault();
+    };
     yes.onclick = async () => {
       yes.disabled = true; yes.hidden = true; no.textContent = "Close";
       progress.hidden = false; progress.max = steps.length; progress.value = 0;
@@ -399,6 +409,8 @@ async function deadIds(filters) {
   return [...ids];
 }
 
+const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
+
 const chunks = (list, n) => Array.from({ length: Math.ceil(list.length / n) }, (_, i) => list.slice(i * n, i * n + n));
 
 async function replayDead(ids, filters) {
@@ -407,8 +419,8 @@ async function replayDead(ids, filters) {
   const list = ids || await deadIds(filters);
   const steps = chunks(list, 20).map((batch) => async () => (await api("POST", "/v1/dlq/replay", { ids: batch })).replayed);
   await confirmRun("Replay dead deliveries",
-    `This replays ${dry.replayed} dead deliver${dry.replayed === 1 ? "y" : "ies"} of ${dry.events} event${dry.events === 1 ? "" : "s"} (new attempts, same event).`,
-    dry.replayed > 0 ? steps : [], (n) => `Done: replayed ${n} deliveries.`);
+    `This replays ${plural(dry.replayed, "dead delivery", "dead deliveries")} of ${plural(dry.events, "event", "events")} (new attempts, same event).`,
+    dry.replayed > 0 ? steps : [], (n) => `Done: replayed ${plural(n, "delivery", "deliveries")}.`);
 }
 
 async function purgeDead(ids, filters) {
@@ -422,8 +434,8 @@ async function purgeDead(ids, filters) {
   const list = ids || await deadIds(filters);
   const steps = list.map((id) => async () => (await api("DELETE", `/v1/dlq/${encodeURIComponent(id)}`).catch(() => ({ purged: 0 }))).purged);
   await confirmRun("Purge dead events",
-    `This removes ${count} event${count === 1 ? "" : "s"} and their bodies for good (events with a delivery still in flight are kept).`,
-    count > 0 ? steps : [], (n) => `Done: purged ${n} events.`);
+    `This removes ${count === 1 ? "1 event and its body" : `${count} events and their bodies`} for good (an event with a delivery still in flight is kept).`,
+    count > 0 ? steps : [], (n) => `Done: purged ${plural(n, "event", "events")}.`);
 }
 
 async function dlqView(_parts, params) {

@@ -114,7 +114,8 @@ fn the_console_in_a_real_browser() {
         "{}[sources.s]\nkind = \"stripe\"\nsecret = \"k\"\n\n\
          [[sources.s.routes]]\nname = \"billing\"\nevents = [\"invoice.*\"]\n\
          command = [\"/bin/sh\", \"-c\", \"[ -e {fixed} ] || {{ echo handler failed: no database; exit 65; }}; echo handled $HOOKD_EVENT_ID >> {ran}\"]\n\n\
-         [[sources.s.routes]]\nname = \"crm\"\nevents = [\"customer.*\"]\ncommand = [\"true\"]\n",
+         [[sources.s.routes]]\nname = \"crm\"\nevents = [\"customer.*\"]\ncommand = [\"true\"]\n\n\
+         [[sources.s.routes]]\nname = \"audit\"\nevents = [\"audit.*\"]\ncommand = [\"/bin/sh\", \"-c\", \"exit 65\"]\n",
         admin_tcp(&token),
         fixed = fixed.display(),
         ran = ran.display()
@@ -122,7 +123,13 @@ fn the_console_in_a_real_browser() {
     let h = Hookd::start(&config);
     let dead = send(&h, "evt_console_1", "invoice.paid");
     send(&h, "evt_console_2", "customer.created");
-    wait_status(&h, &dead, "dead");
+    // For "all matching" (two) and "selected" (one, never deliverable).
+    let voided: Vec<String> =
+        ["evt_console_3", "evt_console_4"].iter().map(|e| send(&h, e, "invoice.voided")).collect();
+    let audit = send(&h, "evt_console_5", "audit.log");
+    for id in voided.iter().chain([&dead, &audit]) {
+        wait_status(&h, id, "dead");
+    }
     let shots = match std::env::var_os("HOOKD_CONSOLE_SCREENSHOTS") {
         Some(dir) => PathBuf::from(dir),
         None => work.path().to_path_buf(),
@@ -133,18 +140,20 @@ fn the_console_in_a_real_browser() {
     runtime.block_on(async {
         let c = browser(&driver, &work.path().join("profile")).await;
         let ui = format!("http://{}/ui/", h.admin.as_deref().expect("admin"));
-        walk(&c, &h, &ui, &shots, &dead, &fixed, &ran).await;
+        walk(&c, &h, &ui, &shots, (&dead, &audit), &fixed, &ran).await;
         c.close().await.expect("close the browser");
     });
 }
 
-async fn walk(c: &Client, h: &Hookd, ui: &str, shots: &Path, dead: &str, fixed: &Path, ran: &Path) {
+async fn walk(c: &Client, h: &Hookd, ui: &str, shots: &Path, ids: (&str, &str), fixed: &Path, ran: &Path) {
+    let (dead, audit) = ids;
     // Log in: the token once.
     c.goto(ui).await.expect("open the console");
     let token = c.wait().at_most(WAIT).for_element(Locator::Css("#login:not([hidden]) #token")).await.expect("login");
     screenshot(c, shots, "login").await;
-    token.send_keys(TOKEN).await.expect("type the token");
-    click(c, "#login-form button[type=submit]").await;
+    // By keyboard: the token, then Enter.
+    let enter: char = fantoccini::key::Key::Enter.into();
+    token.send_keys(&format!("{TOKEN}{enter}")).await.expect("type the token");
     wait_text(c, "#events-rows", "evt_console_1").await;
     screenshot(c, shots, "events").await;
 
@@ -171,18 +180,52 @@ async fn walk(c: &Client, h: &Hookd, ui: &str, shots: &Path, dead: &str, fixed: 
     // The DLQ: fix the handler, replay the one dead delivery after its count.
     c.goto(&format!("{ui}#/dlq")).await.expect("dlq");
     wait_text(c, "#dlq-rows", dead).await;
+    assert_eq!(wait_rows(c, "#dlq-rows tr", 4).await, 4);
     screenshot(c, shots, "dlq").await;
     std::fs::write(fixed, "").expect("fix the handler");
     click(c, &format!("#dlq-rows tr[data-id=\"{dead}\"] .replay-one")).await;
     wait_text(c, "#confirm-text", "This replays 1 dead delivery of 1 event").await;
     screenshot(c, shots, "dlq-confirm").await;
     click(c, "#confirm-yes").await;
-    wait_text(c, "#confirm-status", "Done: replayed 1 deliveries.").await;
+    wait_text(c, "#confirm-status", "Done: replayed 1 delivery.").await;
     wait_until(WAIT, "the handler to run", || {
         crate::support::lines(ran).contains(&"handled evt_console_1".to_string()).then_some(())
     });
-    click(c, "#confirm-no").await;
+    let escape: char = fantoccini::key::Key::Escape.into();
+    c.active_element().await.expect("focus").send_keys(&escape.to_string()).await.expect("Escape");
     wait_status(h, dead, "delivered");
+    c.wait().at_most(WAIT).for_element(Locator::Css("#confirm[hidden]")).await.expect("Escape closes the dialog");
+    assert_eq!(wait_rows(c, "#dlq-rows tr", 3).await, 3, "the list reloaded without the replayed one");
+
+    // Everything a filter shows: the dry-run count, then progress.
+    let field = c.wait().at_most(WAIT).for_element(Locator::Css("#f-type")).await.expect("type filter");
+    field.send_keys("invoice.voided").await.expect("type");
+    click(c, "form.filters button[type=submit]").await;
+    assert_eq!(wait_rows(c, "#dlq-rows tr", 2).await, 2, "the filter shows the two voided");
+    click(c, "#replay-all").await;
+    wait_text(c, "#confirm-text", "This replays 2 dead deliveries of 2 events").await;
+    click(c, "#confirm-yes").await;
+    wait_text(c, "#confirm-status", "Done: replayed 2 deliveries.").await;
+    wait_until(WAIT, "both handlers to run", || {
+        let ran = crate::support::lines(ran);
+        ["evt_console_3", "evt_console_4"].iter().all(|e| ran.contains(&format!("handled {e}"))).then_some(())
+    });
+    click(c, "#confirm-no").await;
+
+    // The selected: purge the one that can never be delivered.
+    c.goto(&format!("{ui}#/dlq?type=audit.*")).await.expect("dlq");
+    wait_text(c, "#dlq-rows", &audit).await;
+    click(c, &format!("#dlq-rows tr[data-id=\"{audit}\"] input.pick")).await;
+    wait_text(c, "#selected-count", "1 selected").await;
+    click(c, "#purge-selected").await;
+    wait_text(c, "#confirm-text", "This removes 1 event and its body").await;
+    click(c, "#confirm-yes").await;
+    wait_text(c, "#confirm-status", "Done: purged 1 event.").await;
+    screenshot(c, shots, "dlq-done").await;
+    click(c, "#confirm-no").await;
+    wait_text(c, "main", "No dead deliveries match.").await;
+    let (_, stats) = crate::operator::admin_get(h, "/v1/stats");
+    assert_eq!(stats["dlq_size"], 0, "{stats}");
 
     // Live: a new event appears, then turns delivered, without a reload.
     c.goto(&format!("{ui}#/events")).await.expect("events");

@@ -214,7 +214,7 @@ async fn walk(c: &Client, h: &Hookd, ui: &str, shots: &Path, ids: (&str, &str), 
 
     // The selected: purge the one that can never be delivered.
     c.goto(&format!("{ui}#/dlq?type=audit.*")).await.expect("dlq");
-    wait_text(c, "#dlq-rows", &audit).await;
+    wait_text(c, "#dlq-rows", audit).await;
     click(c, &format!("#dlq-rows tr[data-id=\"{audit}\"] input.pick")).await;
     wait_text(c, "#selected-count", "1 selected").await;
     click(c, "#purge-selected").await;

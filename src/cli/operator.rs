@@ -152,37 +152,26 @@ async fn tail(
     Err(ClientError::Protocol("the daemon ended the stream (shutting down?)".into()))
 }
 
+/// `<now> <what>  <details>  (<hookd id>)`, the time as this side saw it.
 fn tail_line(event: &str, v: &Value) -> String {
-    match event {
+    let now = humantime::format_rfc3339_millis(std::time::SystemTime::now());
+    let (source, id) = (text(&v["source"]), text(&v["id"]));
+    let what = match event {
         "received" => {
             let routes: Vec<String> = v["routes"].as_array().into_iter().flatten().map(text).collect();
             let to = if routes.is_empty() { "unrouted".to_string() } else { format!("→ {}", routes.join(", ")) };
-            let (source, ty, eid, id) = (text(&v["source"]), text(&v["type"]), text(&v["event_id"]), text(&v["id"]));
-            format!("{} received  {source} {ty} {eid} {to}  ({id})", text(&v["received_at"]))
+            format!("received  {source} {} {} {to}", text(&v["type"]), text(&v["event_id"]))
         }
         "attempt" => {
             let next = v["next_due_at"].as_str().map(|n| format!(", next {n}")).unwrap_or_default();
-            format!(
-                "attempt   {}/{} #{} {}: {} in {} ms{next}  ({})",
-                text(&v["source"]),
-                text(&v["route"]),
-                v["attempt"],
-                text(&v["outcome"]),
-                text(&v["state"]),
-                v["duration_ms"],
-                text(&v["id"])
-            )
+            let (route, outcome, state) = (text(&v["route"]), text(&v["outcome"]), text(&v["state"]));
+            format!("attempt   {source}/{route} #{} {outcome}: {state} in {} ms{next}", v["attempt"], v["duration_ms"])
         }
-        "dead" => format!(
-            "dead      {}/{}: {}  ({})",
-            text(&v["source"]),
-            text(&v["route"]),
-            text(&v["reason"]),
-            text(&v["id"])
-        ),
-        "lagged" => format!("(fell behind: {} happenings skipped)", v["skipped"]),
-        other => format!("{other} {v}"),
-    }
+        "dead" => format!("dead      {source}/{}: {}", text(&v["route"]), text(&v["reason"])),
+        "lagged" => return format!("{now} (fell behind: {} happenings skipped)", v["skipped"]),
+        other => return format!("{now} {other} {v}"),
+    };
+    format!("{now} {what}  ({id})")
 }
 
 async fn call(client: &Client, op: &Op) -> Result<Vec<Value>, ClientError> {
@@ -279,7 +268,8 @@ fn print_human(op: &Op, v: &Value) {
                 println!("route {}: {}", text(&d["route"]), text(&d["result"]));
             }
             if v["retried"] != 0 {
-                println!("retrying {} deliveries of {} now", v["retried"], text(&v["id"]));
+                let n = v["retried"].as_u64().unwrap_or(0);
+                println!("retrying {n} deliver{} of {} now", if n == 1 { "y" } else { "ies" }, text(&v["id"]));
             }
         }
         Op::DlqReplay { dry_run: true, .. } => {

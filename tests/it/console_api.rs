@@ -258,7 +258,7 @@ fn tail_streams_arrivals_attempts_and_deaths_with_filters() {
     let v: Value = serde_json::from_str(cli_tail_line(&h, &["--json"]).trim()).expect("a JSON line");
     assert_eq!((v["event"].as_str(), v["data"]["source"].as_str()), (Some("received"), Some("u")));
     let line = cli_tail_line(&h, &[]);
-    assert!(line.contains(" received  u x evt_cli_") && line.contains(" unrouted  ("), "{line}");
+    assert!(line.contains("Z received  u x evt_cli_") && line.contains(" unrouted  ("), "{line}");
 }
 
 /// The first line `hookd tail --source u ARGS` prints, sending events to
@@ -355,4 +355,44 @@ fn the_console_logs_in_with_a_cookie_and_refuses_other_origins() {
     let mut log = String::new();
     std::fs::File::open(h.dir.path().join("hookd.log")).and_then(|mut f| f.read_to_string(&mut log)).expect("log");
     assert!(!log.contains(TOKEN) && !log.contains(session.trim_start_matches("hookd_session=")), "no token in the log");
+}
+
+/// On the unix socket (its mode is the guard) the console needs no login,
+/// yet another site's Origin is still refused.
+#[test]
+fn on_the_unix_socket_the_console_needs_no_login() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sock = dir.path().join("admin.sock");
+    let config =
+        format!("[admin]\nlisten = \"unix:{}\"\n\n{}", sock.display(), stripe_source("s", "command = [\"true\"]"));
+    let h = Hookd::start(&config);
+    let ask = |method: &str, path: &str, extra: &str| {
+        let req = format!("{method} {path} HTTP/1.1\r\nHost: hookd\r\nConnection: close\r\nContent-Length: 13\r\nContent-Type: application/json\r\n{extra}\r\n{{\"all\": true}}");
+        crate::support::http::unix_raw(&sock, req.as_bytes()).expect("answer")
+    };
+    assert_eq!(ask("GET", "/ui/", "").status, 200);
+    assert_eq!(ask("GET", "/v1/stats", "").status, 200);
+    let login = ask("POST", "/ui/login", "Origin: http://hookd\r\n");
+    assert_eq!(login.status, 204);
+    assert!(login.header("set-cookie").is_some_and(|c| c.contains("Max-Age=0")), "no session on a socket");
+    assert_eq!(ask("POST", "/v1/dlq/replay", "").status, 200, "the CLI sends no Origin");
+    assert_eq!(ask("POST", "/v1/dlq/replay", "Origin: http://evil.example\r\n").status, 403);
+    drop(h);
+}
+
+/// An open `/v1/tail` does not hold up the shutdown: the stream ends at
+/// once and hookd exits 0 well within the request drain (10 s).
+#[test]
+fn an_open_tail_ends_at_shutdown() {
+    let (_t, token) = token_file();
+    let mut h = Hookd::start(&format!("{}{}", admin_tcp(&token), stripe_source("s", "command = [\"true\"]")));
+    let stream = tail(&h, "");
+    assert_eq!(next_of(&stream, "the head").0, "open");
+    let started = std::time::Instant::now();
+    assert_eq!(h.terminate(), Some(0));
+    assert!(started.elapsed() < Duration::from_secs(5), "shutdown took {:?}", started.elapsed());
+    assert!(matches!(
+        stream.recv_timeout(Duration::from_secs(5)),
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected)
+    ));
 }

@@ -9,7 +9,7 @@ use crate::support::http::{get, post};
 use crate::support::sign::{stripe, stripe_event, unix_now};
 use crate::support::{lines, wait_until, Hookd, BIN};
 use sha2::Digest;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -396,3 +396,32 @@ fn an_open_tail_ends_at_shutdown() {
         Err(std::sync::mpsc::RecvTimeoutError::Disconnected)
     ));
 }
+
+/// `events show` prints the whole stored tail (not its last 5 lines, as it
+/// did) and says when the handler wrote more than `[dispatch] output_tail`.
+#[test]
+fn events_show_prints_whole_tails_and_says_when_one_was_cut() {
+    let (_t, token) = token_file();
+    let route = |n: u32| format!("command = [\"/bin/sh\", \"-c\", \"seq 1 {n}\"]");
+    let config = format!(
+        "{}[dispatch]\noutput_tail = \"64B\"\n\n{}{}",
+        admin_tcp(&token),
+        stripe_source("s", &route(12)),
+        stripe_source("long", &route(500))
+    );
+    let h = Hookd::start(&config);
+    let short = send(&h, "s", "evt_short", "x").1["id"].as_str().expect("id").to_string();
+    let long = send(&h, "long", "evt_long", "x").1["id"].as_str().expect("id").to_string();
+    wait_status(&h, &short, "delivered");
+    let shown = wait_status(&h, &long, "delivered");
+    assert_eq!(shown["deliveries"][0]["attempts"][0]["output_tail_cut"], true);
+    let (code, out, err) = h.cli(&["events", "show", "evt_short"]);
+    assert_eq!(code, 0, "{err}");
+    let tail: Vec<&str> = out.lines().filter_map(|l| l.trim_start().strip_prefix("| ")).collect();
+    assert_eq!(tail, (1..=12).map(|n| n.to_string()).collect::<Vec<_>>(), "every line:\n{out}");
+    assert!(!out.contains("(cut:"), "{out}");
+    let (code, out, err) = h.cli(&["events", "show", "evt_long"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("(cut: the handler wrote more; these are its last 64 bytes)"), "{out}");
+    assert!(out.trim_end().ends_with("| 500"), "{out}");
+}

@@ -137,12 +137,14 @@ enum EventsCmd {
     /// Deliver again: new attempts, same event id.
     Replay {
         id: String,
+        /// The source, when a sender's id is in several.
         #[arg(long)]
         source: Option<String>,
     },
     /// Start pending and retrying deliveries now.
     Retry {
         id: String,
+        /// The source, when a sender's id is in several.
         #[arg(long)]
         source: Option<String>,
     },

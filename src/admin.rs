@@ -188,11 +188,20 @@ impl Admin {
         }
         if !login {
             self.sessions.close(req.headers());
-            return console::cookie_answer(None);
+            return console::cookie_answer(None, false);
         }
         if peer == UNIX_PEER {
-            return console::cookie_answer(None);
+            return console::cookie_answer(None, false);
         }
+        if let Err(wait) = self.sessions.may_try_login() {
+            let mut resp = error(StatusCode::TOO_MANY_REQUESTS, "too_many_logins", "too many login attempts; wait");
+            let secs = wait.as_secs().max(1).to_string();
+            if let Ok(v) = http::HeaderValue::from_str(&secs) {
+                resp.headers_mut().insert(http::header::RETRY_AFTER, v);
+            }
+            return resp;
+        }
+        let secure = req.headers().get(http::header::ORIGIN).is_some_and(|o| o.as_bytes().starts_with(b"https://"));
         let body = match read_json(req, self.read_timeout).await {
             Ok(b) => b,
             Err(e) => return e.into_response(),
@@ -206,7 +215,7 @@ impl Admin {
         match self.sessions.open() {
             Some(id) => {
                 tracing::info!(%peer, "console login");
-                console::cookie_answer(Some(&id))
+                console::cookie_answer(Some(&id), secure)
             }
             None => AdminError::Internal("no_randomness", "no session id could be made").into_response(),
         }

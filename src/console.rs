@@ -79,10 +79,12 @@ fn secure_headers(h: &mut http::HeaderMap) {
     h.insert(http::header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
 }
 
-/// `204` with the session cookie set (login) or cleared (logout).
-pub fn cookie_answer(value: Option<&str>) -> HttpResponse {
+/// `204` with the session cookie set (login) or cleared (logout); `Secure`
+/// when the page was loaded over HTTPS (a TLS proxy in front).
+pub fn cookie_answer(value: Option<&str>, secure: bool) -> HttpResponse {
+    let secure = if secure { "; Secure" } else { "" };
     let cookie = match value {
-        Some(id) => format!("{COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict"),
+        Some(id) => format!("{COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict{secure}"),
         None => format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
     };
     let mut resp = HttpResponse::new(Full::new(Bytes::new()));

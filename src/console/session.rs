@@ -1,7 +1,8 @@
 //! Console sessions: a random id (256 bits from the kernel) per login, kept
-//! in memory for `LIFETIME` (a restart logs everyone out), and the
-//! same-origin rule for requests a browser could be tricked into sending.
-//! Never stores or compares the admin token itself.
+//! in memory for `LIFETIME` (a restart logs everyone out), at most
+//! `LOGINS_PER_MINUTE` login attempts, and the same-origin rule for requests
+//! a browser could be tricked into sending. Never stores or compares the
+//! admin token itself.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -14,17 +15,35 @@ pub const COOKIE: &str = "hookd_session";
 const LIFETIME: Duration = Duration::from_secs(12 * 3600);
 /// Sessions kept at most; a login past it ends the oldest.
 const MAX_SESSIONS: usize = 256;
+/// Login attempts allowed per minute (all together: a person needs one).
+const LOGINS_PER_MINUTE: u32 = 10;
 
-#[derive(Default)]
-pub struct Sessions(Mutex<HashMap<String, Instant>>);
+pub struct Sessions {
+    live: Mutex<HashMap<String, Instant>>,
+    logins: governor::DefaultDirectRateLimiter,
+}
+
+impl Default for Sessions {
+    fn default() -> Self {
+        let per_minute = std::num::NonZeroU32::new(LOGINS_PER_MINUTE).unwrap_or(std::num::NonZeroU32::MIN);
+        let logins = governor::RateLimiter::direct(governor::Quota::per_minute(per_minute));
+        Sessions { live: Mutex::default(), logins }
+    }
+}
 
 impl Sessions {
+    /// Spend one login attempt; `Err(wait)` when they are used up.
+    pub fn may_try_login(&self) -> Result<(), Duration> {
+        use governor::clock::{Clock, DefaultClock};
+        self.logins.check().map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+    }
+
     /// A new session's id, or `None` when the kernel gave no randomness.
     pub fn open(&self) -> Option<String> {
         let mut raw = [0u8; 32];
         std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut raw)).ok()?;
         let id = hex::encode(raw);
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = self.live.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
         map.retain(|_, started| now.duration_since(*started) < LIFETIME);
         if map.len() >= MAX_SESSIONS {
@@ -39,13 +58,13 @@ impl Sessions {
     /// Whether the request's cookie names a live session.
     pub fn valid(&self, headers: &http::HeaderMap) -> bool {
         let Some(id) = cookie(headers) else { return false };
-        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let map = self.live.lock().unwrap_or_else(|p| p.into_inner());
         map.get(&id).is_some_and(|started| started.elapsed() < LIFETIME)
     }
 
     pub fn close(&self, headers: &http::HeaderMap) {
         if let Some(id) = cookie(headers) {
-            self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
+            self.live.lock().unwrap_or_else(|p| p.into_inner()).remove(&id);
         }
     }
 }
@@ -94,6 +113,16 @@ mod tests {
         assert!(!sessions.valid(&headers(&[("cookie", &format!("{COOKIE}=nope"))])));
         sessions.close(&h);
         assert!(!sessions.valid(&h));
+    }
+
+    #[test]
+    fn login_attempts_are_limited() {
+        let sessions = Sessions::default();
+        for _ in 0..LOGINS_PER_MINUTE {
+            assert!(sessions.may_try_login().is_ok());
+        }
+        let wait = sessions.may_try_login().expect_err("used up");
+        assert!(wait > Duration::ZERO && wait <= Duration::from_secs(6), "{wait:?}");
     }
 
     #[test]

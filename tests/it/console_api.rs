@@ -322,7 +322,18 @@ fn the_console_logs_in_with_a_cookie_and_refuses_other_origins() {
     let cookie = ok.header("set-cookie").expect("cookie").to_string();
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
     assert!(!cookie.contains(TOKEN), "the cookie is a session id, not the token");
+    assert!(!cookie.contains("Secure"), "the page came over plain HTTP: {cookie}");
     let session = cookie.split(';').next().expect("pair").to_string();
+    // Behind a TLS proxy the page's origin is https: the cookie is Secure.
+    let tls = login(&format!("https://{addr}"), TOKEN);
+    assert!(tls.header("set-cookie").is_some_and(|c| c.contains("; Secure")), "{:?}", tls.headers);
+    // Ten attempts a minute, then 429 with Retry-After (3 spent above).
+    for _ in 3..10 {
+        assert_eq!(login(&origin, "wrong").status, 401);
+    }
+    let limited = login(&origin, TOKEN);
+    assert_eq!(limited.status, 429);
+    assert!(limited.header("retry-after").is_some_and(|s| s.parse::<u64>().is_ok_and(|n| (1..=6).contains(&n))));
 
     // The cookie reads; a change needs this origin.
     let with = |method: &str, path: &str, origin: Option<&str>| {

@@ -6,6 +6,7 @@ mod banner;
 mod client;
 mod operator;
 mod send;
+mod sse;
 
 use crate::config::admin::AdminListen;
 use crate::config::{self, Config};
@@ -54,6 +55,14 @@ enum Command {
     Dlq(DlqCmd),
     /// Counts per source and status, queue depth, DLQ size.
     Stats,
+    /// Follow what happens: arrivals, attempts, dead deliveries (/v1/tail).
+    Tail {
+        #[arg(long)]
+        source: Option<String>,
+        /// Event type (a glob: "invoice.*").
+        #[arg(long = "type")]
+        ty: Option<String>,
+    },
     /// Sign a test event with the source's secret and POST it to the receiver.
     Send {
         #[arg(long)]
@@ -115,10 +124,30 @@ enum EventsCmd {
         #[arg(long)]
         cursor: Option<String>,
     },
-    /// One event with its deliveries and every attempt.
-    Show { id: String },
+    /// One event with its deliveries and every attempt (ID: hookd's or the sender's).
+    Show {
+        id: String,
+        /// The source, when a sender's id is in several.
+        #[arg(long)]
+        source: Option<String>,
+        /// Print the stored body instead.
+        #[arg(long)]
+        body: bool,
+    },
     /// Deliver again: new attempts, same event id.
-    Replay { id: String },
+    Replay {
+        id: String,
+        /// The source, when a sender's id is in several.
+        #[arg(long)]
+        source: Option<String>,
+    },
+    /// Start pending and retrying deliveries now.
+    Retry {
+        id: String,
+        /// The source, when a sender's id is in several.
+        #[arg(long)]
+        source: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -144,6 +173,9 @@ enum DlqCmd {
         source: Option<String>,
         #[arg(long = "type", requires = "all")]
         ty: Option<String>,
+        /// Change nothing; say how many would be replayed.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Remove dead events: the given ones, or those dead for longer than --older-than.
     Purge {
@@ -151,6 +183,9 @@ enum DlqCmd {
         ids: Vec<String>,
         #[arg(long, value_name = "DURATION")]
         older_than: Option<String>,
+        /// Change nothing; say how many would be purged.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -164,7 +199,7 @@ pub fn run() -> ExitCode {
         Command::CheckConfig => check_config(&cli),
         Command::Serve => serve(&cli),
         Command::Send { source, ty, file, url } => send(&cli, source, ty.as_deref(), file.as_deref(), url.as_deref()),
-        Command::Events(_) | Command::Dlq(_) | Command::Stats => admin(&cli),
+        Command::Events(_) | Command::Dlq(_) | Command::Stats | Command::Tail { .. } => admin(&cli),
     }
 }
 
@@ -231,22 +266,32 @@ fn admin(cli: &Cli) -> ExitCode {
             limit: *limit,
             cursor: cursor.clone(),
         },
-        Command::Events(EventsCmd::Show { id }) => Op::EventsShow { id: id.clone() },
-        Command::Events(EventsCmd::Replay { id }) => Op::EventsReplay { id: id.clone() },
+        Command::Events(EventsCmd::Show { id, source, body }) => {
+            Op::EventsShow { id: id.clone(), source: source.clone(), body: *body }
+        }
+        Command::Events(EventsCmd::Replay { id, source }) => {
+            Op::EventsReplay { id: id.clone(), source: source.clone() }
+        }
+        Command::Events(EventsCmd::Retry { id, source }) => Op::EventsRetry { id: id.clone(), source: source.clone() },
+        Command::Tail { source, ty } => Op::Tail { source: source.clone(), ty: ty.clone() },
         Command::Dlq(DlqCmd::List { source, ty, limit, cursor }) => {
             Op::DlqList { source: source.clone(), ty: ty.clone(), limit: *limit, cursor: cursor.clone() }
         }
-        Command::Dlq(DlqCmd::Replay { ids, all, source, ty }) => {
-            Op::DlqReplay { ids: ids.clone(), all: *all, source: source.clone(), ty: ty.clone() }
+        Command::Dlq(DlqCmd::Replay { ids, all, source, ty, dry_run }) => {
+            Op::DlqReplay { ids: ids.clone(), all: *all, source: source.clone(), ty: ty.clone(), dry_run: *dry_run }
         }
-        Command::Dlq(DlqCmd::Purge { ids, older_than }) => {
-            Op::DlqPurge { ids: ids.clone(), older_than: older_than.clone() }
+        Command::Dlq(DlqCmd::Purge { ids, older_than, dry_run }) => {
+            Op::DlqPurge { ids: ids.clone(), older_than: older_than.clone(), dry_run: *dry_run }
         }
         _ => Op::Stats,
     };
     let client = Client::new(admin);
     match block_on(operator::run(&client, op, cli.json)) {
         Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(e @ client::ClientError::Usage(_))) => {
+            eprintln!("hookd: {e}");
+            ExitCode::from(2)
+        }
         Ok(Err(e)) => fail(e.to_string()),
         Err(code) => code,
     }

@@ -45,6 +45,8 @@ pub struct Dispatcher {
     pub inherit_env: Vec<String>,
     /// Scrubbed from output tails like every other secret.
     pub admin_token: Option<Secret>,
+    /// Told of each attempt's end and each dead delivery (`/v1/tail`).
+    pub feed: crate::feed::Feed,
 }
 
 /// The running dispatcher: its slots, its HTTP client, and the per-route
@@ -152,6 +154,7 @@ impl Running {
         self.d.metrics.running(1);
         let started = Instant::now();
         let end = self.run_handler(&claim).await;
+        let took = started.elapsed();
         self.d.metrics.running(-1);
         let (outcome, next) = (end.outcome.clone(), end.next.clone());
         let state = self.d.store.finish(&claim, end)?;
@@ -164,6 +167,7 @@ impl Running {
         };
         self.d.metrics.attempt(&claim.event.source, &claim.route, label, started.elapsed());
         log_end(&claim, &outcome, &next);
+        tell(&self.d.feed, &claim, outcome, &next, state, took);
         if let (Next::Dead(reason), Some(alerts)) = (next, &self.d.alerts) {
             let inherit = self.d.inherit_env.clone();
             self.alerts.spawn(alert::on_dead(alerts.clone(), self.client.clone(), claim, reason, inherit));
@@ -243,6 +247,41 @@ fn log_end(claim: &Claim, outcome: &str, next: &Next) {
         Next::Dead(reason) => {
             tracing::error!(%source, %route, %id, %event_id, attempt, %outcome, state = "dead", %reason, "delivery is dead")
         }
+    }
+}
+
+/// The feed's news of an attempt's end (and of a death).
+fn tell(feed: &crate::feed::Feed, claim: &Claim, outcome: String, next: &Next, state: State, took: Duration) {
+    use crate::feed::{time, Happening};
+    let (id, source, event_type) = (id_text(&claim.due.id), &claim.event.source, &claim.event.event_type);
+    let now = now_ms();
+    feed.publish(
+        Happening::Attempt {
+            id: id.clone(),
+            source: source.clone(),
+            event_type: event_type.clone(),
+            route: claim.route.clone(),
+            attempt: claim.attempt,
+            outcome,
+            state: if state == State::Pending { "retrying" } else { state.as_str() },
+            duration_ms: took.as_millis() as u64,
+            next_due_at: match next {
+                Next::RetryAt(at) => Some(time(*at)),
+                _ => None,
+            },
+        },
+        now,
+    );
+    if let Next::Dead(reason) = next {
+        let route = claim.route.clone();
+        let dead = Happening::Dead {
+            id,
+            source: source.clone(),
+            event_type: event_type.clone(),
+            route,
+            reason: reason.clone(),
+        };
+        feed.publish(dead, now);
     }
 }
 

@@ -28,6 +28,15 @@ use tokio_util::sync::CancellationToken;
 
 pub type HttpResponse = Response<Full<Bytes>>;
 
+/// What a handler's response body may be: `Full` (ingress), or a body that
+/// can also stream (the admin API's `/v1/tail`) and is made from a `Full`
+/// for the answers this loop writes itself.
+pub trait ResponseBody:
+    hyper::body::Body<Data = Bytes, Error = Infallible> + From<Full<Bytes>> + Send + 'static
+{
+}
+impl<B: hyper::body::Body<Data = Bytes, Error = Infallible> + From<Full<Bytes>> + Send + 'static> ResponseBody for B {}
+
 pub struct Limits {
     /// Request headers must arrive within this; also closes idle keep-alives.
     pub header_timeout: Duration,
@@ -72,10 +81,11 @@ pub const UNIX_PEER: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net:
 
 /// Serve `handler` on `listener` until `shutdown`, then let open requests
 /// finish for at most `limits.drain`.
-pub async fn serve<H, F>(listener: impl Into<Listener>, handler: H, limits: Limits, shutdown: CancellationToken)
+pub async fn serve<H, F, B>(listener: impl Into<Listener>, handler: H, limits: Limits, shutdown: CancellationToken)
 where
     H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
-    F: Future<Output = HttpResponse> + Send + 'static,
+    F: Future<Output = Response<B>> + Send + 'static,
+    B: ResponseBody,
 {
     let listener = listener.into();
     let graceful = GracefulShutdown::new();
@@ -213,11 +223,12 @@ struct Conn<'a> {
 }
 
 impl Conn<'_> {
-    fn spawn<S, H, F>(self, stream: S, peer: SocketAddr, handler: H)
+    fn spawn<S, H, F, B>(self, stream: S, peer: SocketAddr, handler: H)
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
         H: Fn(Request<Incoming>, SocketAddr) -> F + Send + Sync + 'static,
-        F: Future<Output = HttpResponse> + Send + 'static,
+        F: Future<Output = Response<B>> + Send + 'static,
+        B: ResponseBody,
     {
         let max_header_bytes = self.max_header_bytes;
         // Set when this side answered 431 itself: the client may still be sending.
@@ -231,7 +242,7 @@ impl Conn<'_> {
                     Some(fut) => fut.await,
                     None => {
                         flagged.store(true, Ordering::Relaxed);
-                        headers_too_large(max_header_bytes)
+                        headers_too_large(max_header_bytes).map(B::from)
                     }
                 })
             }

@@ -10,6 +10,7 @@ pub mod guard;
 
 use crate::config::SharedSources;
 use crate::dispatch::background::AckWaiting;
+use crate::feed::Happening;
 use crate::http::HttpResponse;
 use crate::metrics::Metrics;
 use crate::queue::Queue;
@@ -38,6 +39,8 @@ pub struct Ingress {
     pub read_timeout: Duration,
     /// Rebuilt with the sources on reload (rate limiters start afresh).
     pub guards: Arc<ArcSwap<Guards>>,
+    /// Told of each new event (`/v1/tail`).
+    pub feed: crate::feed::Feed,
 }
 
 /// A refusal: status, error code, human message, and for 429 the seconds
@@ -178,16 +181,14 @@ impl Ingress {
             .map_err(|m| refuse(StatusCode::BAD_REQUEST, "unidentifiable", m))?;
         let routes = route::deliveries(&source.routes, &ident.event_type, &body);
         let routed = !routes.is_empty();
-        if tracing::enabled!(tracing::Level::DEBUG) {
-            let names: Vec<&str> = routes.iter().map(|d| d.route.as_str()).collect();
-            tracing::debug!(
-                source = %LogSafe(source_name),
-                event_id = %LogSafe(&ident.event_id),
-                event_type = %LogSafe(&ident.event_type),
-                routes = %names.join(","),
-                "routes matched"
-            );
-        }
+        let new_routes: Vec<String> = routes.iter().map(|r| r.route.clone()).collect();
+        tracing::debug!(
+            source = %LogSafe(source_name),
+            event_id = %LogSafe(&ident.event_id),
+            event_type = %LogSafe(&ident.event_type),
+            routes = %new_routes.join(","),
+            "routes matched"
+        );
         let headers = kept_headers(&parts.headers, &source.keep_headers);
         let new = NewEvent {
             source: source_name.to_string(),
@@ -209,6 +210,9 @@ impl Ingress {
         drop(waiting);
         if routed && !accepted.deduped {
             self.queue.wake();
+        }
+        if !accepted.deduped {
+            self.feed.publish(news_of(&accepted.id, source_name, &ident, &new_routes), crate::store::now_ms());
         }
         let status = if accepted.deduped { StatusCode::OK } else { StatusCode::ACCEPTED };
         let answer = json!({
@@ -311,6 +315,19 @@ impl std::fmt::Display for LogSafe<'_> {
 fn needs_escape(c: char) -> bool {
     c.is_control()
         || matches!(c, '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}')
+}
+
+/// The feed's news of a new event.
+fn news_of(id: &crate::store::keys::Id, source: &str, ident: &identify::Identity, routes: &[String]) -> Happening {
+    Happening::Received {
+        id: id_text(id),
+        source: source.to_string(),
+        event_id: ident.event_id.clone(),
+        event_type: ident.event_type.clone(),
+        status: if routes.is_empty() { "unrouted" } else { "pending" },
+        routes: routes.to_vec(),
+        received_at: crate::feed::time(crate::store::keys::id_ms(id)),
+    }
 }
 
 fn kept_headers(headers: &HeaderMap, keep: &[String]) -> Vec<(String, String)> {

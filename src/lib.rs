@@ -10,7 +10,9 @@
 //! - `dispatch` — runs due deliveries: command and HTTP-callback handlers, alerts
 //! - `retry`    — pure backoff schedule and outcome → next state
 //! - `janitor`  — retention of finished events and dedup keys
-//! - `admin`    — the admin API: events, DLQ, replay, purge, stats, metrics
+//! - `feed`     — what happens as it happens (`/v1/tail`) and per-minute counts of the last hour
+//! - `admin`    — the admin API: events, DLQ, replay, retry, purge, tail, stats, metrics
+//! - `console`  — the web console at `/ui/` on the admin listener: assets, login sessions
 //! - `metrics`  — Prometheus counters, gauges and histograms
 //! - `serve`    — wires the long-lived tasks, SIGHUP reload and the ordered shutdown
 //! - `recover`  — reopens the store after sled's sticky I/O error (disk full)
@@ -20,7 +22,9 @@
 pub mod admin;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod dispatch;
+pub mod feed;
 pub mod http;
 pub mod ingress;
 pub mod janitor;

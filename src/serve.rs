@@ -47,6 +47,7 @@ pub async fn run(config: Config, store: Arc<Store>, listeners: Listeners, hangup
         config.server.unverified_rate_limit,
     )));
     let metrics = Arc::new(Metrics::default());
+    let feed = crate::feed::Feed::default();
     let counter = metrics.clone();
     store.on_body_mismatch(move |source| counter.dedup_body_mismatch(source));
     let server = config.server.clone();
@@ -66,6 +67,7 @@ pub async fn run(config: Config, store: Arc<Store>, listeners: Listeners, hangup
         max_body: config.server.max_body,
         read_timeout: config.server.read_timeout,
         guards: guards.clone(),
+        feed: feed.clone(),
     });
     let admin = match (listeners.admin, &config.admin) {
         (Some(listener), Some(admin)) => {
@@ -77,6 +79,10 @@ pub async fn run(config: Config, store: Arc<Store>, listeners: Listeners, hangup
                 sources: sources.clone(),
                 token,
                 read_timeout: config.server.read_timeout,
+                feed: feed.clone(),
+                sessions: Default::default(),
+                shutdown: shutdown.clone(),
+                output_tail: config.dispatch.output_tail,
             });
             let handler = move |req, peer| api.clone().handle(req, peer);
             Some(tokio::spawn(http::serve(listener, handler, limits(), shutdown.clone())))
@@ -93,6 +99,7 @@ pub async fn run(config: Config, store: Arc<Store>, listeners: Listeners, hangup
         output_tail: config.dispatch.output_tail,
         inherit_env: config.dispatch.inherit_env.clone(),
         admin_token: config.admin.as_ref().and_then(|a| a.token.clone()),
+        feed,
     };
     // The backlog's work runs below the acks' priority, handlers below that
     // (dispatch/background.rs).

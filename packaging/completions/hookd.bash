@@ -46,6 +46,9 @@ _hookd() {
             hookd,store)
                 cmd="hookd__subcmd__store"
                 ;;
+            hookd,tail)
+                cmd="hookd__subcmd__tail"
+                ;;
             hookd,version)
                 cmd="hookd__subcmd__version"
                 ;;
@@ -82,6 +85,9 @@ _hookd() {
             hookd__subcmd__events,replay)
                 cmd="hookd__subcmd__events__subcmd__replay"
                 ;;
+            hookd__subcmd__events,retry)
+                cmd="hookd__subcmd__events__subcmd__retry"
+                ;;
             hookd__subcmd__events,show)
                 cmd="hookd__subcmd__events__subcmd__show"
                 ;;
@@ -93,6 +99,9 @@ _hookd() {
                 ;;
             hookd__subcmd__events__subcmd__help,replay)
                 cmd="hookd__subcmd__events__subcmd__help__subcmd__replay"
+                ;;
+            hookd__subcmd__events__subcmd__help,retry)
+                cmd="hookd__subcmd__events__subcmd__help__subcmd__retry"
                 ;;
             hookd__subcmd__events__subcmd__help,show)
                 cmd="hookd__subcmd__events__subcmd__help__subcmd__show"
@@ -127,6 +136,9 @@ _hookd() {
             hookd__subcmd__help,store)
                 cmd="hookd__subcmd__help__subcmd__store"
                 ;;
+            hookd__subcmd__help,tail)
+                cmd="hookd__subcmd__help__subcmd__tail"
+                ;;
             hookd__subcmd__help,version)
                 cmd="hookd__subcmd__help__subcmd__version"
                 ;;
@@ -144,6 +156,9 @@ _hookd() {
                 ;;
             hookd__subcmd__help__subcmd__events,replay)
                 cmd="hookd__subcmd__help__subcmd__events__subcmd__replay"
+                ;;
+            hookd__subcmd__help__subcmd__events,retry)
+                cmd="hookd__subcmd__help__subcmd__events__subcmd__retry"
                 ;;
             hookd__subcmd__help__subcmd__events,show)
                 cmd="hookd__subcmd__help__subcmd__events__subcmd__show"
@@ -179,7 +194,7 @@ _hookd() {
 
     case "${cmd}" in
         hookd)
-            opts="-h -V --config --json --log-format --help --version serve check-config events dlq stats send store version completions man help"
+            opts="-h -V --config --json --log-format --help --version serve check-config events dlq stats tail send store version completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -375,7 +390,7 @@ _hookd() {
             return 0
             ;;
         hookd__subcmd__dlq__subcmd__purge)
-            opts="-h --older-than --config --json --log-format --help"
+            opts="-h --older-than --dry-run --config --json --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -401,7 +416,7 @@ _hookd() {
             return 0
             ;;
         hookd__subcmd__dlq__subcmd__replay)
-            opts="-h --all --source --type --config --json --log-format --help"
+            opts="-h --all --source --type --dry-run --config --json --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -431,7 +446,7 @@ _hookd() {
             return 0
             ;;
         hookd__subcmd__events)
-            opts="-h --config --json --log-format --help list show replay help"
+            opts="-h --config --json --log-format --help list show replay retry help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -453,7 +468,7 @@ _hookd() {
             return 0
             ;;
         hookd__subcmd__events__subcmd__help)
-            opts="list show replay help"
+            opts="list show replay retry help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -495,6 +510,20 @@ _hookd() {
             return 0
             ;;
         hookd__subcmd__events__subcmd__help__subcmd__replay)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookd__subcmd__events__subcmd__help__subcmd__retry)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -565,12 +594,42 @@ _hookd() {
             return 0
             ;;
         hookd__subcmd__events__subcmd__replay)
-            opts="-h --config --json --log-format --help"
+            opts="-h --source --config --json --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --source)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookd__subcmd__events__subcmd__retry)
+            opts="-h --source --config --json --log-format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --source)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -587,12 +646,16 @@ _hookd() {
             return 0
             ;;
         hookd__subcmd__events__subcmd__show)
-            opts="-h --config --json --log-format --help"
+            opts="-h --source --body --config --json --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --source)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -609,7 +672,7 @@ _hookd() {
             return 0
             ;;
         hookd__subcmd__help)
-            opts="serve check-config events dlq stats send store version completions man help"
+            opts="serve check-config events dlq stats tail send store version completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -707,7 +770,7 @@ _hookd() {
             return 0
             ;;
         hookd__subcmd__help__subcmd__events)
-            opts="list show replay"
+            opts="list show replay retry"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -735,6 +798,20 @@ _hookd() {
             return 0
             ;;
         hookd__subcmd__help__subcmd__events__subcmd__replay)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookd__subcmd__help__subcmd__events__subcmd__retry)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -863,6 +940,20 @@ _hookd() {
         hookd__subcmd__help__subcmd__store__subcmd__export)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookd__subcmd__help__subcmd__tail)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -1107,6 +1198,36 @@ _hookd() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookd__subcmd__tail)
+            opts="-h --source --type --config --json --log-format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --source)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --type)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

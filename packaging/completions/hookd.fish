@@ -35,6 +35,7 @@ complete -c hookd -n "__fish_hookd_needs_command" -f -a "check-config" -d 'Valid
 complete -c hookd -n "__fish_hookd_needs_command" -f -a "events" -d 'Inspect and replay events (through the running daemon\'s admin API)'
 complete -c hookd -n "__fish_hookd_needs_command" -f -a "dlq" -d 'The dead-letter queue: list, replay, purge'
 complete -c hookd -n "__fish_hookd_needs_command" -f -a "stats" -d 'Counts per source and status, queue depth, DLQ size'
+complete -c hookd -n "__fish_hookd_needs_command" -f -a "tail" -d 'Follow what happens: arrivals, attempts, dead deliveries (/v1/tail)'
 complete -c hookd -n "__fish_hookd_needs_command" -f -a "send" -d 'Sign a test event with the source\'s secret and POST it to the receiver'
 complete -c hookd -n "__fish_hookd_needs_command" -f -a "store" -d 'The stopped store: verify it, or export every readable event'
 complete -c hookd -n "__fish_hookd_needs_command" -f -a "version" -d 'Print the version'
@@ -51,15 +52,16 @@ complete -c hookd -n "__fish_hookd_using_subcommand check-config" -l log-format 
 json\t''"
 complete -c hookd -n "__fish_hookd_using_subcommand check-config" -l json -d 'Machine-readable output'
 complete -c hookd -n "__fish_hookd_using_subcommand check-config" -s h -l help -d 'Print help'
-complete -c hookd -n "__fish_hookd_using_subcommand events; and not __fish_seen_subcommand_from list show replay help" -l config -d 'Config file (default: $HOOKD_CONFIG, ./config.toml, /etc/hookd/config.toml)' -r -F
-complete -c hookd -n "__fish_hookd_using_subcommand events; and not __fish_seen_subcommand_from list show replay help" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
+complete -c hookd -n "__fish_hookd_using_subcommand events; and not __fish_seen_subcommand_from list show replay retry help" -l config -d 'Config file (default: $HOOKD_CONFIG, ./config.toml, /etc/hookd/config.toml)' -r -F
+complete -c hookd -n "__fish_hookd_using_subcommand events; and not __fish_seen_subcommand_from list show replay retry help" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
 json\t''"
-complete -c hookd -n "__fish_hookd_using_subcommand events; and not __fish_seen_subcommand_from list show replay help" -l json -d 'Machine-readable output'
-complete -c hookd -n "__fish_hookd_using_subcommand events; and not __fish_seen_subcommand_from list show replay help" -s h -l help -d 'Print help'
-complete -c hookd -n "__fish_hookd_using_subcommand events; and not __fish_seen_subcommand_from list show replay help" -f -a "list" -d 'Events, newest first'
-complete -c hookd -n "__fish_hookd_using_subcommand events; and not __fish_seen_subcommand_from list show replay help" -f -a "show" -d 'One event with its deliveries and every attempt'
-complete -c hookd -n "__fish_hookd_using_subcommand events; and not __fish_seen_subcommand_from list show replay help" -f -a "replay" -d 'Deliver again: new attempts, same event id'
-complete -c hookd -n "__fish_hookd_using_subcommand events; and not __fish_seen_subcommand_from list show replay help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c hookd -n "__fish_hookd_using_subcommand events; and not __fish_seen_subcommand_from list show replay retry help" -l json -d 'Machine-readable output'
+complete -c hookd -n "__fish_hookd_using_subcommand events; and not __fish_seen_subcommand_from list show replay retry help" -s h -l help -d 'Print help'
+complete -c hookd -n "__fish_hookd_using_subcommand events; and not __fish_seen_subcommand_from list show replay retry help" -f -a "list" -d 'Events, newest first'
+complete -c hookd -n "__fish_hookd_using_subcommand events; and not __fish_seen_subcommand_from list show replay retry help" -f -a "show" -d 'One event with its deliveries and every attempt (ID: hookd\'s or the sender\'s)'
+complete -c hookd -n "__fish_hookd_using_subcommand events; and not __fish_seen_subcommand_from list show replay retry help" -f -a "replay" -d 'Deliver again: new attempts, same event id'
+complete -c hookd -n "__fish_hookd_using_subcommand events; and not __fish_seen_subcommand_from list show replay retry help" -f -a "retry" -d 'Start pending and retrying deliveries now'
+complete -c hookd -n "__fish_hookd_using_subcommand events; and not __fish_seen_subcommand_from list show replay retry help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c hookd -n "__fish_hookd_using_subcommand events; and __fish_seen_subcommand_from list" -l source -r
 complete -c hookd -n "__fish_hookd_using_subcommand events; and __fish_seen_subcommand_from list" -l status -r -f -a "pending\t''
 retrying\t''
@@ -74,19 +76,29 @@ complete -c hookd -n "__fish_hookd_using_subcommand events; and __fish_seen_subc
 json\t''"
 complete -c hookd -n "__fish_hookd_using_subcommand events; and __fish_seen_subcommand_from list" -l json -d 'Machine-readable output'
 complete -c hookd -n "__fish_hookd_using_subcommand events; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
+complete -c hookd -n "__fish_hookd_using_subcommand events; and __fish_seen_subcommand_from show" -l source -d 'The source, when a sender\'s id is in several' -r
 complete -c hookd -n "__fish_hookd_using_subcommand events; and __fish_seen_subcommand_from show" -l config -d 'Config file (default: $HOOKD_CONFIG, ./config.toml, /etc/hookd/config.toml)' -r -F
 complete -c hookd -n "__fish_hookd_using_subcommand events; and __fish_seen_subcommand_from show" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
 json\t''"
+complete -c hookd -n "__fish_hookd_using_subcommand events; and __fish_seen_subcommand_from show" -l body -d 'Print the stored body instead'
 complete -c hookd -n "__fish_hookd_using_subcommand events; and __fish_seen_subcommand_from show" -l json -d 'Machine-readable output'
 complete -c hookd -n "__fish_hookd_using_subcommand events; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
+complete -c hookd -n "__fish_hookd_using_subcommand events; and __fish_seen_subcommand_from replay" -l source -d 'The source, when a sender\'s id is in several' -r
 complete -c hookd -n "__fish_hookd_using_subcommand events; and __fish_seen_subcommand_from replay" -l config -d 'Config file (default: $HOOKD_CONFIG, ./config.toml, /etc/hookd/config.toml)' -r -F
 complete -c hookd -n "__fish_hookd_using_subcommand events; and __fish_seen_subcommand_from replay" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
 json\t''"
 complete -c hookd -n "__fish_hookd_using_subcommand events; and __fish_seen_subcommand_from replay" -l json -d 'Machine-readable output'
 complete -c hookd -n "__fish_hookd_using_subcommand events; and __fish_seen_subcommand_from replay" -s h -l help -d 'Print help'
+complete -c hookd -n "__fish_hookd_using_subcommand events; and __fish_seen_subcommand_from retry" -l source -d 'The source, when a sender\'s id is in several' -r
+complete -c hookd -n "__fish_hookd_using_subcommand events; and __fish_seen_subcommand_from retry" -l config -d 'Config file (default: $HOOKD_CONFIG, ./config.toml, /etc/hookd/config.toml)' -r -F
+complete -c hookd -n "__fish_hookd_using_subcommand events; and __fish_seen_subcommand_from retry" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c hookd -n "__fish_hookd_using_subcommand events; and __fish_seen_subcommand_from retry" -l json -d 'Machine-readable output'
+complete -c hookd -n "__fish_hookd_using_subcommand events; and __fish_seen_subcommand_from retry" -s h -l help -d 'Print help'
 complete -c hookd -n "__fish_hookd_using_subcommand events; and __fish_seen_subcommand_from help" -f -a "list" -d 'Events, newest first'
-complete -c hookd -n "__fish_hookd_using_subcommand events; and __fish_seen_subcommand_from help" -f -a "show" -d 'One event with its deliveries and every attempt'
+complete -c hookd -n "__fish_hookd_using_subcommand events; and __fish_seen_subcommand_from help" -f -a "show" -d 'One event with its deliveries and every attempt (ID: hookd\'s or the sender\'s)'
 complete -c hookd -n "__fish_hookd_using_subcommand events; and __fish_seen_subcommand_from help" -f -a "replay" -d 'Deliver again: new attempts, same event id'
+complete -c hookd -n "__fish_hookd_using_subcommand events; and __fish_seen_subcommand_from help" -f -a "retry" -d 'Start pending and retrying deliveries now'
 complete -c hookd -n "__fish_hookd_using_subcommand events; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c hookd -n "__fish_hookd_using_subcommand dlq; and not __fish_seen_subcommand_from list replay purge help" -l config -d 'Config file (default: $HOOKD_CONFIG, ./config.toml, /etc/hookd/config.toml)' -r -F
 complete -c hookd -n "__fish_hookd_using_subcommand dlq; and not __fish_seen_subcommand_from list replay purge help" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
@@ -112,12 +124,14 @@ complete -c hookd -n "__fish_hookd_using_subcommand dlq; and __fish_seen_subcomm
 complete -c hookd -n "__fish_hookd_using_subcommand dlq; and __fish_seen_subcommand_from replay" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
 json\t''"
 complete -c hookd -n "__fish_hookd_using_subcommand dlq; and __fish_seen_subcommand_from replay" -l all
+complete -c hookd -n "__fish_hookd_using_subcommand dlq; and __fish_seen_subcommand_from replay" -l dry-run -d 'Change nothing; say how many would be replayed'
 complete -c hookd -n "__fish_hookd_using_subcommand dlq; and __fish_seen_subcommand_from replay" -l json -d 'Machine-readable output'
 complete -c hookd -n "__fish_hookd_using_subcommand dlq; and __fish_seen_subcommand_from replay" -s h -l help -d 'Print help'
 complete -c hookd -n "__fish_hookd_using_subcommand dlq; and __fish_seen_subcommand_from purge" -l older-than -r
 complete -c hookd -n "__fish_hookd_using_subcommand dlq; and __fish_seen_subcommand_from purge" -l config -d 'Config file (default: $HOOKD_CONFIG, ./config.toml, /etc/hookd/config.toml)' -r -F
 complete -c hookd -n "__fish_hookd_using_subcommand dlq; and __fish_seen_subcommand_from purge" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
 json\t''"
+complete -c hookd -n "__fish_hookd_using_subcommand dlq; and __fish_seen_subcommand_from purge" -l dry-run -d 'Change nothing; say how many would be purged'
 complete -c hookd -n "__fish_hookd_using_subcommand dlq; and __fish_seen_subcommand_from purge" -l json -d 'Machine-readable output'
 complete -c hookd -n "__fish_hookd_using_subcommand dlq; and __fish_seen_subcommand_from purge" -s h -l help -d 'Print help'
 complete -c hookd -n "__fish_hookd_using_subcommand dlq; and __fish_seen_subcommand_from help" -f -a "list" -d 'Dead deliveries, newest first'
@@ -129,6 +143,13 @@ complete -c hookd -n "__fish_hookd_using_subcommand stats" -l log-format -d 'Log
 json\t''"
 complete -c hookd -n "__fish_hookd_using_subcommand stats" -l json -d 'Machine-readable output'
 complete -c hookd -n "__fish_hookd_using_subcommand stats" -s h -l help -d 'Print help'
+complete -c hookd -n "__fish_hookd_using_subcommand tail" -l source -r
+complete -c hookd -n "__fish_hookd_using_subcommand tail" -l type -d 'Event type (a glob: "invoice.*")' -r
+complete -c hookd -n "__fish_hookd_using_subcommand tail" -l config -d 'Config file (default: $HOOKD_CONFIG, ./config.toml, /etc/hookd/config.toml)' -r -F
+complete -c hookd -n "__fish_hookd_using_subcommand tail" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
+json\t''"
+complete -c hookd -n "__fish_hookd_using_subcommand tail" -l json -d 'Machine-readable output'
+complete -c hookd -n "__fish_hookd_using_subcommand tail" -s h -l help -d 'Print help'
 complete -c hookd -n "__fish_hookd_using_subcommand send" -l source -r
 complete -c hookd -n "__fish_hookd_using_subcommand send" -l type -d 'Event type of the sample event' -r
 complete -c hookd -n "__fish_hookd_using_subcommand send" -l file -d 'Send this file as the body instead of a sample event' -r -F
@@ -174,20 +195,22 @@ complete -c hookd -n "__fish_hookd_using_subcommand man" -l log-format -d 'Log f
 json\t''"
 complete -c hookd -n "__fish_hookd_using_subcommand man" -l json -d 'Machine-readable output'
 complete -c hookd -n "__fish_hookd_using_subcommand man" -s h -l help -d 'Print help'
-complete -c hookd -n "__fish_hookd_using_subcommand help; and not __fish_seen_subcommand_from serve check-config events dlq stats send store version completions man help" -f -a "serve" -d 'Run the receiver and the dispatcher'
-complete -c hookd -n "__fish_hookd_using_subcommand help; and not __fish_seen_subcommand_from serve check-config events dlq stats send store version completions man help" -f -a "check-config" -d 'Validate and print the effective config (secrets redacted)'
-complete -c hookd -n "__fish_hookd_using_subcommand help; and not __fish_seen_subcommand_from serve check-config events dlq stats send store version completions man help" -f -a "events" -d 'Inspect and replay events (through the running daemon\'s admin API)'
-complete -c hookd -n "__fish_hookd_using_subcommand help; and not __fish_seen_subcommand_from serve check-config events dlq stats send store version completions man help" -f -a "dlq" -d 'The dead-letter queue: list, replay, purge'
-complete -c hookd -n "__fish_hookd_using_subcommand help; and not __fish_seen_subcommand_from serve check-config events dlq stats send store version completions man help" -f -a "stats" -d 'Counts per source and status, queue depth, DLQ size'
-complete -c hookd -n "__fish_hookd_using_subcommand help; and not __fish_seen_subcommand_from serve check-config events dlq stats send store version completions man help" -f -a "send" -d 'Sign a test event with the source\'s secret and POST it to the receiver'
-complete -c hookd -n "__fish_hookd_using_subcommand help; and not __fish_seen_subcommand_from serve check-config events dlq stats send store version completions man help" -f -a "store" -d 'The stopped store: verify it, or export every readable event'
-complete -c hookd -n "__fish_hookd_using_subcommand help; and not __fish_seen_subcommand_from serve check-config events dlq stats send store version completions man help" -f -a "version" -d 'Print the version'
-complete -c hookd -n "__fish_hookd_using_subcommand help; and not __fish_seen_subcommand_from serve check-config events dlq stats send store version completions man help" -f -a "completions" -d 'Print a completion script: `hookd completions bash > /usr/share/bash-completion/completions/hookd`'
-complete -c hookd -n "__fish_hookd_using_subcommand help; and not __fish_seen_subcommand_from serve check-config events dlq stats send store version completions man help" -f -a "man" -d 'Write the man pages (hookd.1 and one per subcommand) into DIR'
-complete -c hookd -n "__fish_hookd_using_subcommand help; and not __fish_seen_subcommand_from serve check-config events dlq stats send store version completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c hookd -n "__fish_hookd_using_subcommand help; and not __fish_seen_subcommand_from serve check-config events dlq stats tail send store version completions man help" -f -a "serve" -d 'Run the receiver and the dispatcher'
+complete -c hookd -n "__fish_hookd_using_subcommand help; and not __fish_seen_subcommand_from serve check-config events dlq stats tail send store version completions man help" -f -a "check-config" -d 'Validate and print the effective config (secrets redacted)'
+complete -c hookd -n "__fish_hookd_using_subcommand help; and not __fish_seen_subcommand_from serve check-config events dlq stats tail send store version completions man help" -f -a "events" -d 'Inspect and replay events (through the running daemon\'s admin API)'
+complete -c hookd -n "__fish_hookd_using_subcommand help; and not __fish_seen_subcommand_from serve check-config events dlq stats tail send store version completions man help" -f -a "dlq" -d 'The dead-letter queue: list, replay, purge'
+complete -c hookd -n "__fish_hookd_using_subcommand help; and not __fish_seen_subcommand_from serve check-config events dlq stats tail send store version completions man help" -f -a "stats" -d 'Counts per source and status, queue depth, DLQ size'
+complete -c hookd -n "__fish_hookd_using_subcommand help; and not __fish_seen_subcommand_from serve check-config events dlq stats tail send store version completions man help" -f -a "tail" -d 'Follow what happens: arrivals, attempts, dead deliveries (/v1/tail)'
+complete -c hookd -n "__fish_hookd_using_subcommand help; and not __fish_seen_subcommand_from serve check-config events dlq stats tail send store version completions man help" -f -a "send" -d 'Sign a test event with the source\'s secret and POST it to the receiver'
+complete -c hookd -n "__fish_hookd_using_subcommand help; and not __fish_seen_subcommand_from serve check-config events dlq stats tail send store version completions man help" -f -a "store" -d 'The stopped store: verify it, or export every readable event'
+complete -c hookd -n "__fish_hookd_using_subcommand help; and not __fish_seen_subcommand_from serve check-config events dlq stats tail send store version completions man help" -f -a "version" -d 'Print the version'
+complete -c hookd -n "__fish_hookd_using_subcommand help; and not __fish_seen_subcommand_from serve check-config events dlq stats tail send store version completions man help" -f -a "completions" -d 'Print a completion script: `hookd completions bash > /usr/share/bash-completion/completions/hookd`'
+complete -c hookd -n "__fish_hookd_using_subcommand help; and not __fish_seen_subcommand_from serve check-config events dlq stats tail send store version completions man help" -f -a "man" -d 'Write the man pages (hookd.1 and one per subcommand) into DIR'
+complete -c hookd -n "__fish_hookd_using_subcommand help; and not __fish_seen_subcommand_from serve check-config events dlq stats tail send store version completions man help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c hookd -n "__fish_hookd_using_subcommand help; and __fish_seen_subcommand_from events" -f -a "list" -d 'Events, newest first'
-complete -c hookd -n "__fish_hookd_using_subcommand help; and __fish_seen_subcommand_from events" -f -a "show" -d 'One event with its deliveries and every attempt'
+complete -c hookd -n "__fish_hookd_using_subcommand help; and __fish_seen_subcommand_from events" -f -a "show" -d 'One event with its deliveries and every attempt (ID: hookd\'s or the sender\'s)'
 complete -c hookd -n "__fish_hookd_using_subcommand help; and __fish_seen_subcommand_from events" -f -a "replay" -d 'Deliver again: new attempts, same event id'
+complete -c hookd -n "__fish_hookd_using_subcommand help; and __fish_seen_subcommand_from events" -f -a "retry" -d 'Start pending and retrying deliveries now'
 complete -c hookd -n "__fish_hookd_using_subcommand help; and __fish_seen_subcommand_from dlq" -f -a "list" -d 'Dead deliveries, newest first'
 complete -c hookd -n "__fish_hookd_using_subcommand help; and __fish_seen_subcommand_from dlq" -f -a "replay" -d 'Replay dead deliveries: of the given events, or --all (optionally filtered)'
 complete -c hookd -n "__fish_hookd_using_subcommand help; and __fish_seen_subcommand_from dlq" -f -a "purge" -d 'Remove dead events: the given ones, or those dead for longer than --older-than'

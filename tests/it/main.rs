@@ -9,6 +9,8 @@ mod backlog;
 mod callbacks;
 mod cli;
 mod config_props;
+mod console_api;
+mod console_browser;
 mod crash;
 mod damage;
 mod dispatch;

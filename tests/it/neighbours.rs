@@ -9,7 +9,7 @@ use crate::support::http::{get, post};
 use crate::support::sign::{stripe, stripe_event, unix_now};
 use crate::support::{lines, wait_until, Hookd, BIN};
 use sha2::Digest;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -233,11 +233,8 @@ fn readyz_costs_no_commit_per_call() {
 
 /// `GET /metrics` over the admin unix socket (no token needed there).
 fn metrics(sock: &Path) -> String {
-    let mut s = std::os::unix::net::UnixStream::connect(sock).expect("admin socket");
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: hookd\r\nConnection: close\r\n\r\n").expect("request");
-    let mut out = String::new();
-    s.read_to_string(&mut out).expect("response");
-    out
+    let req = b"GET /metrics HTTP/1.1\r\nHost: hookd\r\nConnection: close\r\n\r\n";
+    crate::support::http::unix_raw(sock, req).expect("admin socket").body
 }
 
 fn sample(text: &str, name: &str) -> Option<f64> {

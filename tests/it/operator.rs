@@ -9,11 +9,11 @@ use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
 
-const TOKEN: &str = "admin-token-for-tests-0123456789";
-const FAST_RETRY: &str = "retry = { attempts = 2, initial = \"10ms\", max = \"20ms\" }";
+pub(crate) const TOKEN: &str = "admin-token-for-tests-0123456789";
+pub(crate) const FAST_RETRY: &str = "retry = { attempts = 2, initial = \"10ms\", max = \"20ms\" }";
 
 /// A token file in its own temp dir (it must exist before hookd starts).
-fn token_file() -> (tempfile::TempDir, String) {
+pub(crate) fn token_file() -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("token");
     std::fs::write(&path, format!("{TOKEN}\n")).expect("token");
@@ -21,22 +21,22 @@ fn token_file() -> (tempfile::TempDir, String) {
     (dir, shown)
 }
 
-fn admin_tcp(token: &str) -> String {
+pub(crate) fn admin_tcp(token: &str) -> String {
     format!("[admin]\nlisten = \"127.0.0.1:0\"\ntoken_file = \"{token}\"\n\n")
 }
 
-fn stripe_source(name: &str, route: &str) -> String {
+pub(crate) fn stripe_source(name: &str, route: &str) -> String {
     format!("[sources.{name}]\nkind = \"stripe\"\nsecret = \"k\"\n\n[[sources.{name}.routes]]\nevents = [\"*\"]\n{route}\n\n")
 }
 
-fn send(h: &Hookd, source: &str, id: &str, ty: &str) -> (u16, Value) {
+pub(crate) fn send(h: &Hookd, source: &str, id: &str, ty: &str) -> (u16, Value) {
     let body = stripe_event(id, ty);
     let r = post(&h.addr, &format!("/webhooks/{source}"), &[stripe("k", unix_now(), &body)], &body).expect("answer");
     let json = r.json();
     (r.status, json)
 }
 
-fn admin_get(h: &Hookd, path: &str) -> (u16, Value) {
+pub(crate) fn admin_get(h: &Hookd, path: &str) -> (u16, Value) {
     let addr = h.admin.as_deref().expect("admin listener");
     let auth = format!("Bearer {TOKEN}");
     let r = request(addr, "GET", path, &[("Authorization", &auth)], b"").expect("admin answer");
@@ -45,7 +45,7 @@ fn admin_get(h: &Hookd, path: &str) -> (u16, Value) {
 }
 
 /// Wait until `hookd events show ID` says the event's status is `status`.
-fn wait_status(h: &Hookd, id: &str, status: &str) -> Value {
+pub(crate) fn wait_status(h: &Hookd, id: &str, status: &str) -> Value {
     wait_until(Duration::from_secs(15), &format!("{id} {status}"), || {
         let v = h.cli_json(&["events", "show", id]);
         (v["status"] == status).then_some(v)
@@ -537,7 +537,13 @@ fn replaying_an_unrouted_event_routes_it_with_todays_config() {
     let h = Hookd::start(&source("\"invoice.*\""));
     let id = send(&h, "s", "evt_late_route", "customer.created").1["id"].as_str().expect("id").to_string();
     assert_eq!(h.cli_json(&["events", "show", &id])["status"], "unrouted");
-    assert_eq!(h.cli_json(&["events", "replay", &id])["replayed"], 0, "still no route for it");
+    // Nothing to replay is not success: the reason, exit 1 (issue 14).
+    let (code, out, err) = h.cli(&["events", "replay", &id, "--json"]);
+    assert_eq!(code, 1, "{out}{err}");
+    let answer: Value = serde_json::from_str(out.trim()).expect("one JSON document");
+    assert_eq!(answer["replayed"], 0, "still no route for it");
+    assert_eq!(answer["reason"], "the event still matches no route of today's configuration");
+    assert!(err.contains("nothing replayed: the event still matches no route"), "{err}");
     let text = std::fs::read_to_string(&h.config).expect("config").replace("\"invoice.*\"", "\"customer.*\"");
     std::fs::write(&h.config, text).expect("config");
     h.hangup();

@@ -73,6 +73,16 @@ pub fn raw(addr: &str, bytes: &[u8]) -> Option<Response> {
     parse(&out)
 }
 
+/// Send raw bytes on a unix socket (the admin API there), read the answer.
+pub fn unix_raw(sock: &std::path::Path, bytes: &[u8]) -> Option<Response> {
+    let mut s = std::os::unix::net::UnixStream::connect(sock).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
+    s.write_all(bytes).ok()?;
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).ok()?;
+    parse(&out)
+}
+
 pub fn parse(out: &[u8]) -> Option<Response> {
     let text = String::from_utf8_lossy(out);
     let (head, body) = text.split_once("\r\n\r\n")?;

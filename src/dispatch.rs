@@ -252,36 +252,32 @@ fn log_end(claim: &Claim, outcome: &str, next: &Next) {
 
 /// The feed's news of an attempt's end (and of a death).
 fn tell(feed: &crate::feed::Feed, claim: &Claim, outcome: String, next: &Next, state: State, took: Duration) {
-    use crate::feed::{time, Happening};
-    let (id, source, event_type) = (id_text(&claim.due.id), &claim.event.source, &claim.event.event_type);
+    use crate::feed::{time, Happening, Tally};
+    let (source, event_type) = (&claim.event.source, &claim.event.event_type);
     let now = now_ms();
-    feed.publish(
-        Happening::Attempt {
-            id: id.clone(),
+    let tally = if state == State::Delivered { Tally::Delivered } else { Tally::Failed };
+    feed.publish(tally, now, || Happening::Attempt {
+        id: id_text(&claim.due.id),
+        source: source.clone(),
+        event_type: event_type.clone(),
+        route: claim.route.clone(),
+        attempt: claim.attempt,
+        outcome,
+        state: if state == State::Pending { "retrying" } else { state.as_str() },
+        duration_ms: took.as_millis() as u64,
+        next_due_at: match next {
+            Next::RetryAt(at) => Some(time(*at)),
+            _ => None,
+        },
+    });
+    if let Next::Dead(reason) = next {
+        feed.publish(Tally::Nothing, now, || Happening::Dead {
+            id: id_text(&claim.due.id),
             source: source.clone(),
             event_type: event_type.clone(),
             route: claim.route.clone(),
-            attempt: claim.attempt,
-            outcome,
-            state: if state == State::Pending { "retrying" } else { state.as_str() },
-            duration_ms: took.as_millis() as u64,
-            next_due_at: match next {
-                Next::RetryAt(at) => Some(time(*at)),
-                _ => None,
-            },
-        },
-        now,
-    );
-    if let Next::Dead(reason) = next {
-        let route = claim.route.clone();
-        let dead = Happening::Dead {
-            id,
-            source: source.clone(),
-            event_type: event_type.clone(),
-            route,
             reason: reason.clone(),
-        };
-        feed.publish(dead, now);
+        });
     }
 }
 

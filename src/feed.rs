@@ -89,6 +89,16 @@ pub fn time(ms: u64) -> String {
     humantime::format_rfc3339_millis(at).to_string()
 }
 
+/// Which of the chart's counts a happening adds to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tally {
+    Received,
+    Delivered,
+    /// An attempt that did not deliver (retried or dead).
+    Failed,
+    Nothing,
+}
+
 /// Counts of one minute (`minute` = epoch ms / 60 000).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Minute {
@@ -117,10 +127,14 @@ impl Default for Feed {
 }
 
 impl Feed {
-    /// Tell every reader (none: dropped) and count it; never waits.
-    pub fn publish(&self, happening: Happening, now_ms: u64) {
-        self.count(&happening, now_ms / 60_000);
-        let _ = self.tx.send(Arc::new(happening));
+    /// Count it, and tell every reader; never waits. `build` runs only
+    /// when someone reads (a console or `hookd tail` open): with no reader
+    /// the ack path pays for the count alone, not for the strings.
+    pub fn publish(&self, tally: Tally, now_ms: u64, build: impl FnOnce() -> Happening) {
+        self.count(tally, now_ms / 60_000);
+        if self.tx.receiver_count() > 0 {
+            let _ = self.tx.send(Arc::new(build()));
+        }
     }
 
     /// Since when the minutes are counted (this hookd's start).
@@ -132,17 +146,20 @@ impl Feed {
         self.tx.subscribe()
     }
 
-    fn count(&self, happening: &Happening, minute: u64) {
+    fn count(&self, tally: Tally, minute: u64) {
+        if tally == Tally::Nothing {
+            return;
+        }
         let mut minutes = self.minutes.lock().unwrap_or_else(|p| p.into_inner());
         let slot = &mut minutes[(minute % MINUTES as u64) as usize];
         if slot.minute != minute {
             *slot = Minute { minute, ..Minute::default() };
         }
-        match happening {
-            Happening::Received { .. } => slot.received += 1,
-            Happening::Attempt { state: "delivered", .. } => slot.delivered += 1,
-            Happening::Attempt { .. } => slot.failed += 1,
-            Happening::Dead { .. } => {}
+        match tally {
+            Tally::Received => slot.received += 1,
+            Tally::Delivered => slot.delivered += 1,
+            Tally::Failed => slot.failed += 1,
+            Tally::Nothing => {}
         }
     }
 
@@ -200,19 +217,29 @@ mod tests {
     fn counts_per_minute_and_forgets_after_an_hour() {
         let feed = Feed::default();
         let t = 1_000 * 60_000;
-        feed.publish(received(), t);
-        feed.publish(received(), t + 59_999);
-        feed.publish(attempt("delivered"), t + 1);
-        feed.publish(attempt("retrying"), t + 60_000);
+        feed.publish(Tally::Received, t, received);
+        feed.publish(Tally::Received, t + 59_999, received);
+        feed.publish(Tally::Delivered, t + 1, || attempt("delivered"));
+        feed.publish(Tally::Failed, t + 60_000, || attempt("retrying"));
         let hour = feed.last_hour(t + 60_000);
         assert_eq!(hour.len(), MINUTES);
         assert_eq!(hour[MINUTES - 2], Minute { minute: 1000, received: 2, delivered: 1, failed: 0 });
         assert_eq!(hour[MINUTES - 1], Minute { minute: 1001, received: 0, delivered: 0, failed: 1 });
         // An hour on, minute 1000's slot is reused and starts from zero.
-        feed.publish(received(), t + 60 * 60_000);
+        feed.publish(Tally::Received, t + 60 * 60_000, received);
         let later = feed.last_hour(t + 60 * 60_000);
         assert_eq!(later[MINUTES - 1], Minute { minute: 1060, received: 1, delivered: 0, failed: 0 });
         assert!(later.iter().all(|m| m.minute != 1000));
+    }
+
+    #[test]
+    fn with_no_reader_nothing_is_built_but_everything_is_counted() {
+        let feed = Feed::default();
+        feed.publish(Tally::Received, 0, || panic!("built with no reader"));
+        assert_eq!(feed.last_hour(0)[MINUTES - 1].received, 1);
+        let mut rx = feed.subscribe();
+        feed.publish(Tally::Received, 0, received);
+        assert!(rx.try_recv().is_ok(), "a reader gets it");
     }
 
     #[test]
@@ -220,7 +247,7 @@ mod tests {
         let feed = Feed::default();
         let mut rx = feed.subscribe();
         for _ in 0..BACKLOG + 10 {
-            feed.publish(received(), 0);
+            feed.publish(Tally::Received, 0, received);
         }
         assert!(matches!(rx.try_recv(), Err(broadcast::error::TryRecvError::Lagged(10))));
         assert!(rx.try_recv().is_ok());

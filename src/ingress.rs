@@ -212,7 +212,8 @@ impl Ingress {
             self.queue.wake();
         }
         if !accepted.deduped {
-            self.feed.publish(news_of(&accepted.id, source_name, &ident, &new_routes), crate::store::now_ms());
+            let news = || news_of(&accepted.id, source_name, &ident, &new_routes);
+            self.feed.publish(crate::feed::Tally::Received, crate::store::now_ms(), news);
         }
         let status = if accepted.deduped { StatusCode::OK } else { StatusCode::ACCEPTED };
         let answer = json!({

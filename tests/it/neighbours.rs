@@ -204,12 +204,14 @@ fn readyz_costs_no_commit_per_call() {
     let rounds = |h: &Hookd| h.logs().matches("commit round").count();
     assert_eq!(get(&h.addr, "/readyz").map(|r| r.status), Some(200));
     // Each marker event is one commit round, logged before its request
-    // line: counting up to a marker's line counts every round before it.
+    // line: counting up to a marker's request line counts every round before it.
     let marker = |h: &Hookd, id: &str| {
         assert_eq!(send(&h.addr, &stripe_event(id, "t")).map(|r| r.status), Some(202));
         wait_until(Duration::from_secs(10), "the marker's log line", || {
             let logs = h.logs();
-            logs.find(id).map(|at| logs[..at].matches("commit round").count())
+            let lines: Vec<&str> = logs.lines().collect();
+            let at = lines.iter().position(|l| l.contains(id) && l.contains("\"accepted\""))?;
+            Some(lines[..at].iter().filter(|l| l.contains("commit round")).count())
         })
     };
     let before = marker(&h, "evt_before");

@@ -37,6 +37,8 @@ pub struct Ingress {
     pub read_timeout: Duration,
     /// Rebuilt with the sources on reload (rate limiters start afresh).
     pub guards: Arc<ArcSwap<Guards>>,
+    /// With `[server] tls`: `/readyz` is 503 while no certificate is held.
+    pub tls: Option<Arc<crate::tls::ingress::Certs>>,
 }
 
 /// A refusal: status, error code, human message, and for 429 the seconds
@@ -78,6 +80,9 @@ impl Ingress {
     }
 
     async fn readyz(&self) -> HttpResponse {
+        if let Some(why) = self.tls.as_ref().and_then(|c| c.missing()) {
+            return error(StatusCode::SERVICE_UNAVAILABLE, "tls_certificate_missing", &why);
+        }
         if self.store.ready().await {
             reply(StatusCode::OK, json!({"status": "ready"}))
         } else {

@@ -27,3 +27,4 @@ mod powercut;
 mod security;
 mod senders;
 mod support;
+mod tls;

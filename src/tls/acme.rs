@@ -256,7 +256,11 @@ fn self_signed(params: rcgen::CertificateParams) -> Result<Arc<CertifiedKey>, St
     let key = rcgen::KeyPair::generate().map_err(|e| e.to_string())?;
     let cert = params.self_signed(&key).map_err(|e| e.to_string())?;
     let der = PrivateKeyDer::Pkcs8(key.serialize_der().into());
-    super::certified_key(vec![cert.der().clone()], der).map_err(|e| e.to_string())
+    // Not `certified_key`: its check parses the certificate with webpki,
+    // which refuses the critical acmeIdentifier extension; both halves
+    // were made right here.
+    let signing = super::provider().key_provider.load_private_key(der).map_err(|e| e.to_string())?;
+    Ok(Arc::new(CertifiedKey::new(vec![cert.der().clone()], signing)))
 }
 
 fn create_dir(dir: &Path) -> std::io::Result<()> {

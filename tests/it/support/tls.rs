@@ -212,11 +212,28 @@ pub struct TlsClient {
 impl TlsClient {
     /// Connect to `addr`, verifying the server as `name` with `roots`.
     pub fn connect(addr: &str, name: &str, roots: RootCertStore) -> Result<TlsClient, String> {
-        let mut config = ClientConfig::builder_with_provider(provider())
+        let config = ClientConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
             .expect("tls")
             .with_root_certificates(roots)
             .with_no_client_auth();
+        Self::connect_with(addr, name, config)
+    }
+
+    /// Connect without verifying the server, as `curl -k` does: only to
+    /// read `/readyz` behind the placeholder ACME serves while it has no
+    /// certificate (hookd itself never skips verification).
+    pub fn connect_unverified(addr: &str, name: &str) -> Result<TlsClient, String> {
+        let config = ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .expect("tls")
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyServer))
+            .with_no_client_auth();
+        Self::connect_with(addr, name, config)
+    }
+
+    fn connect_with(addr: &str, name: &str, mut config: ClientConfig) -> Result<TlsClient, String> {
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         let name = ServerName::try_from(name.to_string()).map_err(|e| e.to_string())?;
         let conn = rustls::ClientConnection::new(Arc::new(config), name).map_err(|e| e.to_string())?;
@@ -264,5 +281,46 @@ impl TlsClient {
                 }
             }
         }
+    }
+}
+
+/// Accepts any server certificate (signatures still checked): `curl -k`.
+#[derive(Debug)]
+struct AnyServer;
+
+impl rustls::client::danger::ServerCertVerifier for AnyServer {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        let algs = provider().signature_verification_algorithms;
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &algs)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        let algs = provider().signature_verification_algorithms;
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &algs)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        provider().signature_verification_algorithms.supported_schemes()
     }
 }

@@ -311,3 +311,6 @@ impl HttpClient for Http {
         })
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -207,7 +207,11 @@ fn ingress_serves_https_from_files_and_rereads_them_on_sighup() {
     let (cert, key) = first.write(dir.path(), "ingress");
     let server = format!("tls = {{ cert_file = \"{}\", key_file = \"{}\" }}", cert.display(), key.display());
     let sources = "[sources.s]\nkind = \"stripe\"\nsecret = \"k\"\n";
-    let h = Hookd::start_server(&server, sources);
+    // `hookd send` reads the system's roots; SSL_CERT_FILE names ours.
+    let ca_file = ca.write(dir.path(), "ca.pem");
+    let ca_env = ca_file.display().to_string();
+    let mut h = Hookd::configure(&server, sources, &[("SSL_CERT_FILE", &ca_env)]);
+    h.spawn();
     assert!(h.logs().contains("scheme=\"https\"") || h.logs().contains("scheme=https"), "{}", h.logs());
 
     // A keep-alive connection made with the first certificate.
@@ -218,6 +222,14 @@ fn ingress_serves_https_from_files_and_rereads_them_on_sighup() {
     let body = stripe_event("evt_ingress_tls_1", "invoice.paid");
     let r = kept.request("POST", "/webhooks/s", &[stripe("k", unix_now(), &body)], &body).expect("answer");
     assert_eq!(r.status, 202, "{}", r.body);
+    // `hookd send` over https (it needs the URL: the certificate's name).
+    let port = h.addr.rsplit(':').next().unwrap_or_default().to_string();
+    let (code, out, err) = h.cli(&["send", "--source", "s", "--url", &format!("https://localhost:{port}/webhooks/s")]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.starts_with("202 "), "{out}");
+    let (code, _, err) = h.cli(&["send", "--source", "s"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("server.tls is set: pass --url https://"), "{err}");
     // Plain HTTP is not spoken on a TLS port.
     assert!(get(&h.addr, "/healthz").is_none_or(|r| r.status != 200), "plain HTTP answered on the TLS port");
 
@@ -229,7 +241,9 @@ fn ingress_serves_https_from_files_and_rereads_them_on_sighup() {
         let c = TlsClient::connect(&h.addr, "localhost", ca.roots()).ok()?;
         (c.peer_leaf() == Some(second.der())).then_some(())
     });
-    assert!(h.logs().contains("certificate files re-read"), "{}", h.logs());
+    wait_until(Duration::from_secs(10), "the reload logged", || {
+        h.logs().contains("certificate files re-read").then_some(())
+    });
     // … and the connection opened before goes on.
     let body = stripe_event("evt_ingress_tls_2", "invoice.paid");
     let r = kept.request("POST", "/webhooks/s", &[stripe("k", unix_now(), &body)], &body).expect("kept connection");

@@ -64,8 +64,11 @@ pub async fn run(settings: Settings, storage: PathBuf, certs: Arc<Certs>, shutdo
     let dir = storage.join(SUBDIR);
     let mut failures = 0u32;
     let mut announced = false;
+    // The certificate just obtained (so a store that reads back differently
+    // cannot make a loop of orders).
+    let mut fresh: Option<Held> = None;
     loop {
-        let held = match stored(&dir, &settings.domains) {
+        let held = match fresh.take().map(|h| Ok(Some(h))).unwrap_or_else(|| stored(&dir, &settings.domains)) {
             Ok(held) => held,
             Err(why) => {
                 tracing::warn!(dir = %dir.display(), why, "ACME: the stored certificate cannot be used; ordering a new one");
@@ -93,12 +96,17 @@ pub async fn run(settings: Settings, storage: PathBuf, certs: Arc<Certs>, shutdo
             _ = shutdown.cancelled() => return,
         };
         certs.clear_challenges();
+        let result = result.and_then(|h| match h.renew_at > SystemTime::now() {
+            true => Ok(h),
+            false => Err("the CA issued a certificate that is already due for renewal".to_string()),
+        });
         match result {
-            Ok(key) => {
+            Ok(h) => {
                 failures = 0;
                 announced = true;
-                certs.set(key);
+                certs.set(h.key.clone());
                 tracing::info!(domains = ?settings.domains, "ACME: certificate obtained and in use");
+                fresh = Some(h);
             }
             Err(why) => {
                 failures = failures.saturating_add(1);
@@ -122,8 +130,8 @@ async fn pause(d: Duration, shutdown: &CancellationToken) -> bool {
     }
 }
 
-/// The stored certificate, when it is there, names exactly `domains` and
-/// has not expired.
+/// The stored certificate, when it is there, names every one of `domains`
+/// and has not expired.
 fn stored(dir: &Path, domains: &[String]) -> Result<Option<Held>, String> {
     let (chain_pem, key_pem) = match (std::fs::read(dir.join(CERT)), std::fs::read(dir.join(KEY))) {
         (Ok(c), Ok(k)) => (c, k),
@@ -132,21 +140,25 @@ fn stored(dir: &Path, domains: &[String]) -> Result<Option<Held>, String> {
     };
     let chain = super::parse_certs(&chain_pem).map_err(|e| format!("{CERT} {e}"))?;
     let key = super::parse_key(&key_pem).map_err(|e| format!("{KEY} {e}"))?;
-    let (names, not_before, not_after) = facts(&chain[0])?;
-    let mut wanted: Vec<String> = domains.iter().map(|d| d.to_ascii_lowercase()).collect();
-    let mut names: Vec<String> = names.into_iter().map(|d| d.to_ascii_lowercase()).collect();
-    wanted.sort();
-    names.sort();
-    if names != wanted {
-        tracing::info!(stored = ?names, configured = ?wanted, "ACME: the stored certificate is for other domains");
+    let (names, _, not_after) = facts(&chain[0])?;
+    let names: Vec<String> = names.into_iter().map(|d| d.to_ascii_lowercase()).collect();
+    let missing: Vec<&String> = domains.iter().filter(|d| !names.contains(&d.to_ascii_lowercase())).collect();
+    if !missing.is_empty() {
+        tracing::info!(stored = ?names, ?missing, "ACME: the stored certificate does not name every configured domain");
         return Ok(None);
     }
     if not_after <= SystemTime::now() {
         return Ok(None);
     }
+    held(chain, key).map(Some)
+}
+
+/// A chain and key to serve, due for renewal when a third of its lifetime is left.
+fn held(chain: Vec<CertificateDer<'static>>, key: PrivateKeyDer<'static>) -> Result<Held, String> {
+    let (_, not_before, not_after) = facts(&chain[0])?;
     let lifetime = not_after.duration_since(not_before).unwrap_or_default();
     let key = super::certified_key(chain, key).map_err(|e| format!("{KEY} {e}"))?;
-    Ok(Some(Held { key, renew_at: not_after - lifetime / 3 }))
+    Ok(Held { key, renew_at: not_after - lifetime / 3 })
 }
 
 /// The DNS names and validity of a certificate.
@@ -171,7 +183,7 @@ fn facts(cert: &CertificateDer<'_>) -> Result<(Vec<String>, SystemTime, SystemTi
 
 /// One order, start to end: account, TLS-ALPN-01 for every domain, CSR,
 /// the chain; stored before it is returned.
-async fn obtain(settings: &Settings, dir: &Path, certs: &Certs) -> Result<Arc<CertifiedKey>, String> {
+async fn obtain(settings: &Settings, dir: &Path, certs: &Certs) -> Result<Held, String> {
     create_dir(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let account = account(settings, dir).await?;
     let ids: Vec<Identifier> = settings.domains.iter().map(|d| Identifier::Dns(d.clone())).collect();
@@ -202,10 +214,10 @@ async fn obtain(settings: &Settings, dir: &Path, certs: &Certs) -> Result<Arc<Ce
     let chain_pem = order.poll_certificate(&policy).await.map_err(|e| format!("certificate: {e}"))?;
     let chain = super::parse_certs(chain_pem.as_bytes()).map_err(|e| format!("the CA's certificate {e}"))?;
     let key = super::parse_key(key_pem.as_bytes()).map_err(|e| format!("the new key {e}"))?;
-    let certified = super::certified_key(chain, key).map_err(|e| e.to_string())?;
+    let fresh = held(chain, key)?;
     write_private(&dir.join(KEY), key_pem.as_bytes()).map_err(|e| format!("cannot store {KEY}: {e}"))?;
     write_private(&dir.join(CERT), chain_pem.as_bytes()).map_err(|e| format!("cannot store {CERT}: {e}"))?;
-    Ok(certified)
+    Ok(fresh)
 }
 
 /// `account.json`: the directory it belongs to and instant-acme's credentials.

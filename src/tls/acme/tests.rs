@@ -39,6 +39,8 @@ fn a_certificate_for_other_domains_or_expired_is_not_used() {
     let dir = tempfile::tempdir().expect("dir");
     store(dir.path(), &["a.test"], (2040, 1, 1), (2040, 3, 31));
     assert!(stored(dir.path(), &["a.test".into(), "b.test".into()]).expect("read").is_none());
+    // Every configured domain named is enough (a duplicate changes nothing).
+    assert!(stored(dir.path(), &["a.test".into(), "A.test".into()]).expect("read").is_some());
     store(dir.path(), &["a.test"], (2020, 1, 1), (2020, 3, 31));
     assert!(stored(dir.path(), &["a.test".into()]).expect("read").is_none());
 }

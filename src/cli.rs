@@ -483,12 +483,17 @@ async fn serve_async(config: Config, origin: &str) -> ExitCode {
         Ok(s) => s,
         Err(e) => return fail(format!("cannot install the SIGHUP handler: {e}")),
     };
+    let tls = match crate::serve::tls(&config, &shutdown) {
+        Ok(tls) => tls,
+        Err(e) => return fail(e),
+    };
     tokio::spawn(on_signal(shutdown.clone()));
     banner::log(&config, origin, &addr);
-    tracing::info!(addr = %addr, sources = config.sources.len(), "ingress listening");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(addr = %addr, scheme, sources = config.sources.len(), "ingress listening");
     tokio::spawn(crate::notify::watchdog());
     crate::notify::ready(&addr);
-    let listeners = crate::serve::Listeners { ingress: listener, admin };
+    let listeners = crate::serve::Listeners { ingress: listener, admin, tls };
     // Generations: a store that sled's sticky I/O error broke is reopened.
     let served = match crate::recover::Bound::keep(listeners) {
         Ok(bound) => crate::recover::run(config, store, bound, hangup, shutdown).await,

@@ -10,6 +10,7 @@ pub mod kinds;
 pub mod raw;
 mod routes;
 pub mod secret;
+pub mod tls;
 pub mod units;
 
 pub use child_env::BASELINE as BASELINE_ENV;
@@ -39,6 +40,9 @@ pub struct Config {
     pub admin: Option<admin::Admin>,
     pub alerts: Option<admin::Alerts>,
     pub sources: Sources,
+    /// The https client of alerts (and of callbacks without TLS keys of
+    /// their own): the system's roots plus `[tls] ca_file`.
+    pub https: crate::tls::client::HttpsClient,
     /// Problems that do not stop hookd, each `path.to.key: reason`
     /// (`check-config` prints them, `serve` logs them at WARN).
     pub warnings: Vec<String>,
@@ -66,6 +70,8 @@ pub struct Server {
     pub unverified_rate_limit: governor::Quota,
     /// Open connections per peer address.
     pub max_connections_per_address: usize,
+    /// HTTPS on the listen port; `None`: plain HTTP.
+    pub tls: Option<tls::ServerTls>,
 }
 
 /// hyper's smallest read buffer: a header limit below it cannot be enforced.
@@ -413,6 +419,8 @@ fn validate(path: &Path, raw: RawConfig, p: &mut Problems) -> Option<Config> {
     }
     let admin = admin::admin(&raw.admin, &base_dir(path), p);
     let alerts = admin::alerts(&raw.alerts, p);
+    let clients = tls::clients(&raw.tls, tls::wanted(&raw), p);
+    let server_tls = tls::server(raw.server.tls.as_ref(), &clients, p);
     let mut storage = storage(&raw.storage, p);
     if let (Some(body), Some(st)) = (max_body, storage.as_mut()) {
         if st.segment_size == 0 {
@@ -443,7 +451,7 @@ fn validate(path: &Path, raw: RawConfig, p: &mut Problems) -> Option<Config> {
             rules.inherit(&format!("sources.{name}.routes[{i}].inherit_env"), &r.inherit_env, p);
             rules.env(&format!("sources.{name}.routes[{i}].env"), &r.env, p);
         }
-        if let Some(src) = source(name, s, dedup, &raw.dispatch.inherit_env, p) {
+        if let Some(src) = source(name, s, dedup, &raw.dispatch.inherit_env, &clients, p) {
             sources.insert(name.clone(), Arc::new(src));
         }
     }
@@ -461,6 +469,7 @@ fn validate(path: &Path, raw: RawConfig, p: &mut Problems) -> Option<Config> {
             max_header_bytes: max_header_bytes?,
             unverified_rate_limit: unverified_rate_limit?,
             max_connections_per_address: raw.server.max_connections_per_address.max(1),
+            tls: server_tls?,
         },
         storage: storage?,
         dispatch: Dispatch {
@@ -472,6 +481,7 @@ fn validate(path: &Path, raw: RawConfig, p: &mut Problems) -> Option<Config> {
         admin,
         alerts,
         sources,
+        https: clients.default,
         raw,
     })
 }
@@ -585,6 +595,7 @@ fn source(
     raw: &RawSource,
     default_dedup: Duration,
     inherit_env: &[String],
+    clients: &tls::Clients,
     p: &mut Problems,
 ) -> Option<Source> {
     let at = format!("sources.{name}");
@@ -603,7 +614,7 @@ fn source(
         true => Some(Scheme::Insecure),
         false => kinds::scheme(&at, kind?, raw, identify.as_ref(), secrets.as_deref().unwrap_or_default(), p),
     };
-    let routes = routes::routes(&at, &raw.routes, inherit_env, p);
+    let routes = routes::routes(&at, &raw.routes, inherit_env, clients, p);
     let mut secret_env: Vec<String> = raw.secret_env.iter().cloned().collect();
     secret_env.extend(raw.routes.iter().filter_map(|r| r.signing_secret_env.clone()));
     let secrets: Vec<Vec<u8>> = secrets?.into_iter().map(|(_, s)| s).collect();

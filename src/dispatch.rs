@@ -47,14 +47,15 @@ pub struct Dispatcher {
     pub admin_token: Option<Secret>,
     /// Told of each attempt's end and each dead delivery (`/v1/tail`).
     pub feed: crate::feed::Feed,
+    /// For `alerts.url` (routes carry their own).
+    pub client: callback::Client,
 }
 
-/// The running dispatcher: its slots, its HTTP client, and the per-route
+/// The running dispatcher: its slots and the per-route
 /// semaphores of routes with `concurrency`.
 struct Running {
     d: Dispatcher,
     slots: Arc<Semaphore>,
-    client: callback::Client,
     route_slots: Mutex<HashMap<RouteKey, (usize, Arc<Semaphore>)>>,
     alerts: TaskTracker,
 }
@@ -68,13 +69,7 @@ impl Dispatcher {
     pub async fn run(self, shutdown: CancellationToken, grace: Duration) {
         end_interrupted(&self.store);
         let slots = Arc::new(Semaphore::new(self.concurrency));
-        let me = Arc::new(Running {
-            d: self,
-            slots,
-            client: callback::client(),
-            route_slots: Mutex::default(),
-            alerts: TaskTracker::new(),
-        });
+        let me = Arc::new(Running { d: self, slots, route_slots: Mutex::default(), alerts: TaskTracker::new() });
         let tracker = TaskTracker::new();
         while !shutdown.is_cancelled() {
             let due = me.d.store.due(now_ms(), SCAN_BATCH, |d| me.d.queue.is_held(d));
@@ -170,7 +165,7 @@ impl Running {
         tell(&self.d.feed, &claim, outcome, &next, state, took);
         if let (Next::Dead(reason), Some(alerts)) = (next, &self.d.alerts) {
             let inherit = self.d.inherit_env.clone();
-            self.alerts.spawn(alert::on_dead(alerts.clone(), self.client.clone(), claim, reason, inherit));
+            self.alerts.spawn(alert::on_dead(alerts.clone(), self.d.client.clone(), claim, reason, inherit));
         }
         Ok(())
     }
@@ -220,7 +215,6 @@ impl Running {
             };
         };
         let cx = run::Attempting {
-            client: &self.client,
             store: &self.d.store,
             sources: &sources,
             admin_token: self.d.admin_token.as_ref(),

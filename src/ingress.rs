@@ -41,6 +41,8 @@ pub struct Ingress {
     pub guards: Arc<ArcSwap<Guards>>,
     /// Told of each new event (`/v1/tail`).
     pub feed: crate::feed::Feed,
+    /// With `[server] tls`: `/readyz` is 503 while no certificate is held.
+    pub tls: Option<Arc<crate::tls::ingress::Certs>>,
 }
 
 /// A refusal: status, error code, human message, and for 429 the seconds
@@ -84,6 +86,9 @@ impl Ingress {
     }
 
     async fn readyz(&self) -> HttpResponse {
+        if let Some(why) = self.tls.as_ref().and_then(|c| c.missing()) {
+            return error(StatusCode::SERVICE_UNAVAILABLE, "tls_certificate_missing", &why);
+        }
         if self.store.ready().await {
             reply(StatusCode::OK, json!({"status": "ready"}))
         } else {

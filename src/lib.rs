@@ -1,7 +1,8 @@
 //! hookd: an inbound webhook receiver. Modules in the order the data travels:
 //!
 //! - `config`   — TOML ⊕ env → validated `Config` (sources, routes, secrets, admin, alerts)
-//! - `http`     — the accept loop: HTTP/1.1, timeouts, connection cap, graceful drain
+//! - `http`     — the accept loop: HTTP/1.1 (plain or TLS), timeouts, connection cap, graceful drain
+//! - `tls`      — rustls for ingress (files, ACME) and the https clients (callbacks, alerts)
 //! - `ingress`  — `POST /webhooks/{source}`: the SPEC §4 checks in order, then the ack
 //! - `verify`   — pure signature checks per sender kind, handshakes, id/type extraction, signing
 //! - `route`    — event-type globs → routes and their handlers; `order_by` keys
@@ -36,4 +37,5 @@ pub mod retry;
 pub mod route;
 pub mod serve;
 pub mod store;
+pub mod tls;
 pub mod verify;

@@ -12,8 +12,9 @@ use std::time::Duration;
 pub enum Handler {
     /// argv, executed directly (no shell).
     Command { argv: Vec<String> },
-    /// HTTP POST, signed per Standard Webhooks when a secret is set.
-    Callback { url: String, signing_secret: Option<Secret> },
+    /// HTTP POST, signed per Standard Webhooks when a secret is set; over
+    /// `client` (https:// verified with the route's TLS settings).
+    Callback { url: String, signing_secret: Option<Secret>, client: crate::tls::client::HttpsClient },
 }
 
 #[derive(Debug, Clone)]

@@ -84,8 +84,10 @@ pub(super) fn alerts(raw: &RawAlerts, p: &mut Problems) -> Option<Alerts> {
         }
         (Some(argv), None) => AlertTarget::Command(argv.clone()),
         (None, Some(url)) => match url.parse::<http::Uri>() {
-            Ok(u) if u.scheme_str() == Some("http") && u.host().is_some() => AlertTarget::Url(url.clone()),
-            _ => return p.take("alerts.url", Err(format!("not an http:// URL: {url:?}"))),
+            Ok(u) if matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some() => {
+                AlertTarget::Url(url.clone())
+            }
+            _ => return p.take("alerts.url", Err(format!("not an http:// or https:// URL: {url:?}"))),
         },
     };
     Some(Alerts { on_dead, timeout })

@@ -14,6 +14,8 @@ pub struct RawConfig {
     pub dispatch: RawDispatch,
     pub alerts: RawAlerts,
     pub sources: BTreeMap<String, RawSource>,
+    /// `[tls]`: extra roots for every https client.
+    pub tls: RawTls,
 }
 
 /// An integer of bytes, or a string like `"1MiB"`.
@@ -38,6 +40,8 @@ pub struct RawServer {
     pub unverified_rate_limit: String,
     /// Open connections per peer address (trusted proxies exempt).
     pub max_connections_per_address: usize,
+    /// HTTPS on the listen port: certificate files, or ACME.
+    pub tls: Option<RawServerTls>,
 }
 
 impl Default for RawServer {
@@ -51,6 +55,7 @@ impl Default for RawServer {
             max_header_bytes: RawSize::Text("32KiB".into()),
             unverified_rate_limit: "20/s".into(),
             max_connections_per_address: 64,
+            tls: None,
         }
     }
 }
@@ -179,6 +184,11 @@ pub struct RawRoute {
     pub inherit_env: Vec<String>,
     /// Variables set for this route's handler (plain strings).
     pub env: BTreeMap<String, String>,
+    // TLS of an https:// callback (config/tls.rs): extra roots, and a
+    // client certificate for mTLS.
+    pub ca_file: Option<String>,
+    pub client_cert: Option<String>,
+    pub client_key: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -187,4 +197,33 @@ pub struct RawRetry {
     pub attempts: Option<u32>,
     pub initial: Option<String>,
     pub max: Option<String>,
+}
+
+// TLS (config/tls.rs).
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawTls {
+    /// PEM roots trusted besides the system's.
+    pub ca_file: Option<String>,
+}
+
+/// `[server] tls = { cert_file, key_file }` or `{ acme = { … } }`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawServerTls {
+    pub cert_file: Option<String>,
+    pub key_file: Option<String>,
+    pub acme: Option<RawAcme>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawAcme {
+    pub domains: Vec<String>,
+    pub email: Option<String>,
+    /// The ACME directory URL (default: Let's Encrypt's production one).
+    pub directory: Option<String>,
+    /// PEM roots for the directory's own certificate (a private or test CA).
+    pub ca_file: Option<String>,
 }

@@ -18,7 +18,6 @@ use std::time::{Duration, UNIX_EPOCH};
 
 /// What every attempt needs besides its route and claim.
 pub struct Attempting<'a> {
-    pub client: &'a callback::Client,
     pub store: &'a Arc<Store>,
     /// All sources in force: their secrets are scrubbed from every tail.
     pub sources: &'a Sources,
@@ -30,9 +29,9 @@ pub struct Attempting<'a> {
 pub async fn handler(cx: &Attempting<'_>, route: &Route, claim: &Claim) -> AttemptEnd {
     let (outcome, mut end) = match &route.handler {
         Handler::Command { argv } => run_command(cx, route, argv, claim).await,
-        Handler::Callback { url, signing_secret } => {
+        Handler::Callback { url, signing_secret, client } => {
             let secret = signing_secret.as_ref().map(|s| s.expose().to_vec());
-            run_callback(cx.client, route, url, secret, claim, cx.tail).await
+            run_callback(client, route, url, secret, claim, cx.tail).await
         }
     };
     end.output_tail = child::scrub(end.output_tail, &child::secrets(cx.sources, cx.admin_token));

@@ -4,6 +4,7 @@
 // The tests drive the real binary, so they start processes.
 #![allow(clippy::disallowed_methods)]
 
+mod acme;
 mod admin_bodies;
 mod backlog;
 mod callbacks;
@@ -29,3 +30,4 @@ mod powercut;
 mod security;
 mod senders;
 mod support;
+mod tls;

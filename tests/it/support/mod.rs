@@ -4,6 +4,7 @@
 
 pub mod http;
 pub mod sign;
+pub mod tls;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -20,20 +20,41 @@ use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
-#[command(name = "hookd", version, about = "Inbound webhook receiver: verify, dedup, store durably, run handlers")]
+#[command(
+    name = "hookd",
+    version,
+    about = "Inbound webhook receiver: verify, dedup, store durably, run handlers",
+    after_help = EXAMPLES
+)]
 struct Cli {
     /// Config file (default: $HOOKD_CONFIG, ./config.toml, /etc/hookd/config.toml).
     #[arg(long, global = true)]
     config: Option<PathBuf>,
-    /// Machine-readable output.
+    /// Machine-readable output: exactly one JSON document on stdout.
     #[arg(long, global = true)]
     json: bool,
+    /// Lists print ids only, one per line; other commands print nothing on success (for scripts).
+    #[arg(short, long, global = true)]
+    quiet: bool,
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
+
+const EXAMPLES: &str = "\
+EXAMPLES:
+  hookd serve --config /etc/hookd/config.toml
+  hookd check-config                       # the effective config, warnings, a summary
+  hookd send --source stripe --type invoice.paid
+  hookd events list --status dead --type 'invoice.*'
+  hookd events show evt_1NG8Du2eZvKYlo2C   # a hookd id or the sender's id
+  hookd events retry 01HZ...               # after fixing the handler
+  hookd dlq replay --all --source stripe --dry-run
+  hookd dlq list -q | xargs hookd dlq replay
+  hookd tail --source github
+  hookd completions bash > /etc/bash_completion.d/hookd";
 
 #[derive(Clone, Copy, ValueEnum)]
 enum LogFormat {
@@ -57,6 +78,7 @@ enum Command {
     Stats,
     /// Follow what happens: arrivals, attempts, dead deliveries (/v1/tail).
     Tail {
+        /// Only this source's.
         #[arg(long)]
         source: Option<String>,
         /// Event type (a glob: "invoice.*").
@@ -65,6 +87,7 @@ enum Command {
     },
     /// Sign a test event with the source's secret and POST it to the receiver.
     Send {
+        /// The source (its kind and secret) to sign for.
         #[arg(long)]
         source: String,
         /// Event type of the sample event.
@@ -84,12 +107,16 @@ enum Command {
     Version,
     /// Print a completion script: `hookd completions bash > /usr/share/bash-completion/completions/hookd`.
     Completions {
+        /// The shell to complete for.
         #[arg(value_enum)]
         shell: Shell,
     },
     /// Write the man pages (hookd.1 and one per subcommand) into DIR.
     #[command(hide = true)]
-    Man { dir: PathBuf },
+    Man {
+        /// The directory to write into.
+        dir: PathBuf,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -111,14 +138,17 @@ enum StoreCmd {
 enum EventsCmd {
     /// Events, newest first.
     List {
+        /// Only this source's.
         #[arg(long)]
         source: Option<String>,
+        /// Only events in this state.
         #[arg(long, value_parser = ["pending", "retrying", "delivered", "dead", "unrouted"])]
         status: Option<String>,
         /// Event type (a glob: "invoice.*").
         #[arg(long = "type")]
         ty: Option<String>,
-        #[arg(long, default_value_t = 50)]
+        /// At most this many (1 to 1000).
+        #[arg(long, default_value_t = 50, value_parser = limit_arg)]
         limit: usize,
         /// Continue after a previous page.
         #[arg(long)]
@@ -126,6 +156,7 @@ enum EventsCmd {
     },
     /// One event with its deliveries and every attempt (ID: hookd's or the sender's).
     Show {
+        /// A hookd id or the sender's event id.
         id: String,
         /// The source, when a sender's id is in several.
         #[arg(long)]
@@ -136,6 +167,7 @@ enum EventsCmd {
     },
     /// Deliver again: new attempts, same event id.
     Replay {
+        /// A hookd id or the sender's event id.
         id: String,
         /// The source, when a sender's id is in several.
         #[arg(long)]
@@ -143,6 +175,7 @@ enum EventsCmd {
     },
     /// Start pending and retrying deliveries now.
     Retry {
+        /// A hookd id or the sender's event id.
         id: String,
         /// The source, when a sender's id is in several.
         #[arg(long)]
@@ -154,23 +187,31 @@ enum EventsCmd {
 enum DlqCmd {
     /// Dead deliveries, newest first.
     List {
+        /// Only this source's.
         #[arg(long)]
         source: Option<String>,
+        /// Event type (a glob: "invoice.*").
         #[arg(long = "type")]
         ty: Option<String>,
-        #[arg(long, default_value_t = 50)]
+        /// At most this many (1 to 1000).
+        #[arg(long, default_value_t = 50, value_parser = limit_arg)]
         limit: usize,
+        /// Continue after a previous page.
         #[arg(long)]
         cursor: Option<String>,
     },
     /// Replay dead deliveries: of the given events, or --all (optionally filtered).
     Replay {
+        /// Events (hookd ids) whose dead deliveries to replay.
         #[arg(required_unless_present = "all", conflicts_with = "all")]
         ids: Vec<String>,
+        /// Every dead delivery (narrowed by --source and --type).
         #[arg(long)]
         all: bool,
+        /// With --all: only this source's.
         #[arg(long, requires = "all")]
         source: Option<String>,
+        /// With --all: only this event type (a glob).
         #[arg(long = "type", requires = "all")]
         ty: Option<String>,
         /// Change nothing; say how many would be replayed.
@@ -179,9 +220,11 @@ enum DlqCmd {
     },
     /// Remove dead events: the given ones, or those dead for longer than --older-than.
     Purge {
+        /// Dead events (hookd ids) to remove.
         #[arg(required_unless_present = "older_than", conflicts_with = "older_than")]
         ids: Vec<String>,
-        #[arg(long, value_name = "DURATION")]
+        /// Those dead for longer than this ("7d", "12h").
+        #[arg(long, value_name = "DURATION", value_parser = duration_arg)]
         older_than: Option<String>,
         /// Change nothing; say how many would be purged.
         #[arg(long)]
@@ -201,6 +244,20 @@ pub fn run() -> ExitCode {
         Command::Send { source, ty, file, url } => send(&cli, source, ty.as_deref(), file.as_deref(), url.as_deref()),
         Command::Events(_) | Command::Dlq(_) | Command::Stats | Command::Tail { .. } => admin(&cli),
     }
+}
+
+/// `--limit`: 1 to 1000, checked before the daemon is asked (exit 2).
+fn limit_arg(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n @ 1..=1000) => Ok(n),
+        _ => Err("a number from 1 to 1000".to_string()),
+    }
+}
+
+/// A duration flag, checked before anything is asked of the daemon (a
+/// usage error, exit 2).
+fn duration_arg(s: &str) -> Result<String, String> {
+    humantime::parse_duration(s).map(|_| s.to_string()).map_err(|e| format!("{e} (a duration like \"7d\" or \"12h\")"))
 }
 
 /// A completion script for `shell`, generated from the same definitions
@@ -286,7 +343,7 @@ fn admin(cli: &Cli) -> ExitCode {
         _ => Op::Stats,
     };
     let client = Client::new(admin);
-    match block_on(operator::run(&client, op, cli.json)) {
+    match block_on(operator::run(&client, op, cli.json, operator::Style::detect(cli.quiet))) {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(e @ client::ClientError::Usage(_))) => {
             eprintln!("hookd: {e}");

@@ -194,7 +194,7 @@ _hookd() {
 
     case "${cmd}" in
         hookd)
-            opts="-h -V --config --json --log-format --help --version serve check-config events dlq stats tail send store version completions man help"
+            opts="-q -h -V --config --json --quiet --log-format --help --version serve check-config events dlq stats tail send store version completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -216,7 +216,7 @@ _hookd() {
             return 0
             ;;
         hookd__subcmd__check__subcmd__config)
-            opts="-h --config --json --log-format --help"
+            opts="-q -h --config --json --quiet --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -238,7 +238,7 @@ _hookd() {
             return 0
             ;;
         hookd__subcmd__completions)
-            opts="-h --config --json --log-format --help bash zsh fish"
+            opts="-q -h --config --json --quiet --log-format --help bash zsh fish"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -260,7 +260,7 @@ _hookd() {
             return 0
             ;;
         hookd__subcmd__dlq)
-            opts="-h --config --json --log-format --help list replay purge help"
+            opts="-q -h --config --json --quiet --log-format --help list replay purge help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -352,7 +352,7 @@ _hookd() {
             return 0
             ;;
         hookd__subcmd__dlq__subcmd__list)
-            opts="-h --source --type --limit --cursor --config --json --log-format --help"
+            opts="-q -h --source --type --limit --cursor --config --json --quiet --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -390,7 +390,7 @@ _hookd() {
             return 0
             ;;
         hookd__subcmd__dlq__subcmd__purge)
-            opts="-h --older-than --dry-run --config --json --log-format --help"
+            opts="-q -h --older-than --dry-run --config --json --quiet --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -416,7 +416,7 @@ _hookd() {
             return 0
             ;;
         hookd__subcmd__dlq__subcmd__replay)
-            opts="-h --all --source --type --dry-run --config --json --log-format --help"
+            opts="-q -h --all --source --type --dry-run --config --json --quiet --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -446,7 +446,7 @@ _hookd() {
             return 0
             ;;
         hookd__subcmd__events)
-            opts="-h --config --json --log-format --help list show replay retry help"
+            opts="-q -h --config --json --quiet --log-format --help list show replay retry help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -552,7 +552,7 @@ _hookd() {
             return 0
             ;;
         hookd__subcmd__events__subcmd__list)
-            opts="-h --source --status --type --limit --cursor --config --json --log-format --help"
+            opts="-q -h --source --status --type --limit --cursor --config --json --quiet --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -594,7 +594,7 @@ _hookd() {
             return 0
             ;;
         hookd__subcmd__events__subcmd__replay)
-            opts="-h --source --config --json --log-format --help"
+            opts="-q -h --source --config --json --quiet --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -620,7 +620,7 @@ _hookd() {
             return 0
             ;;
         hookd__subcmd__events__subcmd__retry)
-            opts="-h --source --config --json --log-format --help"
+            opts="-q -h --source --config --json --quiet --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -646,7 +646,7 @@ _hookd() {
             return 0
             ;;
         hookd__subcmd__events__subcmd__show)
-            opts="-h --source --body --config --json --log-format --help"
+            opts="-q -h --source --body --config --json --quiet --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -980,7 +980,7 @@ _hookd() {
             return 0
             ;;
         hookd__subcmd__man)
-            opts="-h --config --json --log-format --help"
+            opts="-q -h --config --json --quiet --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1002,7 +1002,7 @@ _hookd() {
             return 0
             ;;
         hookd__subcmd__send)
-            opts="-h --source --type --file --url --config --json --log-format --help"
+            opts="-q -h --source --type --file --url --config --json --quiet --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1040,7 +1040,7 @@ _hookd() {
             return 0
             ;;
         hookd__subcmd__serve)
-            opts="-h --config --json --log-format --help"
+            opts="-q -h --config --json --quiet --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1062,7 +1062,7 @@ _hookd() {
             return 0
             ;;
         hookd__subcmd__stats)
-            opts="-h --config --json --log-format --help"
+            opts="-q -h --config --json --quiet --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1084,7 +1084,7 @@ _hookd() {
             return 0
             ;;
         hookd__subcmd__store)
-            opts="-h --config --json --log-format --help check export help"
+            opts="-q -h --config --json --quiet --log-format --help check export help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1106,7 +1106,7 @@ _hookd() {
             return 0
             ;;
         hookd__subcmd__store__subcmd__check)
-            opts="-h --config --json --log-format --help"
+            opts="-q -h --config --json --quiet --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1128,7 +1128,7 @@ _hookd() {
             return 0
             ;;
         hookd__subcmd__store__subcmd__export)
-            opts="-h --config --json --log-format --help"
+            opts="-q -h --config --json --quiet --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1206,7 +1206,7 @@ _hookd() {
             return 0
             ;;
         hookd__subcmd__tail)
-            opts="-h --source --type --config --json --log-format --help"
+            opts="-q -h --source --type --config --json --quiet --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1236,7 +1236,7 @@ _hookd() {
             return 0
             ;;
         hookd__subcmd__version)
-            opts="-h --config --json --log-format --help"
+            opts="-q -h --config --json --quiet --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

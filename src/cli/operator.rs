@@ -52,18 +52,53 @@ pub enum Op {
     },
 }
 
-pub async fn run(client: &Client, op: Op, json_out: bool) -> Result<(), ClientError> {
+/// How tables are printed for people: `-q` (ids only, for scripts) and
+/// colour (on a terminal, unless `NO_COLOR` is set to anything).
+#[derive(Clone, Copy, Default)]
+pub struct Style {
+    pub quiet: bool,
+    pub color: bool,
+}
+
+impl Style {
+    pub fn detect(quiet: bool) -> Style {
+        use std::io::IsTerminal;
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        Style { quiet, color: !no_color && std::io::stdout().is_terminal() }
+    }
+
+    /// A state word in its colour: dead red, retrying yellow, delivered green.
+    fn state(self, word: &str) -> String {
+        let code = match word {
+            "dead" => "31",
+            "retrying" => "33",
+            "delivered" => "32",
+            _ => return word.to_string(),
+        };
+        if self.color {
+            format!("\x1b[{code}m{word}\x1b[0m")
+        } else {
+            word.to_string()
+        }
+    }
+}
+
+pub async fn run(client: &Client, op: Op, json_out: bool, style: Style) -> Result<(), ClientError> {
     match &op {
         Op::Tail { source, ty } => return tail(client, source, ty, json_out).await,
         Op::EventsShow { id, source, body: true } => return show_body(client, id, source, json_out).await,
         _ => {}
     }
     let answers = call(client, &op).await?;
-    for answer in &answers {
-        if json_out {
-            println!("{answer}");
-        } else {
-            print_human(&op, answer);
+    if json_out {
+        // Exactly one document: several ids' answers as one array.
+        match answers.as_slice() {
+            [one] => println!("{one}"),
+            many => println!("{}", Value::Array(many.to_vec())),
+        }
+    } else {
+        for answer in &answers {
+            print_human(&op, answer, style);
         }
     }
     // Touching nothing is not success: the daemon's reason, exit 1.
@@ -248,43 +283,75 @@ fn query(pairs: &[(&str, &Option<String>)], limit: usize) -> String {
     format!("?{}", q.finish())
 }
 
-fn print_human(op: &Op, v: &Value) {
+fn print_human(op: &Op, v: &Value, style: Style) {
+    let dry = |dry_run: bool| if dry_run { " (dry run)" } else { "" };
     match op {
+        Op::EventsList { .. } | Op::DlqList { .. } if style.quiet => {
+            for item in v["items"].as_array().into_iter().flatten() {
+                println!("{}", text(&item["id"]));
+            }
+        }
         Op::EventsList { .. } => {
-            let rows = items(v, &["id", "received_at", "source", "event_type", "event_id", "status"]);
-            table(&["ID", "RECEIVED", "SOURCE", "TYPE", "EVENT ID", "STATUS"], rows);
+            let mut rows = items(v, &["id", "received_at", "source", "event_type", "event_id", "status"]);
+            rows.iter_mut().for_each(|r| r[5] = style.state(&r[5]));
+            table(&["ID", "RECEIVED", "SOURCE", "TYPE", "EVENT ID", "STATUS"], rows, "no events");
             more(v);
         }
         Op::DlqList { .. } => {
             let rows = items(v, &["id", "died_at", "source", "route", "event_type", "dead_reason"]);
-            table(&["ID", "DIED", "SOURCE", "ROUTE", "TYPE", "REASON"], rows);
+            table(&["ID", "DIED", "SOURCE", "ROUTE", "TYPE", "REASON"], rows, "no dead deliveries");
             more(v);
         }
-        Op::EventsShow { .. } => print_event(v),
+        _ if style.quiet => {}
+        Op::EventsShow { .. } => print_event(v, style),
         Op::EventsReplay { .. } if v["replayed"] == 0 => {}
-        Op::EventsReplay { .. } => println!("replayed {} deliveries of {}", v["replayed"], text(&v["id"])),
+        Op::EventsReplay { .. } => {
+            let n = count(&v["replayed"]);
+            println!("replayed {n} {} of {}", plural(n, "delivery", "deliveries"), text(&v["id"]));
+        }
         Op::EventsRetry { .. } => {
             for d in v["deliveries"].as_array().into_iter().flatten() {
                 println!("route {}: {}", text(&d["route"]), text(&d["result"]));
             }
             if v["retried"] != 0 {
-                let n = v["retried"].as_u64().unwrap_or(0);
-                println!("retrying {n} deliver{} of {} now", if n == 1 { "y" } else { "ies" }, text(&v["id"]));
+                let n = count(&v["retried"]);
+                println!("retrying {n} {} of {} now", plural(n, "delivery", "deliveries"), text(&v["id"]));
             }
         }
-        Op::DlqReplay { dry_run: true, .. } => {
-            println!("would replay {} dead deliveries of {} events (dry run)", v["replayed"], v["events"])
+        Op::DlqReplay { dry_run, .. } => {
+            let (n, events) = (count(&v["replayed"]), count(&v["events"]));
+            let verb = if *dry_run { "would replay" } else { "replayed" };
+            println!(
+                "{verb} {n} dead {} of {events} {}{}",
+                plural(n, "delivery", "deliveries"),
+                plural(events, "event", "events"),
+                dry(*dry_run)
+            )
         }
-        Op::DlqReplay { .. } => println!("replayed {} dead deliveries of {} events", v["replayed"], v["events"]),
         Op::DlqPurge { dry_run, .. } => {
             let verb = if *dry_run { "would purge" } else { "purged" };
             match v.get("id") {
-                Some(id) => println!("{verb} {}{}", text(id), if *dry_run { " (dry run)" } else { "" }),
-                None => println!("{verb} {} events{}", v["purged"], if *dry_run { " (dry run)" } else { "" }),
+                Some(id) => println!("{verb} {}{}", text(id), dry(*dry_run)),
+                None => {
+                    let n = count(&v["purged"]);
+                    println!("{verb} {n} {}{}", plural(n, "event", "events"), dry(*dry_run))
+                }
             }
         }
         Op::Stats => print_stats(v),
         Op::Tail { .. } => {}
+    }
+}
+
+fn count(v: &Value) -> u64 {
+    v.as_u64().unwrap_or(0)
+}
+
+fn plural<'a>(n: u64, one: &'a str, many: &'a str) -> &'a str {
+    if n == 1 {
+        one
+    } else {
+        many
     }
 }
 
@@ -307,10 +374,15 @@ fn more(v: &Value) {
     }
 }
 
-/// Left-aligned columns, as wide as their widest cell (reasons cut at 60).
-fn table(head: &[&str], rows: Vec<Vec<String>>) {
+/// Left-aligned columns, as wide as their widest cell (reasons cut at 60;
+/// colour codes take no width); `empty` when there are no rows.
+fn table(head: &[&str], rows: Vec<Vec<String>>, empty: &str) {
+    if rows.is_empty() {
+        println!("{empty}");
+        return;
+    }
     let cut = |s: &str| {
-        if s.chars().count() > 60 {
+        if visible(s) > 60 {
             format!("{}…", s.chars().take(59).collect::<String>())
         } else {
             s.to_string()
@@ -320,18 +392,37 @@ fn table(head: &[&str], rows: Vec<Vec<String>>) {
     let mut widths: Vec<usize> = head.iter().map(|h| h.len()).collect();
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
+            *w = (*w).max(visible(cell));
         }
     }
     let line = |cells: Vec<String>| {
-        let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c}{}", " ".repeat(w.saturating_sub(visible(c)))))
+            .collect();
         println!("{}", padded.join("  ").trim_end());
     };
     line(head.iter().map(|h| h.to_string()).collect());
     rows.into_iter().for_each(line);
 }
 
-fn print_event(v: &Value) {
+/// Characters a terminal shows: colour escapes take no room.
+fn visible(s: &str) -> usize {
+    let mut n = 0;
+    let mut in_escape = false;
+    for c in s.chars() {
+        match (in_escape, c) {
+            (false, '\x1b') => in_escape = true,
+            (true, 'm') => in_escape = false,
+            (true, _) => {}
+            (false, _) => n += 1,
+        }
+    }
+    n
+}
+
+fn print_event(v: &Value, style: Style) {
     for key in ["id", "source", "event_id", "event_type", "received_at", "status", "body_bytes"] {
         println!("{key:<12} {}", text(&v[key]));
     }
@@ -339,7 +430,7 @@ fn print_event(v: &Value) {
         println!();
         let n = d["attempt_count"].as_u64().unwrap_or(0);
         let plural = if n == 1 { "" } else { "s" };
-        println!("route {}: {} ({n} attempt{plural})", text(&d["route"]), text(&d["state"]));
+        println!("route {}: {} ({n} attempt{plural})", text(&d["route"]), style.state(&text(&d["state"])));
         if !d["next_due_at"].is_null() {
             println!("  next due   {}", text(&d["next_due_at"]));
         }
@@ -381,6 +472,8 @@ fn print_stats(v: &Value) {
         .flatten()
         .map(|(name, c)| std::iter::once(name.clone()).chain(fields.iter().map(|f| text(&c[*f]))).collect())
         .collect();
-    table(&["SOURCE", "PENDING", "RETRYING", "DELIVERED", "DEAD", "UNROUTED"], rows);
-    println!("queue depth {}, dlq size {}, running {}", v["queue_depth"], v["dlq_size"], v["running"]);
+    table(&["SOURCE", "PENDING", "RETRYING", "DELIVERED", "DEAD", "UNROUTED"], rows, "no sources");
+    let recounting =
+        if v["counting"] == true { " (recounting… the store's counts since the restart are partial)" } else { "" };
+    println!("queue depth {}, dlq size {}, running {}{recounting}", v["queue_depth"], v["dlq_size"], v["running"]);
 }

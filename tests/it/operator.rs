@@ -593,3 +593,69 @@ fn every_command_with_json_prints_exactly_one_document() {
     let check = h.cli_json(&["store", "check"]);
     assert!(check.is_object(), "{check}");
 }
+
+/// Tables for people: "no events" for an empty list, `-q` ids only, plural
+/// words that agree with their numbers, the dead state in red on a
+/// terminal (a pty from `script`) and never with `NO_COLOR` or in a pipe;
+/// usage errors the daemon would refuse are refused first, exit 2.
+#[test]
+fn cli_tables_read_right_for_people_and_scripts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let runs = dir.path().join("runs");
+    let sock = dir.path().join("admin.sock");
+    let config = format!(
+        "[admin]\nlisten = \"unix:{}\"\n\n{}",
+        sock.display(),
+        stripe_source("s", &format!("command = {}", recorder(&runs, 65)))
+    );
+    let h = Hookd::start(&config);
+    let (code, out, _) = h.cli(&["events", "list"]);
+    assert_eq!((code, out.as_str()), (0, "no events\n"));
+    let (_, out, _) = h.cli(&["dlq", "list"]);
+    assert_eq!(out, "no dead deliveries\n");
+
+    let ids: Vec<String> = ["evt_q1", "evt_q2"]
+        .iter()
+        .map(|e| send(&h, "s", e, "invoice.paid").1["id"].as_str().expect("id").to_string())
+        .collect();
+    for id in &ids {
+        wait_status(&h, id, "dead");
+    }
+    let (code, out, _) = h.cli(&["events", "list", "-q"]);
+    assert_eq!(code, 0);
+    let mut listed: Vec<&str> = out.lines().collect();
+    listed.sort();
+    let mut want: Vec<&str> = ids.iter().map(String::as_str).collect();
+    want.sort();
+    assert_eq!(listed, want, "-q prints ids only");
+    let (_, out, _) = h.cli(&["dlq", "list"]);
+    assert!(!out.contains('\x1b'), "no colour into a pipe: {out:?}");
+
+    let (_, out, _) = h.cli(&["dlq", "replay", &ids[0], "--dry-run"]);
+    assert_eq!(out.trim(), "would replay 1 dead delivery of 1 event (dry run)");
+    let (_, out, _) = h.cli(&["dlq", "replay", "--all", "--dry-run"]);
+    assert_eq!(out.trim(), "would replay 2 dead deliveries of 2 events (dry run)");
+
+    // On a terminal: colour, unless NO_COLOR says otherwise.
+    let on_tty = |no_color: Option<&str>| {
+        let line = format!("{} --config {} events list", crate::support::BIN, h.config.display());
+        let mut cmd = std::process::Command::new("script");
+        cmd.args(["-qec", &line, "/dev/null"]).env("HOOKD_ADMIN__LISTEN", format!("unix:{}", sock.display()));
+        match no_color {
+            Some(v) => cmd.env("NO_COLOR", v),
+            None => cmd.env_remove("NO_COLOR"),
+        };
+        String::from_utf8_lossy(&cmd.output().expect("run script").stdout).to_string()
+    };
+    assert!(on_tty(None).contains("\x1b[31mdead\x1b[0m"), "{:?}", on_tty(None));
+    assert!(!on_tty(Some("1")).contains('\x1b'), "NO_COLOR=1 turns colour off");
+
+    let (code, _, err) = h.cli(&["events", "list", "--limit", "0"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("a number from 1 to 1000"), "{err}");
+    let (code, _, err) = h.cli(&["dlq", "purge", "--older-than", "soon"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("a duration like"), "{err}");
+    let (_, help, _) = h.cli(&["--help"]);
+    assert!(help.contains("EXAMPLES:") && help.contains("hookd dlq list -q"), "{help}");
+}

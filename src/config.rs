@@ -7,6 +7,7 @@ pub mod admin;
 mod child_env;
 pub mod guards;
 pub mod kinds;
+mod paths;
 pub mod raw;
 mod routes;
 pub mod secret;
@@ -184,16 +185,18 @@ pub fn load_storage(path: &Path) -> Result<Storage, ConfigErrors> {
 }
 
 /// The directory of the config file, against which relative paths in it
-/// are read.
+/// are read (`paths.rs`).
 fn base_dir(path: &Path) -> PathBuf {
-    path.parent().map(Path::to_path_buf).unwrap_or_default()
+    paths::base_of(path)
 }
 
 fn load_raw(path: &Path) -> Result<RawConfig, ConfigErrors> {
     let figment = Figment::new()
         .merge(Toml::file_exact(path))
         .merge(Env::prefixed("HOOKD_").filter(|k| k.as_str().contains("__")).split("__"));
-    figment.extract().map_err(figment_errors)
+    let mut raw: RawConfig = figment.extract().map_err(figment_errors)?;
+    paths::absolutize(&mut raw, &paths::base_of(path));
+    Ok(raw)
 }
 
 impl Config {
@@ -534,7 +537,7 @@ fn storage(raw: &raw::RawStorage, p: &mut Problems) -> Option<Storage> {
 
 /// Commands that will not start as written: each route's `command[0]` and
 /// `alerts.on_dead[0]` must name an executable file (a bare name is looked
-/// up in `PATH`, a relative path from hookd's working directory).
+/// up in `PATH`; a relative path was made absolute, beside the config file, by `paths.rs`).
 fn command_warnings(raw: &RawConfig) -> Vec<String> {
     let mut commands: Vec<(String, &str)> = Vec::new();
     for (name, s) in &raw.sources {

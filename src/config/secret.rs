@@ -64,6 +64,18 @@ pub fn resolve(source: SecretSource) -> Result<Secret, String> {
     Ok(Secret(value.into_bytes()))
 }
 
+/// For a missing secret file outside a systemd unit: a relative path was
+/// read beside the config file, which may not be what a unit's config meant.
+fn outside_unit(e: &std::io::Error) -> &'static str {
+    let in_unit = std::env::var_os("CREDENTIALS_DIRECTORY").is_some_and(|d| !d.is_empty());
+    match (e.kind(), in_unit) {
+        (std::io::ErrorKind::NotFound, false) => {
+            " ($CREDENTIALS_DIRECTORY is not set, so a relative path is read beside the config file, not as a systemd credential)"
+        }
+        _ => "",
+    }
+}
+
 /// What went wrong, as the system says it ("No such file or directory"),
 /// without the "(os error 2)" suffix.
 fn io_reason(e: &std::io::Error) -> String {
@@ -76,14 +88,14 @@ fn io_reason(e: &std::io::Error) -> String {
 
 /// A secret file's text without its trailing newline.
 fn read_trimmed(path: &Path) -> Result<String, String> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {}", path.display(), io_reason(&e)))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {}{}", path.display(), io_reason(&e), outside_unit(&e)))?;
     Ok(text.trim_end_matches(['\n', '\r']).to_string())
 }
 
 /// Where a `secret_file`, `token_file` or `signing_secret_file` path points:
 /// a relative path names a credential in `$CREDENTIALS_DIRECTORY` when that
-/// is set, else it is relative to the working directory.
+/// is set; otherwise `paths.rs` has made it absolute, beside the config file.
 pub fn credential_path(path: &str) -> PathBuf {
     resolve_in(path, std::env::var_os("CREDENTIALS_DIRECTORY").as_deref(), None)
 }

@@ -157,9 +157,11 @@ fn spawn_failures_say_why_and_are_warned_about() {
     let h = Hookd::start(sources);
     let (code, _, err) = h.cli(&["check-config"]);
     assert_eq!(code, 0, "a warning is not an error: {err}");
-    let want = "sources.s.routes[0].command: ./handlers/nope.sh does not resolve to an executable file";
+    // The relative program is read beside the config file (one path rule).
+    let nope = h.dir.path().join("handlers/nope.sh");
+    let want = format!("sources.s.routes[0].command: {} does not resolve to an executable file", nope.display());
     assert!(err.contains(&format!("warning: {want}")), "{err}");
-    assert!(h.logs().lines().any(|l| l.contains("WARN") && l.contains(want)), "serve warns:\n{}", h.logs());
+    assert!(h.logs().lines().any(|l| l.contains("WARN") && l.contains(&want)), "serve warns:\n{}", h.logs());
 
     let body = stripe_event("evt_nope", "t");
     let sig = stripe("k", unix_now(), &body);
@@ -169,7 +171,8 @@ fn spawn_failures_say_why_and_are_warned_about() {
     });
     assert!(line.contains("WARN"), "{line}");
     assert!(line.contains("next_in=") && line.contains('s'), "{line}");
-    assert!(line.contains("could not start ./handlers/nope.sh: No such file or directory (os error 2)"), "{line}");
+    let why = format!("could not start {}: No such file or directory (os error 2)", nope.display());
+    assert!(line.contains(&why), "{line}");
 }
 
 #[test]

@@ -505,6 +505,12 @@ fn serve(cli: &Cli) -> ExitCode {
 }
 
 async fn serve_async(config: Config, origin: &str) -> ExitCode {
+    // The port first: a bind error leaves nothing behind (no data dir
+    // created) and is said once.
+    let listener = match tokio::net::TcpListener::bind(config.server.listen).await {
+        Ok(l) => l,
+        Err(e) => return taken(format!("server.listen: cannot bind {}: {e}", config.server.listen)),
+    };
     let path = config.storage.path.clone();
     let store = match Store::open_with(&path, &config.storage_options()) {
         Ok((s, opened)) => {
@@ -518,10 +524,6 @@ async fn serve_async(config: Config, origin: &str) -> ExitCode {
         Err(e @ StoreError::Damaged(_)) => return damaged(format!("storage.path {}: {e}", path.display())),
         Err(e) => return fail(format!("storage.path: cannot open {}: {e}", path.display())),
     };
-    let listener = match tokio::net::TcpListener::bind(config.server.listen).await {
-        Ok(l) => l,
-        Err(e) => return fail(format!("server.listen: cannot bind {}: {e}", config.server.listen)),
-    };
     if let Some(AdminListen::Unix(sock)) = config.admin.as_ref().map(|a| &a.listen) {
         if socket_answers(sock).await {
             return taken(format!("admin socket {} is in use by another hookd", sock.display()));
@@ -530,7 +532,7 @@ async fn serve_async(config: Config, origin: &str) -> ExitCode {
     let admin = match &config.admin {
         Some(a) => match bind_admin(&a.listen).await {
             Ok(l) => Some(l),
-            Err(e) => return fail(format!("admin.listen: cannot bind {}: {e}", a.listen)),
+            Err(e) => return taken(format!("admin.listen: cannot bind {}: {e}", a.listen)),
         },
         None => None,
     };
@@ -623,8 +625,9 @@ fn on_signal(shutdown: CancellationToken) -> impl std::future::Future<Output = (
     }
 }
 
-/// Refused because another hookd has the data dir or the admin socket: one
-/// line on stderr, exit 1 (not logged as well, unlike `fail`).
+/// A refusal to start — another hookd has the data dir or the admin
+/// socket, a port is taken: one line on stderr, exit 1 (not logged as
+/// well, unlike `fail`, since the log is stderr too).
 fn taken(reason: String) -> ExitCode {
     eprintln!("hookd: {reason}");
     ExitCode::from(1)

@@ -312,3 +312,28 @@ fn a_duplicate_with_a_different_body_keeps_the_first_and_says_so() {
         assert_eq!(&handed(id, 2), first_body, "{id}: the stored body is still the first");
     }
 }
+
+/// A taken port is said once, and refused before the store is created.
+#[test]
+fn a_taken_port_is_refused_once_before_the_store_is_created() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").expect("hold a port");
+    let port = busy.local_addr().expect("addr").port();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!("[server]\nlisten = \"127.0.0.1:{port}\"\n[storage]\npath = \"{}\"\n", data.display()),
+    )
+    .expect("config");
+    let out = std::process::Command::new(crate::support::BIN)
+        .args(["serve", "--config"])
+        .arg(&config)
+        .output()
+        .expect("serve");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "said once: {err}");
+    assert!(err.starts_with(&format!("hookd: server.listen: cannot bind 127.0.0.1:{port}: ")), "{err}");
+    assert!(!data.exists(), "nothing created before the bind");
+}

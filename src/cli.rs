@@ -4,6 +4,7 @@
 
 mod banner;
 mod client;
+mod init;
 mod operator;
 mod send;
 mod sse;
@@ -103,6 +104,15 @@ enum Command {
     /// The stopped store: verify it, or export every readable event.
     #[command(subcommand)]
     Store(StoreCmd),
+    /// Write a starter config.toml (that check-config accepts), an example handler and placeholder secrets.
+    Init {
+        /// A source of this kind (repeat for more; default: stripe).
+        #[arg(long = "source", value_name = "KIND")]
+        sources: Vec<String>,
+        /// Where to write (default: the working directory).
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+    },
     /// Print the version.
     Version,
     /// Print a completion script: `hookd completions bash > /usr/share/bash-completion/completions/hookd`.
@@ -236,6 +246,7 @@ pub fn run() -> ExitCode {
     let cli = Cli::parse();
     match &cli.command {
         Command::Version => version(cli.json),
+        Command::Init { sources, dir } => init(dir, sources, cli.quiet),
         Command::Completions { shell } => completions(*shell),
         Command::Man { dir } => man(dir),
         Command::Store(cmd) => store_cmd(&cli, cmd),
@@ -258,6 +269,32 @@ fn limit_arg(s: &str) -> Result<usize, String> {
 /// usage error, exit 2).
 fn duration_arg(s: &str) -> Result<String, String> {
     humantime::parse_duration(s).map(|_| s.to_string()).map_err(|e| format!("{e} (a duration like \"7d\" or \"12h\")"))
+}
+
+fn init(dir: &Path, sources: &[String], quiet: bool) -> ExitCode {
+    match init::run(dir, sources) {
+        Ok(written) => {
+            if !quiet {
+                for path in &written {
+                    println!("wrote {}", path.display());
+                }
+                let config = dir.join("config.toml");
+                println!("next: put each sender's signing secret in {}/secrets/, then", dir.display());
+                println!("  hookd check-config --config {}", config.display());
+                println!("  hookd serve --config {}", config.display());
+                println!("  hookd send --config {} --source NAME   # a signed sample event", config.display());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(init::InitError::Usage(why)) => {
+            eprintln!("hookd: {why}");
+            ExitCode::from(2)
+        }
+        Err(init::InitError::Failed(why)) => {
+            eprintln!("hookd: {why}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 /// A completion script for `shell`, generated from the same definitions

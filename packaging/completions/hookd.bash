@@ -31,6 +31,9 @@ _hookd() {
             hookd,help)
                 cmd="hookd__subcmd__help"
                 ;;
+            hookd,init)
+                cmd="hookd__subcmd__init"
+                ;;
             hookd,man)
                 cmd="hookd__subcmd__man"
                 ;;
@@ -121,6 +124,9 @@ _hookd() {
             hookd__subcmd__help,help)
                 cmd="hookd__subcmd__help__subcmd__help"
                 ;;
+            hookd__subcmd__help,init)
+                cmd="hookd__subcmd__help__subcmd__init"
+                ;;
             hookd__subcmd__help,man)
                 cmd="hookd__subcmd__help__subcmd__man"
                 ;;
@@ -194,7 +200,7 @@ _hookd() {
 
     case "${cmd}" in
         hookd)
-            opts="-q -h -V --config --json --quiet --log-format --help --version serve check-config events dlq stats tail send store version completions man help"
+            opts="-q -h -V --config --json --quiet --log-format --help --version serve check-config events dlq stats tail send store init version completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -672,7 +678,7 @@ _hookd() {
             return 0
             ;;
         hookd__subcmd__help)
-            opts="serve check-config events dlq stats tail send store version completions man help"
+            opts="serve check-config events dlq stats tail send store init version completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -853,6 +859,20 @@ _hookd() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        hookd__subcmd__help__subcmd__init)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         hookd__subcmd__help__subcmd__man)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -972,6 +992,36 @@ _hookd() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookd__subcmd__init)
+            opts="-q -h --source --dir --config --json --quiet --log-format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --source)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --dir)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

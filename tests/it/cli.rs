@@ -235,3 +235,71 @@ fn config_messages_say_what_to_write() {
     let (_, _, err) = check_config(&format!("{route}command = [\"/bin/true\"]\nzzzzzz = 1\n"));
     assert!(err.contains("sources.s.routes[0].zzzzzz: unknown key\n"), "no far-fetched guess: {err}");
 }
+
+/// `hookd init` → `check-config` → `serve` → `send`: the starter directory
+/// works as written for every kind, and init never overwrites.
+#[test]
+fn init_writes_a_config_that_checks_serves_and_runs_its_handler() {
+    use crate::support::wait_until;
+    use std::time::Duration;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kinds = [
+        "stripe", "github", "slack", "shopify", "twilio", "standard", "gitlab", "paddle", "linear", "square", "zoom",
+        "hmac",
+    ];
+    let mut args = vec!["init".to_string(), "--dir".into(), dir.path().display().to_string()];
+    for k in kinds {
+        args.extend(["--source".to_string(), k.to_string()]);
+    }
+    let out = Command::new(BIN).args(&args).output().expect("init");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let config = dir.path().join("config.toml");
+    let secret = std::fs::metadata(dir.path().join("secrets/stripe")).expect("secret file");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(secret.permissions().mode() & 0o777, 0o600);
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+    let listen = format!("127.0.0.1:{port}");
+    let run = |args: &[&str]| {
+        Command::new(BIN)
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .env("HOOKD_SERVER__LISTEN", &listen)
+            .output()
+            .expect("run")
+    };
+    let checked = run(&["check-config"]);
+    let err = String::from_utf8_lossy(&checked.stderr);
+    assert!(checked.status.success(), "{err}");
+    assert!(err.contains("ok: 12 sources, 12 routes") && err.contains("0 warnings"), "{err}");
+
+    let mut serve = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("HOOKD_SERVER__LISTEN", &listen)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("serve");
+    let sent = wait_until(Duration::from_secs(20), "hookd answering", || {
+        let out = run(&["send", "--source", "stripe", "--json"]);
+        out.status.success().then(|| serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("json"))
+    });
+    assert_eq!(sent["status"], 202, "{sent}");
+    let id = sent["answer"]["id"].as_str().expect("id").to_string();
+    let shown = wait_until(Duration::from_secs(10), "the example handler's run", || {
+        let out = run(&["events", "show", &id, "--json"]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        (v["status"] == "delivered").then_some(v)
+    });
+    let tail = shown["deliveries"][0]["attempts"][0]["output_tail"].as_str().unwrap_or_default().to_string();
+    assert!(tail.contains("source=stripe") && tail.contains("attempt=1"), "{tail}");
+    unsafe { libc::kill(serve.id() as i32, libc::SIGTERM) };
+    let _ = serve.wait();
+
+    let again = Command::new(BIN).args(["init", "--dir"]).arg(dir.path()).output().expect("init again");
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists; init never overwrites"));
+    let bad = Command::new(BIN).args(["init", "--source", "carrier-pigeon", "--dir"]).arg(dir.path()).output();
+    assert_eq!(bad.expect("init").status.code(), Some(2));
+}

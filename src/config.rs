@@ -580,6 +580,9 @@ fn shape_warnings(raw: &RawConfig) -> Vec<String> {
 /// Every environment variable hookd reads a secret from, with its key.
 fn secret_env_names(raw: &RawConfig) -> BTreeMap<String, String> {
     let mut names = BTreeMap::new();
+    if let Some(var) = &raw.alerts.signing_secret_env {
+        names.insert(var.clone(), "alerts.signing_secret_env".to_string());
+    }
     for (name, s) in &raw.sources {
         if let Some(var) = &s.secret_env {
             names.insert(var.clone(), format!("sources.{name}.secret_env"));

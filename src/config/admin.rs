@@ -35,6 +35,20 @@ impl std::fmt::Display for AdminListen {
 pub struct Alerts {
     pub on_dead: AlertTarget,
     pub timeout: Duration,
+    /// What a `url` alert carries (SPEC §5 "Alerts").
+    pub format: AlertFormat,
+    /// Decoded `whsec_` key: `url` alerts are signed like callbacks.
+    pub signing_secret: Option<Secret>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlertFormat {
+    /// A summary as JSON, never the customer's body.
+    Json,
+    /// `{"text": "<one line>"}`: Slack, Mattermost, Discord-compatible webhooks.
+    Slack,
+    /// The event's body, with `X-Hookd-Dead-Reason`.
+    Raw,
 }
 
 #[derive(Debug, Clone)]
@@ -90,5 +104,30 @@ pub(super) fn alerts(raw: &RawAlerts, p: &mut Problems) -> Option<Alerts> {
             _ => return p.take("alerts.url", Err(format!("not an http:// or https:// URL: {url:?}"))),
         },
     };
-    Some(Alerts { on_dead, timeout })
+    let format = match raw.format.as_deref() {
+        None | Some("json") => AlertFormat::Json,
+        Some("slack") => AlertFormat::Slack,
+        Some("raw") => AlertFormat::Raw,
+        Some(other) => {
+            return p.take("alerts.format", Err(format!("{other:?} is not one of \"json\", \"slack\", \"raw\"")))
+        }
+    };
+    if raw.format.is_some() && matches!(on_dead, AlertTarget::Command(_)) {
+        p.push("alerts.format", "applies to url alerts (a command gets the body on stdin and HOOKD_* variables)");
+    }
+    let forms = [
+        (raw.signing_secret.as_deref().map(SecretSource::Literal), "signing_secret"),
+        (raw.signing_secret_env.as_deref().map(SecretSource::Env), "signing_secret_env"),
+        (raw.signing_secret_file.as_deref().map(SecretSource::File), "signing_secret_file"),
+    ];
+    let mut signing_secret = None;
+    for (form, key) in forms {
+        let Some(form) = form else { continue };
+        if signing_secret.is_some() {
+            return p.take(format!("alerts.{key}"), Err("set one of signing_secret, _env, _file".into()));
+        }
+        let decoded = resolve(form).and_then(|s| super::routes::decode_whsec(&s));
+        signing_secret = Some(p.take(format!("alerts.{key}"), decoded)?);
+    }
+    Some(Alerts { on_dead, timeout, format, signing_secret })
 }

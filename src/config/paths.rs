@@ -60,6 +60,7 @@ pub fn absolutize(raw: &mut RawConfig, base: &Path) {
         }
     };
     fix_secret(&mut raw.admin.token_file);
+    fix_secret(&mut raw.alerts.signing_secret_file);
     fix(&mut raw.storage.path);
     if let Some(listen) = raw.admin.listen.as_mut() {
         if let Some(path) = listen.strip_prefix("unix:") {

@@ -73,6 +73,12 @@ pub struct RawAlerts {
     pub on_dead: Option<Vec<String>>,
     pub url: Option<String>,
     pub timeout: Option<String>,
+    /// What `url` is sent: "json" (default), "slack" or "raw".
+    pub format: Option<String>,
+    /// Sign `url` alerts like callbacks (Standard Webhooks headers).
+    pub signing_secret: Option<String>,
+    pub signing_secret_env: Option<String>,
+    pub signing_secret_file: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -449,13 +449,61 @@ fn on_dead_url_alert_carries_the_reason() {
         stripe_source("s", "command = [\"/bin/sh\", \"-c\", \"exit 65\"]")
     );
     let h = Hookd::start(&config);
-    assert_eq!(send(&h, "s", "evt_url_alert", "x").0, 202);
+    let (_, answer) = send(&h, "s", "evt_url_alert", "invoice.paid");
     wait_until(Duration::from_secs(10), "alert", || (receiver.count() == 1).then_some(()));
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(receiver.count(), 1);
     let seen = receiver.seen.lock().expect("lock")[0].clone();
     assert_eq!(seen.header("x-hookd-dead-reason"), Some("exit 65 (permanent)"));
-    assert!(String::from_utf8_lossy(&seen.body).contains("evt_url_alert"));
+    // The default format is a JSON summary, never the customer's body.
+    assert_eq!(seen.header("content-type"), Some("application/json"));
+    let v: Value = serde_json::from_slice(&seen.body).expect("a JSON summary");
+    assert_eq!(v["source"], "s");
+    assert_eq!(v["event_id"], "evt_url_alert");
+    assert_eq!(v["event_type"], "invoice.paid");
+    assert_eq!(v["id"], answer["id"]);
+    assert_eq!(v["route"], "0");
+    assert_eq!(v["reason"], "exit 65 (permanent)");
+    assert_eq!(v["attempts"], 1);
+    assert!(v["received_at"].as_str().is_some_and(|t| t.ends_with('Z')), "{v}");
+    assert!(!String::from_utf8_lossy(&seen.body).contains("\"object\""), "the body stays out: {v}");
+}
+
+/// `format = "slack"` posts `{"text": …}` (markup escaped); `"raw"` the
+/// body itself; with a signing secret every alert carries Standard
+/// Webhooks headers that verify with it.
+#[test]
+fn alert_formats_slack_and_raw_and_signed_alerts() {
+    let whsec = crate::support::sign::whsec("alert-signing-key-0123456789");
+    for format in ["slack", "raw"] {
+        let receiver = crate::support::http::Receiver::start(vec![200]);
+        let config = format!(
+            "[alerts]\nurl = \"{}\"\nformat = \"{format}\"\nsigning_secret = \"{whsec}\"\n\n{}",
+            receiver.url("/alert"),
+            stripe_source("s", "command = [\"/bin/sh\", \"-c\", \"exit 65\"]")
+        );
+        let h = Hookd::start(&config);
+        send(&h, "s", "evt_<!channel>", "invoice.paid");
+        wait_until(Duration::from_secs(10), "alert", || (receiver.count() == 1).then_some(()));
+        let seen = receiver.seen.lock().expect("lock")[0].clone();
+        let body = String::from_utf8_lossy(&seen.body).to_string();
+        if format == "slack" {
+            let v: Value = serde_json::from_str(&body).expect("json");
+            let text = v["text"].as_str().expect("text");
+            assert!(text.contains("a delivery is dead: s route 0") && text.contains("exit 65 (permanent)"), "{text}");
+            assert!(text.contains("evt_&lt;!channel&gt;") && !text.contains("<!channel>"), "escaped: {text}");
+        } else {
+            assert_eq!(seen.body, stripe_event("evt_<!channel>", "invoice.paid"));
+        }
+        let (id, ts) = (seen.header("webhook-id").expect("id"), seen.header("webhook-timestamp").expect("ts"));
+        let ts: i64 = ts.parse().expect("a unix timestamp");
+        let signed = crate::support::sign::standard(&whsec, "webhook", id, ts, &seen.body);
+        let want = signed[2].1.clone();
+        assert_eq!(seen.header("webhook-signature"), Some(want.as_str()), "{format}");
+    }
+    let (code, _, err) = crate::cli::check_config("[alerts]\nurl = \"http://127.0.0.1:1/\"\nformat = \"xml\"\n");
+    assert_eq!(code, 2);
+    assert!(err.contains("alerts.format: \"xml\" is not one of \"json\", \"slack\", \"raw\""), "{err}");
 }
 
 #[test]

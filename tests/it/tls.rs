@@ -130,7 +130,7 @@ fn alerts_go_to_https_urls_verified_by_the_tls_ca_file() {
     let ca_file = ca.write(dir.path(), "ca.pem");
     let pager = TlsReceiver::start(&ca.leaf(&["localhost"]), None);
     let config = format!(
-        "{ADMIN}[tls]\nca_file = \"{}\"\n\n[alerts]\nurl = \"{}\"\n\n\
+        "{ADMIN}[tls]\nca_file = \"{}\"\n\n[alerts]\nurl = \"{}\"\nformat = \"raw\"\n\n\
          [sources.s]\nkind = \"stripe\"\nsecret = \"k\"\n\n[[sources.s.routes]]\nevents = [\"*\"]\ncommand = [\"/bin/sh\", \"-c\", \"exit 65\"]\n",
         ca_file.display(),
         pager.url("localhost", "/page")

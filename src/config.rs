@@ -630,7 +630,7 @@ fn source(
         name: name.to_string(),
         kind: kind?,
         verifier: Verifier { scheme: scheme?, secrets, tolerance: tolerance? },
-        keep_headers: kinds::keep_headers(kind?, identify.as_ref()),
+        keep_headers: kinds::keep_headers_for(kind?, identify.as_ref(), &template_headers(&at, routes.as_deref(), p)),
         identify: identify?,
         dedup_window: dedup_window?,
         routes: routes?,
@@ -643,6 +643,22 @@ fn source(
 }
 
 type Guards = (Option<Option<String>>, Option<Vec<ipnet::IpNet>>, Option<Option<governor::Quota>>);
+
+/// The sender headers the routes' templates read (kept so they can);
+/// one hookd never keeps is a config error rather than an empty value.
+fn template_headers(at: &str, routes: Option<&[crate::route::Route]>, p: &mut Problems) -> Vec<String> {
+    let mut names = Vec::new();
+    for (i, r) in routes.unwrap_or_default().iter().enumerate() {
+        for name in r.argv.iter().chain(r.env.iter().map(|(_, t)| t)).flat_map(|t| t.headers()) {
+            if kinds::never_kept(&name) {
+                p.push(format!("{at}.routes[{i}]"), format!("{{header:{name}}}: hookd never keeps that header"));
+            } else {
+                names.push(name);
+            }
+        }
+    }
+    names
+}
 
 /// `public_url`, `allow_ips` and `rate_limit` of one source.
 fn source_guards(at: &str, kind: Kind, raw: &RawSource, p: &mut Problems) -> Guards {

@@ -2,6 +2,9 @@
 //! Pure: which routes an event type matches, and each match's `order_by`
 //! key; no IO.
 
+pub mod payload;
+pub mod template;
+
 use crate::config::secret::Secret;
 use crate::retry::RetryPolicy;
 use crate::store::NewDelivery;
@@ -35,8 +38,13 @@ pub struct Route {
     /// Names of hookd's environment its handler sees: `[dispatch]
     /// inherit_env` followed by the route's own (SPEC §5).
     pub inherit_env: Vec<String>,
-    /// The route's `env` table, set for its handler after the inherited names.
-    pub env: Vec<(String, String)>,
+    /// The route's `env` table, set for its handler after the inherited
+    /// names: each value a template, rendered per attempt.
+    pub env: Vec<(String, template::Template)>,
+    /// A command's argv as templates, rendered per attempt (empty for a callback).
+    pub argv: Vec<template::Template>,
+    /// A command's working directory (`None`: hookd's own).
+    pub cwd: Option<std::path::PathBuf>,
     /// Text forms of the route's signing secret: scrubbed from output tails.
     pub redact: Vec<Secret>,
 }
@@ -63,6 +71,8 @@ impl Route {
             concurrency: None,
             inherit_env: Vec::new(),
             env: Vec::new(),
+            argv: Vec::new(),
+            cwd: None,
             redact: Vec::new(),
         })
     }

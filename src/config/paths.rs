@@ -85,6 +85,7 @@ pub fn absolutize(raw: &mut RawConfig, base: &Path) {
             if let Some(argv) = route.command.as_mut() {
                 program(base, argv);
             }
+            fix_opt(&mut route.cwd);
             fix_opt(&mut route.ca_file);
             fix_opt(&mut route.client_cert);
             fix_opt(&mut route.client_key);

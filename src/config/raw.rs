@@ -188,8 +188,10 @@ pub struct RawRoute {
     pub signing_secret_file: Option<String>,
     /// More names of hookd's environment this route's handler may see.
     pub inherit_env: Vec<String>,
-    /// Variables set for this route's handler (plain strings).
+    /// Variables set for this route's handler (templates).
     pub env: BTreeMap<String, String>,
+    /// The command's working directory.
+    pub cwd: Option<String>,
     // TLS of an https:// callback (config/tls.rs): extra roots, and a
     // client certificate for mTLS.
     pub ca_file: Option<String>,

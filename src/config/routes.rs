@@ -8,6 +8,7 @@ use super::secret::{resolve, Secret, SecretSource};
 use super::tls::{self, Clients, RouteTls};
 use super::{units, Problems};
 use crate::retry::RetryPolicy;
+use crate::route::template::Template;
 use crate::route::{Handler, Route};
 
 /// `inherit_env`: `[dispatch] inherit_env`, which every route's handler gets.
@@ -75,7 +76,39 @@ fn route(
             route.inherit_env.push(name.clone());
         }
     }
-    route.env = raw.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let mut templates_ok = true;
+    for (k, v) in &raw.env {
+        match p.take(format!("{at}.env.{k}"), Template::parse(v)) {
+            Some(t) => route.env.push((k.clone(), t)),
+            None => templates_ok = false,
+        }
+    }
+    if let Handler::Command { argv } = &route.handler {
+        for (i, arg) in argv.iter().enumerate() {
+            match p.take(format!("{at}.command[{i}]"), Template::parse(arg)) {
+                Some(t) => route.argv.push(t),
+                None => templates_ok = false,
+            }
+        }
+        if route.argv.first().is_some_and(|t| !t.is_literal()) {
+            p.push(format!("{at}.command[0]"), "the program must be a plain path, not a template");
+            templates_ok = false;
+        }
+    }
+    match raw.cwd.as_deref() {
+        Some(dir) if !std::path::Path::new(dir).is_dir() => {
+            p.push(format!("{at}.cwd"), format!("{dir} is not a directory"));
+            templates_ok = false;
+        }
+        Some(_) if raw.command.is_none() => {
+            p.push(format!("{at}.cwd"), "applies to command routes only");
+            templates_ok = false;
+        }
+        dir => route.cwd = dir.map(std::path::PathBuf::from),
+    }
+    if !templates_ok {
+        return None;
+    }
     route.redact = redact;
     Some(route)
 }

@@ -89,6 +89,7 @@ async fn once(
             let mut vars = handler_env(claim);
             vars.push(("HOOKD_DEAD_REASON".into(), reason.to_string()));
             let spec = CommandSpec {
+                cwd: None,
                 argv: argv.clone(),
                 env: child::environment(inherit_env, &[], vars),
                 stdin: claim.body.clone(),

@@ -40,6 +40,8 @@ pub struct CommandSpec {
     pub tail_bytes: usize,
     /// Told the handler's process group as soon as it started.
     pub on_start: Option<Box<dyn FnOnce(Started) + Send>>,
+    /// The working directory (`None`: hookd's own).
+    pub cwd: Option<std::path::PathBuf>,
 }
 
 /// Who a started handler is (the store keeps it while the attempt runs),
@@ -149,6 +151,9 @@ fn build(spec: &CommandSpec) -> Result<(Command, String), String> {
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
+    if let Some(dir) = &spec.cwd {
+        cmd.current_dir(dir);
+    }
     Ok((cmd, program.clone()))
 }
 
@@ -366,6 +371,7 @@ mod tests {
 
     fn sh(script: &str, stdin: impl Into<Bytes>, timeout_ms: u64) -> CommandSpec {
         CommandSpec {
+            cwd: None,
             argv: vec!["/bin/sh".into(), "-c".into(), script.into()],
             env: Vec::new(),
             stdin: stdin.into(),

@@ -51,9 +51,11 @@ async fn run_command(cx: &Attempting<'_>, route: &Route, argv: &[String], claim:
             tracing::warn!(id = %id_text(&due.id), error = %e, "could not note the handler's process group");
         }
     };
+    let (argv, env) = rendered(route, argv, claim);
     let spec = command::CommandSpec {
-        argv: argv.to_vec(),
-        env: child::environment(&route.inherit_env, &route.env, handler_env(claim)),
+        argv,
+        env: child::environment(&route.inherit_env, &env, handler_env(claim)),
+        cwd: route.cwd.clone(),
         stdin: claim.body.clone(),
         timeout: route.timeout,
         tail_bytes: cx.tail,
@@ -124,6 +126,32 @@ async fn run_callback(
         next: Next::Delivered,
     };
     (outcome, end)
+}
+
+/// The route's argv and `env` values rendered for this attempt (SPEC §5
+/// templates; the body's JSON is parsed at most once, and only if asked).
+fn rendered(route: &Route, argv: &[String], claim: &Claim) -> (Vec<String>, Vec<(String, String)>) {
+    use crate::route::template::Event;
+    let id = id_text(&claim.due.id);
+    let received = humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(claim.event.received_ms));
+    let received = received.to_string();
+    let ev = Event {
+        source: &claim.event.source,
+        event_id: &claim.event.event_id,
+        event_type: &claim.event.event_type,
+        id: &id,
+        attempt: claim.attempt,
+        received_at: &received,
+        headers: &claim.event.headers,
+        body: &claim.body,
+    };
+    let mut doc = None;
+    let argv = match route.argv.len() == argv.len() {
+        true => route.argv.iter().map(|t| t.render(&ev, &mut doc)).collect(),
+        false => argv.to_vec(),
+    };
+    let env = route.env.iter().map(|(k, t)| (k.clone(), t.render(&ev, &mut doc))).collect();
+    (argv, env)
 }
 
 fn retry_with(reason: String) -> Outcome {

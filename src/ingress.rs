@@ -182,9 +182,14 @@ impl Ingress {
         if let Some(answer) = handshake::answer(&source.verifier, &inbound) {
             return Ok(Answer::Handshake(answer));
         }
-        let ident = identify::identify(&source.identify, &inbound)
+        // A form body with a `payload=` field (GitHub's default) is read as
+        // that JSON for its id, type and routes; the stored body stays raw.
+        let content_type = parts.headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+        let view = route::payload::json_bytes(&body, content_type);
+        let ident = identify::identify(&source.identify, &Inbound { body: &view, ..inbound })
             .map_err(|m| refuse(StatusCode::BAD_REQUEST, "unidentifiable", m))?;
-        let routes = route::deliveries(&source.routes, &ident.event_type, &body);
+        let routes = route::deliveries(&source.routes, &ident.event_type, &view);
+        drop(view);
         let routed = !routes.is_empty();
         let new_routes: Vec<String> = routes.iter().map(|r| r.route.clone()).collect();
         tracing::debug!(

@@ -13,6 +13,15 @@ pub fn json(body: &[u8], content_type: Option<&str>) -> Option<Value> {
     serde_json::from_slice(body).ok()
 }
 
+/// The bytes identify and `order_by` read: a form body's `payload` field
+/// (GitHub's default content type), else the body itself.
+pub fn json_bytes<'a>(body: &'a [u8], content_type: Option<&str>) -> std::borrow::Cow<'a, [u8]> {
+    match is_form(content_type).then(|| form_field(body, "payload")).flatten() {
+        Some(payload) => std::borrow::Cow::Owned(payload.into_bytes()),
+        None => std::borrow::Cow::Borrowed(body),
+    }
+}
+
 /// A form body's first value of `field`.
 pub fn form_field(body: &[u8], field: &str) -> Option<String> {
     form_urlencoded::parse(body).find(|(k, _)| k == field).map(|(_, v)| v.into_owned())

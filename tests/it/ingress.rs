@@ -135,6 +135,34 @@ fn github_type_includes_the_action() {
     assert_eq!(r.status, 400, "no delivery id: {}", r.body);
 }
 
+/// GitHub's default content type: `payload=<json>` in a form body, read as
+/// that JSON for the type (with its action), templates and `order_by`;
+/// the handler's stdin is still the raw body the sender signed.
+#[test]
+fn github_form_payloads_are_read_as_their_json() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let h = Hookd::start(&format!(
+        "[sources.gh]\nkind = \"github\"\nsecret = \"gh-secret\"\n\n[[sources.gh.routes]]\nevents = [\"pull_request.*\"]\n\
+         order_by = \"/repository/full_name\"\n\
+         command = [\"/bin/sh\", \"-c\", \"echo \\\"$HOOKD_EVENT_TYPE $1 $(cat)\\\" > {}\", \"sh\", \"{{json:/repository/full_name}}\"]\n",
+        out.display()
+    ));
+    let json = r#"{"action":"opened","number":1,"repository":{"full_name":"acme/api"}}"#;
+    let body = form_urlencoded::Serializer::new(String::new()).append_pair("payload", json).finish().into_bytes();
+    let headers = vec![
+        github("gh-secret", &body),
+        ("X-GitHub-Event".into(), "pull_request".into()),
+        ("X-GitHub-Delivery".into(), "form-delivery-1".into()),
+    ];
+    let form = "application/x-www-form-urlencoded";
+    let r = crate::support::http::post_as(&h.addr, "/webhooks/gh", form, &headers, &body).expect("response");
+    assert_eq!(r.status, 202, "{}", r.body);
+    let got = wait_until(Duration::from_secs(10), "handler", || std::fs::read_to_string(&out).ok());
+    let raw = String::from_utf8(body).expect("utf-8");
+    assert_eq!(got.trim(), format!("pull_request.opened acme/api {raw}"));
+}
+
 #[test]
 fn generic_hmac_with_timestamp_template_and_body_hash_ids() {
     let h = Hookd::start(

@@ -649,7 +649,8 @@ type Guards = (Option<Option<String>>, Option<Vec<ipnet::IpNet>>, Option<Option<
 fn template_headers(at: &str, routes: Option<&[crate::route::Route]>, p: &mut Problems) -> Vec<String> {
     let mut names = Vec::new();
     for (i, r) in routes.unwrap_or_default().iter().enumerate() {
-        for name in r.argv.iter().chain(r.env.iter().map(|(_, t)| t)).flat_map(|t| t.headers()) {
+        let from_templates = r.argv.iter().chain(r.env.iter().map(|(_, t)| t)).flat_map(|t| t.headers());
+        for name in from_templates.chain(r.conditions.iter().filter_map(|c| c.header())) {
             if kinds::never_kept(&name) {
                 p.push(format!("{at}.routes[{i}]"), format!("{{header:{name}}}: hookd never keeps that header"));
             } else {

@@ -62,8 +62,9 @@ fn refuse(status: StatusCode, code: &'static str, message: String) -> Refusal {
 
 /// What a request that passed the checks is answered.
 enum Answer {
-    /// 202 (new) or 200 (duplicate), with the sender's event id and type.
-    Stored(StatusCode, serde_json::Value, String, String),
+    /// 202 (new) or 200 (duplicate), with the sender's event id and type
+    /// and how many routes took it (0: unrouted).
+    Stored(StatusCode, serde_json::Value, String, String, usize),
     /// A sender handshake answered in place: 200, nothing stored.
     Handshake(serde_json::Value),
 }
@@ -104,13 +105,14 @@ impl Ingress {
         let latency_ms = millis(latency);
         let logged = LogSafe(&source);
         match result {
-            Ok(Answer::Stored(status, body, event_id, event_type)) => {
+            Ok(Answer::Stored(status, body, event_id, event_type, routes)) => {
                 let outcome = if status == StatusCode::OK { "duplicate" } else { "accepted" };
                 tracing::info!(
                     source = %logged,
                     event_id = %LogSafe(&event_id),
                     event_type = %LogSafe(&event_type),
                     outcome,
+                    routes,
                     status = status.as_u16(),
                     %client,
                     latency_ms,
@@ -188,8 +190,9 @@ impl Ingress {
         let view = route::payload::json_bytes(&body, content_type);
         let ident = identify::identify(&source.identify, &Inbound { body: &view, ..inbound })
             .map_err(|m| refuse(StatusCode::BAD_REQUEST, "unidentifiable", m))?;
-        let routes = route::deliveries(&source.routes, &ident.event_type, &view);
         drop(view);
+        let headers = kept_headers(&parts.headers, &source.keep_headers);
+        let routes = route::deliveries_for(&source.routes, &ident.event_type, &headers, &body);
         let routed = !routes.is_empty();
         let new_routes: Vec<String> = routes.iter().map(|r| r.route.clone()).collect();
         tracing::debug!(
@@ -199,7 +202,6 @@ impl Ingress {
             routes = %new_routes.join(","),
             "routes matched"
         );
-        let headers = kept_headers(&parts.headers, &source.keep_headers);
         let new = NewEvent {
             source: source_name.to_string(),
             event_id: ident.event_id.clone(),
@@ -232,7 +234,7 @@ impl Ingress {
             "event_id": ident.event_id,
             "deduped": accepted.deduped,
         });
-        Ok(Answer::Stored(status, answer, ident.event_id, ident.event_type))
+        Ok(Answer::Stored(status, answer, ident.event_id, ident.event_type, new_routes.len()))
     }
 
     /// Read at most `max_body` bytes within `read_timeout`: 413 as soon as

@@ -71,13 +71,14 @@ impl Admin {
         let sources = self.sources.load();
         let Some(source) = sources.get(&view.event.source) else { return Vec::new() };
         let ty = &view.event.event_type;
+        let body = self.store.event_body(&view.id).ok().flatten().map(|(b, _)| b).unwrap_or_default();
+        let mut subject = crate::route::condition::Subject::new(&view.event.headers, &body);
         let untaken = source.routes.iter().filter(|r| !view.event.routes.contains(&r.name));
         untaken
             .map(|r| {
-                let why = match r.matches(ty) {
-                    false => format!("event type {ty:?} is not in {:?}", r.events),
-                    true => "it did not take the event when it arrived (the configuration changed since)".into(),
-                };
+                let why = r.why_not(ty, &mut subject).unwrap_or_else(|| {
+                    "it did not take the event when it arrived (the configuration changed since)".into()
+                });
                 json!({"route": r.name, "why": why})
             })
             .collect()
@@ -106,7 +107,7 @@ impl Admin {
         if replayed == 0 {
             let sources = self.sources.load_full();
             let routed = self.store.route_unrouted(&id, |event, body| match sources.get(&event.source) {
-                Some(source) => route::deliveries(&source.routes, &event.event_type, body),
+                Some(source) => route::deliveries_for(&source.routes, &event.event_type, &event.headers, body),
                 None => Vec::new(),
             });
             replayed = routed.await.map_err(store_error)?.unwrap_or(0);

@@ -192,11 +192,27 @@ pub struct RawRoute {
     pub env: BTreeMap<String, String>,
     /// The command's working directory.
     pub cwd: Option<String>,
+    /// Conditions that must all hold for the route to take an event.
+    #[serde(rename = "match")]
+    pub conditions: Vec<RawCondition>,
     // TLS of an https:// callback (config/tls.rs): extra roots, and a
     // client certificate for mTLS.
     pub ca_file: Option<String>,
     pub client_cert: Option<String>,
     pub client_key: Option<String>,
+}
+
+/// One `match` entry: a field and one test (SPEC §5).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawCondition {
+    pub field: String,
+    pub equals: Option<serde_json::Value>,
+    pub one_of: Option<Vec<serde_json::Value>>,
+    pub glob: Option<String>,
+    pub regex: Option<String>,
+    pub exists: Option<bool>,
+    pub not: bool,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]

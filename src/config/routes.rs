@@ -8,6 +8,7 @@ use super::secret::{resolve, Secret, SecretSource};
 use super::tls::{self, Clients, RouteTls};
 use super::{units, Problems};
 use crate::retry::RetryPolicy;
+use crate::route::condition::{Condition, Spec};
 use crate::route::template::Template;
 use crate::route::{Handler, Route};
 
@@ -105,6 +106,21 @@ fn route(
             templates_ok = false;
         }
         dir => route.cwd = dir.map(std::path::PathBuf::from),
+    }
+    for (i, c) in raw.conditions.iter().enumerate() {
+        let spec = Spec {
+            field: &c.field,
+            equals: c.equals.as_ref(),
+            one_of: c.one_of.as_deref(),
+            glob: c.glob.as_deref(),
+            regex: c.regex.as_deref(),
+            exists: c.exists,
+            not: c.not,
+        };
+        match p.take(format!("{at}.match[{i}]"), Condition::compile(&spec)) {
+            Some(c) => route.conditions.push(c),
+            None => templates_ok = false,
+        }
     }
     if !templates_ok {
         return None;

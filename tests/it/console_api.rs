@@ -89,7 +89,7 @@ fn retry_runs_a_retrying_delivery_now_and_says_why_when_there_is_none() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (fixed, runs) = (dir.path().join("fixed"), dir.path().join("runs"));
     let handler = format!(
-        "command = [\"/bin/sh\", \"-c\", \"echo $HOOKD_ATTEMPT >> {runs}; [ -e {fixed} ] || {{ echo fails; exit 1; }}\"]\n\
+        "command = [\"/bin/sh\", \"-c\", \"echo $HOOKD_ATTEMPT >> {runs}; [ -e {fixed} ] || {{{{ echo fails; exit 1; }}}}\"]\n\
          retry = {{ attempts = 5, initial = \"1h\", max = \"1h\" }}",
         runs = runs.display(),
         fixed = fixed.display()

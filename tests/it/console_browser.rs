@@ -113,7 +113,7 @@ fn the_console_in_a_real_browser() {
     let config = format!(
         "{}[sources.s]\nkind = \"stripe\"\nsecret = \"k\"\n\n\
          [[sources.s.routes]]\nname = \"billing\"\nevents = [\"invoice.*\"]\n\
-         command = [\"/bin/sh\", \"-c\", \"[ -e {fixed} ] || {{ echo handler failed: no database; exit 65; }}; echo handled $HOOKD_EVENT_ID >> {ran}\"]\n\n\
+         command = [\"/bin/sh\", \"-c\", \"[ -e {fixed} ] || {{{{ echo handler failed: no database; exit 65; }}}}; echo handled $HOOKD_EVENT_ID >> {ran}\"]\n\n\
          [[sources.s.routes]]\nname = \"crm\"\nevents = [\"customer.*\"]\ncommand = [\"true\"]\n\n\
          [[sources.s.routes]]\nname = \"audit\"\nevents = [\"audit.*\"]\ncommand = [\"/bin/sh\", \"-c\", \"exit 65\"]\n",
         admin_tcp(&token),

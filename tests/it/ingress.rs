@@ -291,3 +291,71 @@ fn unrouted_events_are_stored_and_two_routes_get_two_deliveries() {
     let none = events.iter().find(|e| e.event.event_id == "evt_none").expect("evt_none stored");
     assert!(none.deliveries.is_empty() && none.event.routes.is_empty(), "unrouted");
 }
+
+/// `match` through the real binary: a deploy route takes a push to main
+/// and not one to dev; the unrouted event's log line says `routes=0`, and
+/// `events show` says per route why it was not taken.
+#[test]
+fn match_rules_route_by_payload_and_say_why_not() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("runs");
+    let sock = dir.path().join("admin.sock");
+    let h = Hookd::start(&format!(
+        "[admin]\nlisten = \"unix:{}\"\n\n[sources.gh]\nkind = \"github\"\nsecret = \"gh-secret\"\n\n\
+         [[sources.gh.routes]]\nname = \"deploy\"\nevents = [\"push\"]\n\
+         match = [{{ field = \"json:/ref\", equals = \"refs/heads/main\" }},\n\
+                  {{ field = \"json:/repository/full_name\", regex = \"^acme/\" }},\n\
+                  {{ field = \"json:/deleted\", equals = true, not = true }},\n\
+                  {{ field = \"header:X-GitHub-Hook-Installation-Target-Type\", one_of = [\"repository\", \"organization\"] }}]\n\
+         command = {}\n\n\
+         [[sources.gh.routes]]\nname = \"releases\"\nevents = [\"release.*\"]\ncommand = [\"/bin/true\"]\n",
+        sock.display(),
+        recorder(&out, 0)
+    ));
+    let push = |delivery: &str, git_ref: &str| {
+        let body = format!(r#"{{"ref":"{git_ref}","deleted":false,"repository":{{"full_name":"acme/api"}}}}"#);
+        let headers = vec![
+            github("gh-secret", body.as_bytes()),
+            ("X-GitHub-Event".into(), "push".into()),
+            ("X-GitHub-Delivery".into(), delivery.into()),
+            ("X-GitHub-Hook-Installation-Target-Type".into(), "repository".into()),
+        ];
+        post(&h.addr, "/webhooks/gh", &headers, body.as_bytes()).expect("response")
+    };
+    assert_eq!(push("d-main", "refs/heads/main").status, 202);
+    let got = wait_until(Duration::from_secs(10), "deploy on main", || lines(&out).pop());
+    assert_eq!(got, "d-main 1 push");
+    let dev = push("d-dev", "refs/heads/dev");
+    assert_eq!(dev.status, 202, "an event no route takes is still stored");
+    let id = dev.json()["id"].as_str().expect("id").to_string();
+    let logged = wait_until(Duration::from_secs(10), "the dev push's request line", || {
+        h.logs().lines().find(|l| l.contains(" request ") && l.contains("event_id=d-dev")).map(str::to_string)
+    });
+    assert!(logged.contains("routes=0"), "{logged}");
+    let shown = h.cli_json(&["events", "show", &id]);
+    assert_eq!(shown["status"], "unrouted");
+    let why: Vec<String> = shown["routes_not_taken"]
+        .as_array()
+        .expect("routes_not_taken")
+        .iter()
+        .map(|r| format!("{}: {}", r["route"].as_str().unwrap_or(""), r["why"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(
+        why,
+        [
+            r#"deploy: json:/ref is "refs/heads/dev", wanted "refs/heads/main""#.to_string(),
+            r#"releases: event type "push" is not in ["release.*"]"#.to_string(),
+        ]
+    );
+    let (_, text, _) = h.cli(&["events", "show", &id]);
+    assert!(text.contains(r#"not taken deploy: json:/ref is "refs/heads/dev", wanted "refs/heads/main""#), "{text}");
+    assert_eq!(lines(&out).len(), 1, "the dev push ran nothing");
+
+    let (code, _, err) = crate::cli::check_config(
+        "[sources.gh]\nkind = \"github\"\nsecret = \"s\"\n\n[[sources.gh.routes]]\nevents = [\"push\"]\n\
+         command = [\"/bin/true\"]\nmatch = [{ field = \"json:/ref\", regex = \"(\" }, { field = \"body:/x\", exists = true }]\n",
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("sources.gh.routes[0].match[0]: regex \"(\""), "{err}");
+    assert!(err.contains("sources.gh.routes[0].match[1]: field \"body:/x\" is not"), "{err}");
+}

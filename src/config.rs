@@ -164,7 +164,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
 pub fn load_admin(path: &Path) -> Result<Option<admin::Admin>, ConfigErrors> {
     let raw = load_raw(path)?;
     let mut p = Problems::default();
-    let admin = admin::admin(&raw.admin, &base_dir(path), &mut p);
+    let admin = admin::admin(&raw.admin, &mut p);
     match p.0.is_empty() {
         true => Ok(admin),
         false => Err(ConfigErrors(p.0)),
@@ -182,12 +182,6 @@ pub fn load_storage(path: &Path) -> Result<Storage, ConfigErrors> {
         Some(s) if p.0.is_empty() => Ok(s),
         _ => Err(ConfigErrors(p.0)),
     }
-}
-
-/// The directory of the config file, against which relative paths in it
-/// are read (`paths.rs`).
-fn base_dir(path: &Path) -> PathBuf {
-    paths::base_of(path)
 }
 
 fn load_raw(path: &Path) -> Result<RawConfig, ConfigErrors> {
@@ -420,7 +414,7 @@ fn validate(path: &Path, raw: RawConfig, p: &mut Problems) -> Option<Config> {
     if raw.server.max_connections_per_address == 0 {
         p.push("server.max_connections_per_address", "must be at least 1");
     }
-    let admin = admin::admin(&raw.admin, &base_dir(path), p);
+    let admin = admin::admin(&raw.admin, p);
     let alerts = admin::alerts(&raw.alerts, p);
     let clients = tls::clients(&raw.tls, tls::wanted(&raw), p);
     let server_tls = tls::server(raw.server.tls.as_ref(), &clients, p);

@@ -164,6 +164,18 @@ pub enum Rejection {
 }
 
 impl Rejection {
+    /// What the log may add to the code: how stale a timestamp was and in
+    /// which direction (the answer never says).
+    pub fn log_detail(self) -> Option<String> {
+        match self {
+            Rejection::StaleTimestamp { age_secs } if age_secs >= 0 => Some(format!("signed {age_secs}s ago")),
+            Rejection::StaleTimestamp { age_secs } => {
+                Some(format!("signed {}s in the future (check this host's clock)", age_secs.unsigned_abs()))
+            }
+            _ => None,
+        }
+    }
+
     pub fn code(self) -> &'static str {
         match self {
             Rejection::MissingSignature => "missing_signature",
@@ -213,30 +225,12 @@ pub fn any_hmac_sha256_then_fresh(
 }
 
 /// `|now - ts| <= tolerance`, both ways (a clock ahead of ours is as suspect
-/// as one behind). A zero tolerance disables the check.
-pub fn within_tolerance(now_unix: i64, ts_unix: i64, tolerance: Duration) -> bool {
-    tolerance.is_zero() || now_unix.abs_diff(ts_unix) <= tolerance.as_secs()
-}
-
-/// `within_tolerance`, as the rejection that says by how much it was not.
+/// as one behind), else the rejection that says by how much; a zero
+/// tolerance disables the check.
 pub fn fresh(now_unix: i64, ts_unix: i64, tolerance: Duration) -> Result<(), Rejection> {
-    match within_tolerance(now_unix, ts_unix, tolerance) {
+    match tolerance.is_zero() || now_unix.abs_diff(ts_unix) <= tolerance.as_secs() {
         true => Ok(()),
         false => Err(Rejection::StaleTimestamp { age_secs: now_unix.saturating_sub(ts_unix) }),
-    }
-}
-
-impl Rejection {
-    /// What the log may add to the code: how stale a timestamp was and in
-    /// which direction (the answer never says).
-    pub fn log_detail(self) -> Option<String> {
-        match self {
-            Rejection::StaleTimestamp { age_secs } if age_secs >= 0 => Some(format!("signed {age_secs}s ago")),
-            Rejection::StaleTimestamp { age_secs } => {
-                Some(format!("signed {}s in the future (check this host's clock)", age_secs.unsigned_abs()))
-            }
-            _ => None,
-        }
     }
 }
 

@@ -24,7 +24,7 @@ pub fn log(config: &Config, origin: &str, addr: &str) {
         version = %env!("CARGO_PKG_VERSION"),
         config = %absolute(&config.path).display(),
         found_by = %origin,
-        data = %absolute(&config.storage.path).display(),
+        data = %config.storage.path.display(),
         "hookd starting"
     );
     if config.sources.is_empty() {

@@ -6,7 +6,7 @@ use super::raw::{RawAdmin, RawAlerts};
 use super::secret::{resolve, Secret, SecretSource};
 use super::{units, Problems};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Debug, Clone)]
@@ -57,11 +57,11 @@ pub enum AlertTarget {
     Url(String),
 }
 
-/// `base`: the config file's directory. A relative `token_file` is a
-/// systemd credential when `$CREDENTIALS_DIRECTORY` is set (the unit), else
-/// it is next to the config file — so the operator's `hookd events` as root
-/// and the service read the same `/etc/hookd/admin.token`.
-pub(super) fn admin(raw: &RawAdmin, base: &Path, p: &mut Problems) -> Option<Admin> {
+/// A relative `token_file` is a systemd credential when
+/// `$CREDENTIALS_DIRECTORY` is set (the unit), else `paths.rs` made it
+/// absolute beside the config file — so the operator's `hookd events` as
+/// root and the service read the same `/etc/hookd/admin.token`.
+pub(super) fn admin(raw: &RawAdmin, p: &mut Problems) -> Option<Admin> {
     let listen = match raw.listen.as_deref() {
         None => {
             if raw.token_file.is_some() {
@@ -78,7 +78,7 @@ pub(super) fn admin(raw: &RawAdmin, base: &Path, p: &mut Problems) -> Option<Adm
         },
     };
     let token = match (&raw.token_file, &listen) {
-        (Some(f), _) => Some(p.take("admin.token_file", resolve(SecretSource::FileBeside(f, base)))?),
+        (Some(f), _) => Some(p.take("admin.token_file", resolve(SecretSource::File(f)))?),
         (None, AdminListen::Tcp(_)) => {
             p.push("admin.token_file", "missing (a TCP admin listener requires a bearer token)");
             return None;

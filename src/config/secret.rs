@@ -42,9 +42,6 @@ pub enum SecretSource<'a> {
     Literal(&'a str),
     Env(&'a str),
     File(&'a str),
-    /// A file whose relative path, outside a systemd unit, is read next to
-    /// the given directory (the config file's) instead of the working one.
-    FileBeside(&'a str, &'a Path),
 }
 
 /// Resolve one secret. Files have their trailing newline trimmed; an empty
@@ -56,7 +53,6 @@ pub fn resolve(source: SecretSource) -> Result<Secret, String> {
             std::env::var(name).map_err(|_| format!("environment variable {name} is not set"))?
         }
         SecretSource::File(path) => read_trimmed(&credential_path(path))?,
-        SecretSource::FileBeside(path, base) => read_trimmed(&credential_path_beside(path, base))?,
     };
     if value.is_empty() {
         return Err("is empty".into());
@@ -97,19 +93,13 @@ fn read_trimmed(path: &Path) -> Result<String, String> {
 /// a relative path names a credential in `$CREDENTIALS_DIRECTORY` when that
 /// is set; otherwise `paths.rs` has made it absolute, beside the config file.
 pub fn credential_path(path: &str) -> PathBuf {
-    resolve_in(path, std::env::var_os("CREDENTIALS_DIRECTORY").as_deref(), None)
+    resolve_in(path, std::env::var_os("CREDENTIALS_DIRECTORY").as_deref())
 }
 
-/// [`credential_path`], but outside a unit a relative path is next to `base`.
-pub fn credential_path_beside(path: &str, base: &Path) -> PathBuf {
-    resolve_in(path, std::env::var_os("CREDENTIALS_DIRECTORY").as_deref(), Some(base))
-}
-
-fn resolve_in(path: &str, credentials: Option<&OsStr>, otherwise: Option<&Path>) -> PathBuf {
+fn resolve_in(path: &str, credentials: Option<&OsStr>) -> PathBuf {
     let path = Path::new(path);
-    match (credentials, otherwise) {
-        (Some(dir), _) if path.is_relative() && !dir.is_empty() => Path::new(dir).join(path),
-        (_, Some(base)) if path.is_relative() => base.join(path),
+    match credentials {
+        Some(dir) if path.is_relative() && !dir.is_empty() => Path::new(dir).join(path),
         _ => path.to_path_buf(),
     }
 }
@@ -121,12 +111,9 @@ mod tests {
     #[test]
     fn relative_paths_are_credentials_when_a_credentials_directory_is_set() {
         let creds = Some(OsStr::new("/run/credentials/hookd.service"));
-        assert_eq!(
-            resolve_in("secrets_stripe", creds, None),
-            PathBuf::from("/run/credentials/hookd.service/secrets_stripe")
-        );
-        assert_eq!(resolve_in("/etc/hookd/s", creds, None), PathBuf::from("/etc/hookd/s"));
-        assert_eq!(resolve_in("secrets_stripe", None, None), PathBuf::from("secrets_stripe"));
-        assert_eq!(resolve_in("secrets_stripe", Some(OsStr::new("")), None), PathBuf::from("secrets_stripe"));
+        assert_eq!(resolve_in("secrets_stripe", creds), PathBuf::from("/run/credentials/hookd.service/secrets_stripe"));
+        assert_eq!(resolve_in("/etc/hookd/s", creds), PathBuf::from("/etc/hookd/s"));
+        assert_eq!(resolve_in("secrets_stripe", None), PathBuf::from("secrets_stripe"));
+        assert_eq!(resolve_in("secrets_stripe", Some(OsStr::new(""))), PathBuf::from("secrets_stripe"));
     }
 }

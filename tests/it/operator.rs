@@ -396,17 +396,23 @@ fn sighup_adds_a_route_and_a_broken_config_keeps_the_old_one() {
     wait_until(Duration::from_secs(10), "old routes still run", || (lines(&runs).len() == 2).then_some(()));
 }
 
-#[test]
-fn the_unix_socket_admin_needs_no_token_and_send_signs_like_the_sender() {
+/// A hookd with its admin API on a unix socket (no token) and one stripe
+/// source `s` whose route records each run in `runs` and exits `code`.
+fn on_unix_socket(code: i32) -> (Hookd, tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
     let dir = tempfile::tempdir().expect("tempdir");
     let runs = dir.path().join("runs");
     let sock = dir.path().join("admin.sock");
     let config = format!(
         "[admin]\nlisten = \"unix:{}\"\n\n{}",
         sock.display(),
-        stripe_source("s", &format!("command = {}", recorder(&runs, 0)))
+        stripe_source("s", &format!("command = {}", recorder(&runs, code)))
     );
-    let h = Hookd::start(&config);
+    (Hookd::start(&config), dir, runs, sock)
+}
+
+#[test]
+fn the_unix_socket_admin_needs_no_token_and_send_signs_like_the_sender() {
+    let (h, _dir, runs, _sock) = on_unix_socket(0);
     let (code, out, err) = h.cli(&["send", "--source", "s", "--type", "invoice.paid"]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.starts_with("202 "), "{out}");
@@ -611,15 +617,7 @@ fn replaying_an_unrouted_event_routes_it_with_todays_config() {
 /// that prints one (`cli_json` parses the whole of stdout, not a line).
 #[test]
 fn every_command_with_json_prints_exactly_one_document() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let runs = dir.path().join("runs");
-    let sock = dir.path().join("admin.sock");
-    let config = format!(
-        "[admin]\nlisten = \"unix:{}\"\n\n{}",
-        sock.display(),
-        stripe_source("s", &format!("command = {}", recorder(&runs, 0)))
-    );
-    let mut h = Hookd::start(&config);
+    let (mut h, _dir, runs, _sock) = on_unix_socket(0);
     assert_eq!(h.cli_json(&["send", "--source", "s", "--type", "invoice.paid"])["status"], 202);
     wait_until(Duration::from_secs(10), "handler", || (!lines(&runs).is_empty()).then_some(()));
     let listed = h.cli_json(&["events", "list"]);
@@ -648,15 +646,7 @@ fn every_command_with_json_prints_exactly_one_document() {
 /// usage errors the daemon would refuse are refused first, exit 2.
 #[test]
 fn cli_tables_read_right_for_people_and_scripts() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let runs = dir.path().join("runs");
-    let sock = dir.path().join("admin.sock");
-    let config = format!(
-        "[admin]\nlisten = \"unix:{}\"\n\n{}",
-        sock.display(),
-        stripe_source("s", &format!("command = {}", recorder(&runs, 65)))
-    );
-    let h = Hookd::start(&config);
+    let (h, _dir, _runs, sock) = on_unix_socket(65);
     let (code, out, _) = h.cli(&["events", "list"]);
     assert_eq!((code, out.as_str()), (0, "no events\n"));
     let (_, out, _) = h.cli(&["dlq", "list"]);

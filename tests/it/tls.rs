@@ -4,28 +4,13 @@
 //! certificate failures as retryable attempts that name the problem, mTLS,
 //! HTTPS ingress from files and their re-reading on SIGHUP.
 
+use crate::callbacks::{finished, send};
 use crate::cli::check_config;
-use crate::support::http::{get, post};
+use crate::support::http::get;
 use crate::support::sign::{stripe, stripe_event, unix_now};
 use crate::support::tls::{Ca, TlsClient, TlsReceiver};
 use crate::support::{wait_until, Hookd};
-use serde_json::Value;
 use std::time::Duration;
-
-fn send(h: &Hookd, source: &str, id: &str) -> String {
-    let body = stripe_event(id, "invoice.paid");
-    let r = post(&h.addr, &format!("/webhooks/{source}"), &[stripe("k", unix_now(), &body)], &body).expect("answer");
-    assert_eq!(r.status, 202, "{}", r.body);
-    r.json()["id"].as_str().expect("id").to_string()
-}
-
-/// `hookd events show ID` once its status is final.
-fn finished(h: &Hookd, id: &str) -> Value {
-    wait_until(Duration::from_secs(30), &format!("{id} finished"), || {
-        let v = h.cli_json(&["events", "show", id]);
-        matches!(v["status"].as_str(), Some("delivered" | "dead")).then_some(v)
-    })
-}
 
 /// A stripe source whose one route POSTs to `url`, with `extra` route keys.
 fn source(name: &str, url: &str, extra: &str) -> String {

@@ -3,7 +3,7 @@
 //! std thread, optionally requiring a client certificate), and a TLS client
 //! that keeps one connection open across requests.
 
-use super::http::{parse, Response, Seen};
+use super::http::{parse, read_request, Response, Seen};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
@@ -166,40 +166,6 @@ fn serve_one(tcp: TcpStream, config: Arc<ServerConfig>, log: &Mutex<Vec<Seen>>) 
             Ok(None) | Err(_) => return,
         }
     }
-}
-
-/// One HTTP/1.1 request (head + Content-Length body); `None` at a clean end.
-fn read_request(s: &mut impl Read) -> std::io::Result<Option<Seen>> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 8192];
-    let (head_end, headers) = loop {
-        let n = match s.read(&mut chunk) {
-            Ok(0) => return Ok(None),
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        buf.extend_from_slice(&chunk[..n]);
-        if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..pos]).to_string();
-            let headers: Vec<(String, String)> = head
-                .lines()
-                .skip(1)
-                .filter_map(|l| l.split_once(':'))
-                .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-                .collect();
-            break (pos + 4, headers);
-        }
-    };
-    let len: usize = headers.iter().find(|(k, _)| k == "content-length").and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
-    while buf.len() < head_end + len {
-        let n = s.read(&mut chunk)?;
-        if n == 0 {
-            break;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    Ok(Some(Seen { headers, body: buf[head_end..].to_vec() }))
 }
 
 /// A TLS client on one connection to hookd's ingress: requests go one

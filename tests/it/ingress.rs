@@ -81,9 +81,10 @@ fn bad_signatures_are_401_and_nothing_is_stored() {
     assert_eq!(post(&h.addr, "/webhooks/stripe", &[future], &body).expect("response").status, 401);
     let logs = wait_until(Duration::from_secs(10), "both stale lines in the log", || {
         let logs = h.logs();
-        (logs.matches("\"stale_timestamp\"").count() >= 2).then_some(logs)
+        (logs.matches("outcome=\"stale_timestamp\"").count() >= 2).then_some(logs)
     });
-    let stale: Vec<&str> = logs.lines().filter(|l| l.contains("\"stale_timestamp\"")).collect();
+    // The request lines (the debug line before each names the check too).
+    let stale: Vec<&str> = logs.lines().filter(|l| l.contains("outcome=\"stale_timestamp\"")).collect();
     let age = |l: &&str| l.contains("detail=\"signed 3600s ago\"") || l.contains("detail=\"signed 3601s ago\"");
     assert!(stale.iter().any(age), "{stale:?}");
     let ahead = |l: &&str| l.contains("s in the future (check this host's clock)\"");

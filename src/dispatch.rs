@@ -133,9 +133,12 @@ impl Running {
     }
 
     async fn deliver(self: Arc<Self>, start: plan::Start, permit: OwnedSemaphorePermit) {
-        let due = start.due;
+        let (due, key) = (start.due, start.slot.as_ref().map(|(k, _)| k.clone()));
         if let Err(e) = self.attempt(start, permit).await {
             tracing::error!(id = %id_text(&due.id), error = %e, "recording a delivery failed; it stays due");
+            if let Some(key) = key {
+                self.d.flow.unstarted(&key);
+            }
             tokio::time::sleep(STORE_ERROR_PAUSE).await;
             self.d.queue.done(&due);
             self.d.queue.wake();
@@ -150,6 +153,9 @@ impl Running {
         let claim = match self.d.store.claim(due, |_, _| Some(())).await? {
             Claimed::Run(claim, ()) => claim,
             Claimed::Nothing | Claimed::Busy { .. } => {
+                if let Some((key, _)) = &route_slot {
+                    self.d.flow.unstarted(key);
+                }
                 self.free(&due, slot, route_slot);
                 return Ok(());
             }

@@ -7,6 +7,7 @@ pub mod admin;
 mod child_env;
 pub mod guards;
 pub mod kinds;
+mod nats;
 pub mod raw;
 mod routes;
 pub mod secret;

@@ -9,6 +9,7 @@ pub mod background;
 pub mod callback;
 mod child;
 pub mod command;
+pub mod nats;
 mod run;
 
 use crate::config::admin::Alerts;
@@ -53,6 +54,8 @@ struct Running {
     d: Dispatcher,
     slots: Arc<Semaphore>,
     client: callback::Client,
+    /// Shared NATS connections of `nats` routes.
+    nats: nats::Pool,
     route_slots: Mutex<HashMap<RouteKey, (usize, Arc<Semaphore>)>>,
     alerts: TaskTracker,
 }
@@ -70,6 +73,7 @@ impl Dispatcher {
             d: self,
             slots,
             client: callback::client(),
+            nats: nats::Pool::default(),
             route_slots: Mutex::default(),
             alerts: TaskTracker::new(),
         });
@@ -217,6 +221,7 @@ impl Running {
         };
         let cx = run::Attempting {
             client: &self.client,
+            nats: &self.nats,
             store: &self.d.store,
             sources: &sources,
             admin_token: self.d.admin_token.as_ref(),

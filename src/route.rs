@@ -3,6 +3,7 @@
 //! key; no IO.
 
 use crate::config::secret::Secret;
+use crate::dispatch::nats::NatsTarget;
 use crate::retry::RetryPolicy;
 use crate::store::NewDelivery;
 use globset::{Glob, GlobSet, GlobSetBuilder};
@@ -14,6 +15,8 @@ pub enum Handler {
     Command { argv: Vec<String> },
     /// HTTP POST, signed per Standard Webhooks when a secret is set.
     Callback { url: String, signing_secret: Option<Secret> },
+    /// JetStream publish, delivered on the stream's ack (`dispatch/nats.rs`).
+    Nats(Box<NatsTarget>),
 }
 
 #[derive(Debug, Clone)]

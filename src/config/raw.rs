@@ -179,6 +179,20 @@ pub struct RawRoute {
     pub inherit_env: Vec<String>,
     /// Variables set for this route's handler (plain strings).
     pub env: BTreeMap<String, String>,
+    /// A NATS JetStream target instead of a command or url (SPEC §5).
+    pub nats: Option<RawNats>,
+}
+
+/// `nats = { url = "nats://…", subject = "webhooks.{source}.{event_type}", … }`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawNats {
+    /// One server or several, comma-separated (`nats://` or `tls://`).
+    pub url: String,
+    pub subject: String,
+    pub credentials_file: Option<String>,
+    pub token_file: Option<String>,
+    pub tls_ca_file: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]

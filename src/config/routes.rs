@@ -67,6 +67,18 @@ fn route(at: &str, index: usize, raw: &RawRoute, inherit_env: &[String], p: &mut
 
 /// `redact` gets the text forms of a callback's signing secret.
 fn handler(at: &str, raw: &RawRoute, redact: &mut Vec<Secret>, p: &mut Problems) -> Option<Handler> {
+    // A `nats` target (issue 17): the only target of its route.
+    if let Some(nats) = &raw.nats {
+        let others: Vec<&str> = [("command", raw.command.is_some()), ("url", raw.url.is_some())]
+            .into_iter()
+            .filter_map(|(k, set)| set.then_some(k))
+            .collect();
+        if !others.is_empty() {
+            let why = format!("has both nats and {}; a route has exactly one target", others.join(" and "));
+            return p.take(at, Err(why));
+        }
+        return super::nats::target(&format!("{at}.nats"), nats, redact, p).map(|t| Handler::Nats(Box::new(t)));
+    }
     match (&raw.command, &raw.url) {
         (Some(argv), None) if argv.is_empty() || argv[0].is_empty() => {
             p.take(format!("{at}.command"), Err("must name a program: [\"/path/to/handler\", \"arg\"…]".into()))
@@ -74,7 +86,7 @@ fn handler(at: &str, raw: &RawRoute, redact: &mut Vec<Secret>, p: &mut Problems)
         (Some(argv), None) => Some(Handler::Command { argv: argv.clone() }),
         (None, Some(url)) => callback(at, url, raw, redact, p),
         (Some(_), Some(_)) => p.take(at, Err("has both command and url; a route runs exactly one handler".into())),
-        (None, None) => p.take(at, Err("has neither command nor url".into())),
+        (None, None) => p.take(at, Err("has no target: command, url or nats".into())),
     }
 }
 

@@ -7,6 +7,7 @@
 use super::callback;
 use super::child;
 use super::command;
+use super::nats;
 use crate::config::secret::Secret;
 use crate::config::Sources;
 use crate::retry::{self, Outcome};
@@ -19,6 +20,7 @@ use std::time::{Duration, UNIX_EPOCH};
 /// What every attempt needs besides its route and claim.
 pub struct Attempting<'a> {
     pub client: &'a callback::Client,
+    pub nats: &'a nats::Pool,
     pub store: &'a Arc<Store>,
     /// All sources in force: their secrets are scrubbed from every tail.
     pub sources: &'a Sources,
@@ -34,6 +36,7 @@ pub async fn handler(cx: &Attempting<'_>, route: &Route, claim: &Claim) -> Attem
             let secret = signing_secret.as_ref().map(|s| s.expose().to_vec());
             run_callback(cx.client, route, url, secret, claim, cx.tail).await
         }
+        Handler::Nats(target) => run_nats(cx.nats, route, target, claim).await,
     };
     end.output_tail = child::scrub(end.output_tail, &child::secrets(cx.sources, cx.admin_token));
     let now = now_ms();
@@ -124,6 +127,44 @@ async fn run_callback(
         output_tail: result.response_tail,
         next: Next::Delivered,
     };
+    (outcome, end)
+}
+
+async fn run_nats(pool: &nats::Pool, route: &Route, target: &nats::NatsTarget, claim: &Claim) -> (Outcome, AttemptEnd) {
+    let (event, id) = (&claim.event, id_text(&claim.due.id));
+    let received = UNIX_EPOCH + Duration::from_millis(event.received_ms);
+    let received_at = humantime::format_rfc3339_millis(received).to_string();
+    let subject = target.subject.render(&nats::subject::Values {
+        source: &event.source,
+        event_id: &event.event_id,
+        event_type: &event.event_type,
+        id: &id,
+        attempt: claim.attempt,
+        received_at: &received_at,
+        headers: &event.headers,
+        body: &claim.body,
+    });
+    let content_type = event.headers.iter().find(|(k, _)| k == "content-type").map(|(_, v)| v.clone());
+    let msg = nats::Publish {
+        msg_id: format!("{}:{}", event.source, event.event_id),
+        subject: subject.clone(),
+        body: claim.body.clone(),
+        hookd_id: id,
+        source: event.source.clone(),
+        event_type: event.event_type.clone(),
+        attempt: claim.attempt,
+        content_type: content_type.unwrap_or_else(|| "application/json".into()),
+        timeout: route.timeout,
+    };
+    let (outcome, summary, tail) = match nats::publish(pool, target, msg).await {
+        nats::NatsOutcome::Delivered { stream, sequence, duplicate } => {
+            let what = if duplicate { "nats ack (duplicate)" } else { "nats ack" };
+            (Outcome::Delivered, what.to_string(), format!("{subject} -> stream {stream} seq {sequence}"))
+        }
+        nats::NatsOutcome::Retry { reason } => (retry_with(reason.clone()), reason, format!("{subject}: no ack")),
+    };
+    let end =
+        AttemptEnd { outcome: summary, exit_code: None, http_status: None, output_tail: tail, next: Next::Delivered };
     (outcome, end)
 }
 

@@ -7,7 +7,7 @@
 //! - `route`    — event-type globs → routes and their handlers; `order_by` keys
 //! - `store`    — the only sled user: dedup + event log + deliveries, group-committed
 //! - `queue`    — wake-ups and the deliveries running now (the store is the truth)
-//! - `dispatch` — runs due deliveries: command and HTTP-callback handlers, alerts
+//! - `dispatch` — runs due deliveries: command and HTTP-callback handlers, NATS JetStream, alerts
 //! - `retry`    — pure backoff schedule and outcome → next state
 //! - `janitor`  — retention of finished events and dedup keys
 //! - `admin`    — the admin API: events, DLQ, replay, purge, stats, metrics

@@ -7,7 +7,7 @@
 
 use crate::cli::check_config;
 use crate::support::http::post;
-use crate::support::nats::{Js, NatsServer, Stored};
+use crate::support::nats::{test_certificates, Js, NatsServer, Stored};
 use crate::support::sign::{stripe, unix_now};
 use crate::support::{wait_until, Hookd};
 use serde_json::Value;
@@ -280,6 +280,33 @@ fn an_r3_stream_takes_every_event_while_one_of_its_three_nodes_is_killed() {
     sender.finish();
     exactly_once(&js, "HOOKS", n);
     all_delivered(&h, n);
+}
+
+#[test]
+fn tls_is_verified_against_tls_ca_file_and_an_unverified_server_is_retried() {
+    let dir = tempfile::tempdir().expect("dir");
+    let (ca, cert, key) = test_certificates(dir.path());
+    let nats = NatsServer::start_tls(&cert, &key);
+    let url = format!("tls://127.0.0.1:{}", nats.port);
+    let js = Js::connect_tls(&url, &ca);
+    js.create_stream("TLS", &["tls.>"], 1);
+    // The same server: one route trusts the test CA, the other only the
+    // system's roots.
+    let ca_key = format!("subject = \"tls.ok\", tls_ca_file = \"{}\" }}", ca.display());
+    let trusted = route("trusted", &url, "tls.ok", "").replace("subject = \"tls.ok\" }", &ca_key);
+    let routes = format!("{trusted}{}", route("untrusted", &url, "tls.bad", ""));
+    let h = Hookd::start(&config(&routes));
+    let (_, id) = send(&h.addr, "evt_tls", "cus_1").expect("answer");
+    let v = wait_until(DRAIN, "the trusted route delivered, the other retried", || {
+        let v = show(&h, &id);
+        let ok = v["deliveries"][0]["state"] == "delivered";
+        (ok && v["deliveries"][1]["attempts"][1].is_object()).then_some(v)
+    });
+    assert_eq!(v["deliveries"][1]["state"], "retrying", "{v}");
+    let reason = v["deliveries"][1]["attempts"][0]["outcome"].as_str().unwrap_or("");
+    assert!(reason.starts_with("cannot connect to NATS"), "{v}");
+    let msgs = js.messages("TLS");
+    assert_eq!(msgs.iter().map(|m| m.subject.as_str()).collect::<Vec<_>>(), ["tls.ok"]);
 }
 
 #[test]

@@ -7,7 +7,7 @@ use super::wait_until;
 use async_nats::jetstream;
 use std::collections::BTreeMap;
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -36,6 +36,14 @@ impl NatsServer {
     pub fn start() -> NatsServer {
         let port = free_port();
         Self::launch(port, Vec::new())
+    }
+
+    /// One node that speaks only TLS, with `cert`/`key` (PEM).
+    pub fn start_tls(cert: &Path, key: &Path) -> NatsServer {
+        let port = free_port();
+        let tls = ["--tls", "--tlscert", &cert.display().to_string(), "--tlskey", &key.display().to_string()]
+            .map(|s| s.to_string());
+        Self::launch(port, tls.to_vec())
     }
 
     /// Three nodes on loopback, routed to each other (cluster `hookd`).
@@ -152,11 +160,18 @@ pub struct Js {
 impl Js {
     /// Connect to any of `urls` (comma-separated), retrying for a while.
     pub fn connect(urls: &str) -> Js {
+        Self::connect_with(urls, async_nats::ConnectOptions::new())
+    }
+
+    /// Connect over TLS, trusting the CA in `ca` (PEM).
+    pub fn connect_tls(url: &str, ca: &Path) -> Js {
+        Self::connect_with(url, async_nats::ConnectOptions::new().add_root_certificates(ca.into()).require_tls(true))
+    }
+
+    fn connect_with(urls: &str, options: async_nats::ConnectOptions) -> Js {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
         let addrs: Vec<async_nats::ServerAddr> = urls.split(',').map(|u| u.parse().expect("url")).collect();
-        let client = rt
-            .block_on(async_nats::ConnectOptions::new().retry_on_initial_connect().connect(addrs))
-            .expect("connect to nats-server");
+        let client = rt.block_on(options.retry_on_initial_connect().connect(addrs)).expect("connect to nats-server");
         let js = rt.block_on(async { jetstream::new(client) });
         Js { rt, js }
     }
@@ -214,4 +229,40 @@ impl Js {
             out
         })
     }
+}
+
+/// A test CA and a server certificate for 127.0.0.1 signed by it, made by
+/// `openssl` (installed by .ci/test) in `dir`: (ca.pem, server.pem, server.key).
+pub fn test_certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl").args(args).current_dir(dir).output().expect("run openssl");
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    run(&[
+        &["req", "-x509"][..],
+        &ec,
+        &["-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=hookd test CA"],
+    ]
+    .concat());
+    run(&[&["req"][..], &ec, &["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"]].concat());
+    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").expect("ext file");
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+    ]);
+    (dir.join("ca.pem"), dir.join("server.pem"), dir.join("server.key"))
 }

@@ -199,3 +199,32 @@ async fn log_event(servers: String, event: async_nats::Event) {
 fn cut(text: String) -> String {
     text.chars().take(REASON_MAX).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_are_spec_named_and_carry_no_control_characters() {
+        let msg = Publish {
+            subject: "s".into(),
+            body: Bytes::from_static(b"{}"),
+            msg_id: "stripe:evt_1".into(),
+            hookd_id: "01JABC".into(),
+            source: "stripe".into(),
+            event_type: "invoice.paid\r\nX-Evil: 1".into(),
+            attempt: 7,
+            content_type: "application/json".into(),
+            timeout: Duration::from_secs(1),
+        };
+        let h = headers(&msg);
+        let get = |k: &str| h.get(k).map(|v| v.as_str().to_string());
+        assert_eq!(get("Nats-Msg-Id").as_deref(), Some("stripe:evt_1"));
+        assert_eq!(get("Hookd-Id").as_deref(), Some("01JABC"));
+        assert_eq!(get("Hookd-Source").as_deref(), Some("stripe"));
+        assert_eq!(get("Hookd-Event-Type").as_deref(), Some("invoice.paid  X-Evil: 1"));
+        assert_eq!(get("Hookd-Attempt").as_deref(), Some("7"));
+        assert_eq!(get("Content-Type").as_deref(), Some("application/json"));
+        assert_eq!(get("X-Evil"), None);
+    }
+}

@@ -1,6 +1,7 @@
 //! SPEC §5 "NATS JetStream target" and §8 through the real binary, against
 //! a real nats-server: the message and its headers, a duplicate ack counted
-//! as delivered, a missing stream retried, `order_by` kept through the
+//! as delivered, an ack that timed out retried with the same msg id (one
+//! copy kept), a missing stream retried, `order_by` kept through the
 //! target, and — by `Nats-Msg-Id` — every acknowledged event in the stream
 //! exactly once across a `kill -9` of hookd, a nats-server outage, two hookd
 //! instances taking the same events, and a node of an R3 cluster killed.
@@ -153,6 +154,37 @@ fn an_event_is_published_raw_with_its_headers_and_a_duplicate_ack_is_delivered()
     let second = &v["deliveries"][0]["attempts"][1];
     assert_eq!(second["outcome"], "nats ack (duplicate)", "{v}");
     assert_eq!(js.count("HOOKS"), 1);
+}
+
+#[test]
+fn an_ack_that_timed_out_is_retried_with_the_same_msg_id_and_the_stream_keeps_one_copy() {
+    let nats = NatsServer::start();
+    let js = Js::connect(&nats.url());
+    js.create_stream("HOOKS", &["hooks.>"], 1);
+    let r = route("js", &nats.url(), "hooks.{source}", "").replace("timeout = \"2s\"", "timeout = \"500ms\"");
+    let h = Hookd::start(&config(&r));
+    // One event first, so hookd's connection is up (it opens on first use).
+    let (_, warm) = send(&h.addr, "evt_warm", "cus_1").expect("answer");
+    wait_until(DRAIN, "the first event delivered", || Some(show(&h, &warm)).filter(|v| v["status"] == "delivered"));
+    // The server stops answering: the publish goes out, its ack never comes.
+    nats.pause();
+    let (_, id) = send(&h.addr, "evt_slow", "cus_1").expect("answer");
+    let v = wait_until(DRAIN, "an attempt without an ack", || {
+        Some(show(&h, &id)).filter(|v| v["deliveries"][0]["attempts"][0]["ended_at"].is_string())
+    });
+    assert_eq!(v["deliveries"][0]["attempts"][0]["outcome"], "no ack within 500ms", "{v}");
+    assert_eq!(v["deliveries"][0]["state"], "retrying", "{v}");
+    // Back: it stores the first copy, then sees the same msg id again.
+    nats.resume();
+    let v = wait_until(DRAIN, "delivered", || Some(show(&h, &id)).filter(|v| v["status"] == "delivered"));
+    let attempts = v["deliveries"][0]["attempts"].as_array().cloned().unwrap_or_default();
+    assert!(attempts.len() >= 2, "{v}");
+    assert_eq!(attempts[attempts.len() - 1]["outcome"], "nats ack (duplicate)", "{v}");
+    let msgs: Vec<Stored> =
+        js.messages("HOOKS").into_iter().filter(|m| m.header("Nats-Msg-Id") != "s:evt_warm").collect();
+    assert_eq!(msgs.len(), 1, "one copy of the event");
+    assert_eq!(msgs[0].header("Nats-Msg-Id"), "s:evt_slow");
+    assert_eq!(msgs[0].header("Hookd-Attempt"), "1", "the copy kept is the first publish");
 }
 
 #[test]

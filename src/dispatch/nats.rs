@@ -89,6 +89,17 @@ pub struct Pool {
 type Shared = Arc<OnceCell<jetstream::Context>>;
 
 impl Pool {
+    /// Forget the connections of servers no route names any more (after
+    /// a reload); each closes once the last attempt using it is done.
+    pub fn retain(&self, in_use: impl Fn(&Server) -> bool) {
+        self.conns.lock().unwrap_or_else(|p| p.into_inner()).retain(|(s, _)| in_use(s));
+    }
+
+    /// Whether `server` has a connection (or one being opened).
+    pub fn knows(&self, server: &Server) -> bool {
+        self.conns.lock().unwrap_or_else(|p| p.into_inner()).iter().any(|(s, _)| s == server)
+    }
+
     /// The server's connection: opened once (callers wait for the one
     /// connect in progress); a failed connect is tried again next time.
     async fn context(&self, server: &Server) -> Result<jetstream::Context, String> {

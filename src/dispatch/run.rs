@@ -36,7 +36,7 @@ pub async fn handler(cx: &Attempting<'_>, route: &Route, claim: &Claim) -> Attem
             let secret = signing_secret.as_ref().map(|s| s.expose().to_vec());
             run_callback(cx.client, route, url, secret, claim, cx.tail).await
         }
-        Handler::Nats(target) => run_nats(cx.nats, route, target, claim).await,
+        Handler::Nats(target) => run_nats(cx, route, target, claim).await,
     };
     end.output_tail = child::scrub(end.output_tail, &child::secrets(cx.sources, cx.admin_token));
     let now = now_ms();
@@ -130,7 +130,18 @@ async fn run_callback(
     (outcome, end)
 }
 
-async fn run_nats(pool: &nats::Pool, route: &Route, target: &nats::NatsTarget, claim: &Claim) -> (Outcome, AttemptEnd) {
+async fn run_nats(
+    cx: &Attempting<'_>,
+    route: &Route,
+    target: &nats::NatsTarget,
+    claim: &Claim,
+) -> (Outcome, AttemptEnd) {
+    let pool = cx.nats;
+    // A server not seen before: the routes may have been reloaded, so let
+    // go of the connections no route names any more.
+    if !pool.knows(&target.server) {
+        pool.retain(|s| names_server(cx.sources, s));
+    }
     let (event, id) = (&claim.event, id_text(&claim.due.id));
     let received = UNIX_EPOCH + Duration::from_millis(event.received_ms);
     let received_at = humantime::format_rfc3339_millis(received).to_string();
@@ -166,6 +177,11 @@ async fn run_nats(pool: &nats::Pool, route: &Route, target: &nats::NatsTarget, c
     let end =
         AttemptEnd { outcome: summary, exit_code: None, http_status: None, output_tail: tail, next: Next::Delivered };
     (outcome, end)
+}
+
+fn names_server(sources: &Sources, server: &nats::Server) -> bool {
+    let mut routes = sources.values().flat_map(|s| s.routes.iter());
+    routes.any(|r| matches!(&r.handler, Handler::Nats(t) if &t.server == server))
 }
 
 fn retry_with(reason: String) -> Outcome {

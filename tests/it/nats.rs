@@ -1,7 +1,8 @@
 //! SPEC §5 "NATS JetStream target" and §8 through the real binary, against
 //! a real nats-server: the message and its headers, a duplicate ack counted
 //! as delivered, an ack that timed out retried with the same msg id (one
-//! copy kept), a missing stream retried, `order_by` kept through the
+//! copy kept), a reload that moves a route to another server, TLS against
+//! `tls_ca_file`, a missing stream retried, `order_by` kept through the
 //! target, and — by `Nats-Msg-Id` — every acknowledged event in the stream
 //! exactly once across a `kill -9` of hookd, a nats-server outage, two hookd
 //! instances taking the same events, and a node of an R3 cluster killed.
@@ -313,6 +314,29 @@ fn an_r3_stream_takes_every_event_while_one_of_its_three_nodes_is_killed() {
     sender.finish();
     exactly_once(&js, "HOOKS", n);
     all_delivered(&h, n);
+}
+
+#[test]
+fn a_reload_moves_a_route_to_another_server_and_lets_the_old_connection_go() {
+    let (a, b) = (NatsServer::start(), NatsServer::start());
+    let (ja, jb) = (Js::connect(&a.url()), Js::connect(&b.url()));
+    ja.create_stream("HOOKS", &["hooks.>"], 1);
+    jb.create_stream("HOOKS", &["hooks.>"], 1);
+    let h = Hookd::start(&config(&route("js", &a.url(), "hooks.{source}", "")));
+    let hookd_on = |s: &NatsServer| s.clients().iter().any(|n| n.starts_with("hookd/"));
+    assert_eq!(send(&h.addr, &evt(0), "cus_1").expect("answer").0, 202);
+    exactly_once(&ja, "HOOKS", 1);
+    assert!(hookd_on(&a), "{:?}", a.clients());
+
+    let text = std::fs::read_to_string(&h.config).expect("config");
+    std::fs::write(&h.config, text.replace(&a.url(), &b.url())).expect("rewrite config");
+    h.hangup();
+    wait_until(DRAIN, "the reload", || h.logs().contains("configuration reloaded").then_some(()));
+    assert_eq!(send(&h.addr, &evt(1), "cus_1").expect("answer").0, 202);
+    wait_until(DRAIN, "the next event on the new server", || (jb.count("HOOKS") == 1).then_some(()));
+    assert_eq!(jb.messages("HOOKS")[0].header("Nats-Msg-Id"), "s:evt_00001");
+    wait_until(DRAIN, "the old connection closed", || (!hookd_on(&a)).then_some(()));
+    assert_eq!(ja.count("HOOKS"), 1);
 }
 
 #[test]

@@ -25,6 +25,8 @@ fn free_port() -> u16 {
 
 pub struct NatsServer {
     pub port: u16,
+    /// The HTTP monitoring port (`-m`): `/connz`, `/jsz`.
+    pub monitor: u16,
     args: Vec<String>,
     child: Option<Child>,
     _store: tempfile::TempDir,
@@ -77,11 +79,12 @@ impl NatsServer {
     fn launch(port: u16, extra: Vec<String>) -> NatsServer {
         let store = tempfile::tempdir().expect("store dir");
         let log = store.path().join("server.log");
-        let mut args: Vec<String> =
-            ["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"].iter().map(|s| s.to_string()).collect();
+        let monitor = free_port();
+        let (p, m) = (port.to_string(), monitor.to_string());
+        let mut args: Vec<String> = ["-a", "127.0.0.1", "-p", &p, "-m", &m, "-js", "-sd"].map(String::from).to_vec();
         args.push(store.path().join("js").display().to_string());
         args.extend(extra);
-        let mut server = NatsServer { port, args, child: None, _store: store, log };
+        let mut server = NatsServer { port, monitor, args, child: None, _store: store, log };
         server.spawn();
         server
     }
@@ -100,6 +103,14 @@ impl NatsServer {
         wait_until(Duration::from_secs(15), "nats-server listening", || {
             std::net::TcpStream::connect(("127.0.0.1", port)).ok()
         });
+    }
+
+    /// The names of the clients connected now (from `/connz`).
+    pub fn clients(&self) -> Vec<String> {
+        let Some(r) = super::http::get(&format!("127.0.0.1:{}", self.monitor), "/connz") else { return Vec::new() };
+        let v: serde_json::Value = serde_json::from_str(&r.body).unwrap_or_default();
+        let conns = v["connections"].as_array().cloned().unwrap_or_default();
+        conns.iter().map(|c| c["name"].as_str().unwrap_or("").to_string()).collect()
     }
 
     pub fn url(&self) -> String {

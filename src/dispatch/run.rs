@@ -1,5 +1,5 @@
-//! One attempt of one handler, as data: runs the route's command or
-//! callback and maps what happened to an `Outcome` and the `AttemptEnd`
+//! One attempt of one handler, as data: runs the route's command,
+//! callback or NATS publish and maps what happened to an `Outcome` and the `AttemptEnd`
 //! the store records (retry timing from the pure `retry` module), its
 //! output tail scrubbed of every secret. Also the SPEC §5 `HOOKD_*`
 //! variables.

@@ -35,6 +35,13 @@ install -d -m 0755 "$DESTDIR$PREFIX/bin" "$DESTDIR$doc" "$DESTDIR$UNITDIR" "$DES
 install -d -m 0700 "$DESTDIR$conf/secrets"
 install -m 0755 "$bin" "$DESTDIR$PREFIX/bin/hookd"
 install -m 0644 "$here/../docs/operations.md" "$DESTDIR$doc/operations.md"
+share=$PREFIX/share
+install -d -m 0755 "$DESTDIR$share/man/man1" "$DESTDIR$share/bash-completion/completions" \
+    "$DESTDIR$share/zsh/vendor-completions" "$DESTDIR$share/fish/vendor_completions.d"
+install -m 0644 "$here"/man/*.1 "$DESTDIR$share/man/man1/"
+install -m 0644 "$here/completions/hookd.bash" "$DESTDIR$share/bash-completion/completions/hookd"
+install -m 0644 "$here/completions/_hookd" "$DESTDIR$share/zsh/vendor-completions/_hookd"
+install -m 0644 "$here/completions/hookd.fish" "$DESTDIR$share/fish/vendor_completions.d/hookd.fish"
 
 unit=$(mktemp)
 trap 'rm -f "$unit"' EXIT

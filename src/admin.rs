@@ -4,29 +4,40 @@
 //! OpenMetrics when `Accept` asks). Reads and changes state only through
 //! the store's API; a replay is a store write plus a wake-up. Request bodies
 //! are read within `read_timeout` and at most `MAX_REQUEST_BODY` bytes.
-//! Never returns bodies, secrets or the token.
+//! Returns a stored body only at `GET /v1/events/{id}/body` (SPEC §6), and
+//! never sender headers, secrets or the token. `/ui/` is the console's
+//! (`crate::console`); a request carrying its session cookie, or any
+//! `Origin` but this one, may change state only from this origin.
 
+mod dlq;
+mod events;
+mod routes;
+mod tail;
 mod views;
 
+pub use tail::AdminBody;
+
 use crate::config::SharedSources;
+use crate::console::{self, Sessions};
+use crate::feed::Feed;
 use crate::http::{HttpResponse, UNIX_PEER};
 use crate::ingress::{error, reply};
 use crate::metrics::{Format, Metrics};
 use crate::queue::Queue;
-use crate::route;
 use crate::store::keys::{id_text, parse_id, Id};
-use crate::store::{died_at, now_ms, DeadView, EventFilter, PurgeOutcome, Store, StoreError};
+use crate::store::{Store, StoreError};
 use bytes::Bytes;
+use dlq::dry_run;
 use http::{Method, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use hyper::Request;
 use serde_json::{json, Value};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use views::{dead_json, event_json, Filter};
+use tokio_util::sync::CancellationToken;
 
 const DEFAULT_LIMIT: usize = 50;
 const MAX_LIMIT: usize = 1000;
@@ -43,9 +54,27 @@ pub struct Admin {
     /// A request body must arrive within this (`[server] read_timeout`,
     /// as the headers must).
     pub read_timeout: Duration,
+    /// What happens, for `/v1/tail` and the per-minute counts.
+    pub feed: Feed,
+    /// The console's logins (TCP only).
+    pub sessions: Sessions,
+    /// Ends the open `/v1/tail` streams.
+    pub shutdown: CancellationToken,
+    /// `[dispatch] output_tail`: a stored tail this long was cut.
+    pub output_tail: usize,
 }
 
 type Answer = Result<HttpResponse, AdminError>;
+
+/// Who is asking: what decides the same-origin rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Caller {
+    /// On the unix socket: no token needed (the socket's mode is the guard).
+    Socket,
+    Bearer,
+    /// The console's session cookie.
+    Session,
+}
 
 /// Why an admin request is refused; mapped to status + JSON in one place.
 #[derive(Debug)]
@@ -59,6 +88,8 @@ pub enum AdminError {
     TooSlow,
     Internal(&'static str, &'static str),
     Storage,
+    /// A state change from another origin (or a cookie without `Origin`).
+    CrossOrigin,
 }
 
 impl AdminError {
@@ -79,33 +110,115 @@ impl AdminError {
             AdminError::Storage => {
                 error(StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable", "storage error; see the hookd log")
             }
+            AdminError::CrossOrigin => error(
+                StatusCode::FORBIDDEN,
+                "cross_origin",
+                "state-changing requests are accepted only from the console's own origin",
+            ),
         }
     }
 }
 
 impl Admin {
-    pub async fn handle(self: Arc<Self>, req: Request<Incoming>, peer: SocketAddr) -> HttpResponse {
-        if peer != UNIX_PEER && !self.authorized(&req) {
-            return error(StatusCode::UNAUTHORIZED, "unauthorized", "a valid bearer token is required");
-        }
-        let method = req.method().clone();
+    pub async fn handle(self: Arc<Self>, req: Request<Incoming>, peer: SocketAddr) -> hyper::Response<AdminBody> {
         let path = req.uri().path().trim_end_matches('/').to_string();
+        if console::owns(req.uri().path()) {
+            return self.console(req, peer).await.map(AdminBody::from);
+        }
+        let Some(caller) = self.caller(&req, peer) else {
+            return error(StatusCode::UNAUTHORIZED, "unauthorized", "a valid bearer token is required")
+                .map(AdminBody::from);
+        };
+        let method = req.method().clone();
+        if !matches!(method, Method::GET | Method::HEAD) && !origin_allowed(caller, req.headers()) {
+            return AdminError::CrossOrigin.into_response().map(AdminBody::from);
+        }
         let query: HashMap<String, String> =
             form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes()).into_owned().collect();
         let segments: Vec<&str> = path.split('/').skip(1).collect();
+        if let (&Method::GET, ["v1", "tail"]) = (&method, segments.as_slice()) {
+            return self.tail(&query).unwrap_or_else(|e| e.into_response().map(AdminBody::from));
+        }
         let answer = match (&method, segments.as_slice()) {
             (&Method::GET, ["metrics"]) => self.metrics(&req),
             (&Method::GET, ["v1", "stats"]) => Ok(self.stats()),
+            (&Method::GET, ["v1", "stats", "minutes"]) => Ok(self.minutes()),
+            (&Method::GET, ["v1", "routes"]) => Ok(self.routes()),
             (&Method::GET, ["v1", "events"]) => self.list_events(&query),
             (&Method::GET, ["v1", "events", id]) => self.show_event(id),
+            (&Method::GET, ["v1", "events", id, "body"]) => self.event_body(id),
             (&Method::POST, ["v1", "events", id, "replay"]) => self.replay_event(id).await,
+            (&Method::POST, ["v1", "events", id, "retry"]) => self.retry_event(id).await,
             (&Method::GET, ["v1", "dlq"]) => self.list_dead(&query),
-            (&Method::POST, ["v1", "dlq", "replay"]) => self.replay_dead(req).await,
-            (&Method::DELETE, ["v1", "dlq"]) => self.purge_older(&query).await,
-            (&Method::DELETE, ["v1", "dlq", id]) => self.purge(id).await,
+            (&Method::POST, ["v1", "dlq", "replay"]) => match dry_run(&query) {
+                Ok(dry) => self.replay_dead(req, dry).await,
+                Err(e) => Err(e),
+            },
+            (&Method::DELETE, ["v1", "dlq"]) => self.purge_filtered(&query).await,
+            (&Method::DELETE, ["v1", "dlq", id]) => match dry_run(&query) {
+                Ok(dry) => self.purge(id, dry).await,
+                Err(e) => Err(e),
+            },
             _ => Err(AdminError::NotFound("no such admin path or method".into())),
         };
-        answer.unwrap_or_else(AdminError::into_response)
+        answer.unwrap_or_else(AdminError::into_response).map(AdminBody::from)
+    }
+
+    /// The bearer token, the console's cookie, or the unix socket.
+    fn caller(&self, req: &Request<Incoming>, peer: SocketAddr) -> Option<Caller> {
+        if peer == UNIX_PEER {
+            return Some(Caller::Socket);
+        }
+        if self.authorized(req) {
+            return Some(Caller::Bearer);
+        }
+        self.sessions.valid(req.headers()).then_some(Caller::Session)
+    }
+
+    /// `/ui/…`: the login and logout, else an asset.
+    async fn console(&self, req: Request<Incoming>, peer: SocketAddr) -> HttpResponse {
+        let path = req.uri().path().to_string();
+        let login = match (req.method(), path.as_str()) {
+            (&Method::POST, "/ui/login") => true,
+            (&Method::POST, "/ui/logout") => false,
+            (method, path) => return console::asset(method, path),
+        };
+        if console::same_origin(req.headers()) != Some(true) {
+            return AdminError::CrossOrigin.into_response();
+        }
+        if !login {
+            self.sessions.close(req.headers());
+            return console::cookie_answer(None, false);
+        }
+        if peer == UNIX_PEER {
+            return console::cookie_answer(None, false);
+        }
+        if let Err(wait) = self.sessions.may_try_login() {
+            let mut resp = error(StatusCode::TOO_MANY_REQUESTS, "too_many_logins", "too many login attempts; wait");
+            let secs = wait.as_secs().max(1).to_string();
+            if let Ok(v) = http::HeaderValue::from_str(&secs) {
+                resp.headers_mut().insert(http::header::RETRY_AFTER, v);
+            }
+            return resp;
+        }
+        let secure = req.headers().get(http::header::ORIGIN).is_some_and(|o| o.as_bytes().starts_with(b"https://"));
+        let body = match read_json(req, self.read_timeout).await {
+            Ok(b) => b,
+            Err(e) => return e.into_response(),
+        };
+        let given = body["token"].as_str().unwrap_or("").trim().as_bytes().to_vec();
+        let right = self.token.as_ref().is_some_and(|t| crate::verify::ct_eq(&given, t));
+        if !right {
+            tracing::warn!(%peer, "console login refused: wrong token");
+            return error(StatusCode::UNAUTHORIZED, "unauthorized", "that is not the admin token");
+        }
+        match self.sessions.open() {
+            Some(id) => {
+                tracing::info!(%peer, "console login");
+                console::cookie_answer(Some(&id), secure)
+            }
+            None => AdminError::Internal("no_randomness", "no session id could be made").into_response(),
+        }
     }
 
     fn authorized(&self, req: &Request<Incoming>) -> bool {
@@ -136,117 +249,14 @@ impl Admin {
         body["running"] = json!(self.queue.running());
         reply(StatusCode::OK, body)
     }
+}
 
-    fn list_events(&self, q: &HashMap<String, String>) -> Answer {
-        let filter = Filter::from_query(q).map_err(bad_request)?;
-        let page = self.store.list_events(&|v| filter.keeps(v), limit(q)?, cursor(q)).map_err(store_error)?;
-        let items: Vec<Value> = page.items.iter().map(|v| event_json(v, false)).collect();
-        Ok(reply(StatusCode::OK, json!({"items": items, "next_cursor": page.next_cursor})))
-    }
-
-    fn show_event(&self, id: &str) -> Answer {
-        let id = parse(id)?;
-        match self.store.event_view_whole(&id).map_err(store_error)? {
-            Some(view) => Ok(reply(StatusCode::OK, event_json(&view, true))),
-            None => Err(not_found(&id)),
-        }
-    }
-
-    async fn replay_event(&self, id: &str) -> Answer {
-        let id = parse(id)?;
-        let mut replayed = self.store.replay_event(&id).await.map_err(store_error)?.ok_or_else(|| not_found(&id))?;
-        if replayed == 0 {
-            let sources = self.sources.load_full();
-            let routed = self.store.route_unrouted(&id, |event, body| match sources.get(&event.source) {
-                Some(source) => route::deliveries(&source.routes, &event.event_type, body),
-                None => Vec::new(),
-            });
-            replayed = routed.await.map_err(store_error)?.unwrap_or(0);
-        }
-        self.queue.wake();
-        tracing::info!(id = %id_text(&id), replayed, "event replayed");
-        Ok(reply(StatusCode::OK, json!({"id": id_text(&id), "replayed": replayed})))
-    }
-
-    fn list_dead(&self, q: &HashMap<String, String>) -> Answer {
-        let filter = Filter::from_query(q).map_err(bad_request)?;
-        let page = self.store.list_dead(&|v| filter.keeps(v), limit(q)?, cursor(q)).map_err(store_error)?;
-        let items: Vec<Value> = page.items.iter().map(dead_json).collect();
-        Ok(reply(StatusCode::OK, json!({"items": items, "next_cursor": page.next_cursor})))
-    }
-
-    /// `{"ids": [..]}`, or `{"all": true}` with optional `source` / `type`.
-    async fn replay_dead(&self, req: Request<Incoming>) -> Answer {
-        let body = read_json(req, self.read_timeout).await?;
-        let ids: Vec<Id> = match (body.get("ids"), body.get("all")) {
-            (Some(Value::Array(ids)), None) => {
-                ids.iter().map(|v| parse(v.as_str().unwrap_or(""))).collect::<Result<_, _>>()?
-            }
-            (None, Some(Value::Bool(true))) => {
-                let q: HashMap<String, String> = ["source", "type"]
-                    .iter()
-                    .filter_map(|k| Some((k.to_string(), body.get(*k)?.as_str()?.to_string())))
-                    .collect();
-                let filter = Filter::from_query(&q).map_err(bad_request)?;
-                self.dead_ids(&|v| filter.keeps(v), |_| true)?
-            }
-            _ => {
-                return Err(bad_request("expected {\"ids\": [...]} or {\"all\": true, \"source\"?, \"type\"?}".into()))
-            }
-        };
-        let (mut replayed, mut missing) = (0, Vec::new());
-        for id in &ids {
-            match self.store.replay_dead(id).await.map_err(store_error)? {
-                Some(n) => replayed += n,
-                None => missing.push(id_text(id)),
-            }
-        }
-        self.queue.wake();
-        tracing::info!(events = ids.len(), replayed, "dead deliveries replayed");
-        Ok(reply(StatusCode::OK, json!({"replayed": replayed, "events": ids.len(), "not_found": missing})))
-    }
-
-    /// Every event with a dead delivery that `filter` and `keep` keep,
-    /// walking the whole DLQ page by page.
-    fn dead_ids(&self, filter: EventFilter, keep: impl Fn(&DeadView) -> bool) -> Result<Vec<Id>, AdminError> {
-        let mut ids = BTreeSet::new();
-        let mut cursor = None;
-        loop {
-            let page = self.store.list_dead(filter, MAX_LIMIT, cursor.as_deref()).map_err(store_error)?;
-            ids.extend(page.items.iter().filter(|d| keep(d)).map(|d| d.id));
-            match page.next_cursor {
-                Some(c) => cursor = Some(c),
-                None => return Ok(ids.into_iter().collect()),
-            }
-        }
-    }
-
-    async fn purge(&self, id: &str) -> Answer {
-        let id = parse(id)?;
-        match self.store.purge_dead(&id).await.map_err(store_error)? {
-            PurgeOutcome::Purged => Ok(reply(StatusCode::OK, json!({"purged": 1}))),
-            PurgeOutcome::NotFound => Err(not_found(&id)),
-            PurgeOutcome::NotDead => Err(AdminError::Conflict("not_dead", "the event has no dead delivery")),
-            PurgeOutcome::InFlight => {
-                Err(AdminError::Conflict("in_flight", "a delivery of this event is still pending or retrying"))
-            }
-        }
-    }
-
-    /// `DELETE /v1/dlq?older_than=7d`: purge events whose dead deliveries
-    /// died before then.
-    async fn purge_older(&self, q: &HashMap<String, String>) -> Answer {
-        let age = q.get("older_than").ok_or_else(|| bad_request("older_than is required (e.g. 7d)".into()))?;
-        let age = crate::config::units::duration(age).map_err(bad_request)?;
-        let cutoff = now_ms().saturating_sub(age.as_millis() as u64);
-        let old = self.dead_ids(&|_| true, |d| died_at(&d.delivery).unwrap_or(0) < cutoff)?;
-        let mut purged = 0;
-        for id in old {
-            if self.store.purge_dead(&id).await.map_err(store_error)? == PurgeOutcome::Purged {
-                purged += 1;
-            }
-        }
-        Ok(reply(StatusCode::OK, json!({"purged": purged})))
+/// A request that a browser may have sent for another site: a state change
+/// is taken only with no `Origin` from a non-browser caller, or this origin.
+fn origin_allowed(caller: Caller, headers: &http::HeaderMap) -> bool {
+    match console::same_origin(headers) {
+        Some(same) => same,
+        None => caller != Caller::Session,
     }
 }
 

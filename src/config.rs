@@ -8,9 +8,11 @@ mod child_env;
 pub mod guards;
 pub mod kinds;
 mod nats;
+mod paths;
 pub mod raw;
 mod routes;
 pub mod secret;
+pub mod tls;
 pub mod units;
 
 pub use child_env::BASELINE as BASELINE_ENV;
@@ -40,6 +42,9 @@ pub struct Config {
     pub admin: Option<admin::Admin>,
     pub alerts: Option<admin::Alerts>,
     pub sources: Sources,
+    /// The https client of alerts (and of callbacks without TLS keys of
+    /// their own): the system's roots plus `[tls] ca_file`.
+    pub https: crate::tls::client::HttpsClient,
     /// Problems that do not stop hookd, each `path.to.key: reason`
     /// (`check-config` prints them, `serve` logs them at WARN).
     pub warnings: Vec<String>,
@@ -67,6 +72,8 @@ pub struct Server {
     pub unverified_rate_limit: governor::Quota,
     /// Open connections per peer address.
     pub max_connections_per_address: usize,
+    /// HTTPS on the listen port; `None`: plain HTTP.
+    pub tls: Option<tls::ServerTls>,
 }
 
 /// hyper's smallest read buffer: a header limit below it cannot be enforced.
@@ -158,7 +165,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
 pub fn load_admin(path: &Path) -> Result<Option<admin::Admin>, ConfigErrors> {
     let raw = load_raw(path)?;
     let mut p = Problems::default();
-    let admin = admin::admin(&raw.admin, &base_dir(path), &mut p);
+    let admin = admin::admin(&raw.admin, &mut p);
     match p.0.is_empty() {
         true => Ok(admin),
         false => Err(ConfigErrors(p.0)),
@@ -178,17 +185,13 @@ pub fn load_storage(path: &Path) -> Result<Storage, ConfigErrors> {
     }
 }
 
-/// The directory of the config file, against which relative paths in it
-/// are read.
-fn base_dir(path: &Path) -> PathBuf {
-    path.parent().map(Path::to_path_buf).unwrap_or_default()
-}
-
 fn load_raw(path: &Path) -> Result<RawConfig, ConfigErrors> {
     let figment = Figment::new()
         .merge(Toml::file_exact(path))
         .merge(Env::prefixed("HOOKD_").filter(|k| k.as_str().contains("__")).split("__"));
-    figment.extract().map_err(figment_errors)
+    let mut raw: RawConfig = figment.extract().map_err(figment_errors)?;
+    paths::absolutize(&mut raw, &paths::base_of(path));
+    Ok(raw)
 }
 
 impl Config {
@@ -197,11 +200,72 @@ impl Config {
         crate::store::Options { cache_capacity: self.storage.cache_capacity, segment_size: self.storage.segment_size }
     }
 
-    /// The effective configuration as TOML, with every secret value redacted.
+    /// The effective configuration as TOML, with every secret value
+    /// redacted and each route's defaults written out (its name, timeout,
+    /// retry policy, permanent exit codes, concurrency).
     pub fn redacted_toml(&self) -> String {
+        toml::to_string_pretty(&self.effective()).unwrap_or_default()
+    }
+
+    /// What `redacted_toml` prints, as a value (`check-config --json`).
+    pub fn effective(&self) -> toml::Value {
         let mut raw = toml::Value::try_from(&self.raw).unwrap_or(toml::Value::String(String::new()));
         redact(&mut raw);
-        toml::to_string_pretty(&raw).unwrap_or_default()
+        self.fill_route_defaults(&mut raw);
+        raw
+    }
+
+    fn fill_route_defaults(&self, raw: &mut toml::Value) {
+        let Some(sources) = raw.get_mut("sources").and_then(toml::Value::as_table_mut) else { return };
+        for (name, source) in sources.iter_mut() {
+            let Some(valid) = self.sources.get(name) else { continue };
+            let Some(routes) = source.get_mut("routes").and_then(toml::Value::as_array_mut) else { continue };
+            for (table, route) in routes.iter_mut().zip(&valid.routes) {
+                let Some(t) = table.as_table_mut() else { continue };
+                let text = |d: Duration| toml::Value::String(humantime::format_duration(d).to_string());
+                t.insert("name".into(), toml::Value::String(route.name.clone()));
+                t.insert("timeout".into(), text(route.timeout));
+                let mut retry = toml::map::Map::new();
+                retry.insert("attempts".into(), toml::Value::Integer(route.retry.attempts.into()));
+                retry.insert("initial".into(), text(route.retry.initial));
+                retry.insert("max".into(), text(route.retry.max));
+                t.insert("retry".into(), toml::Value::Table(retry));
+                let codes = route.permanent_exit_codes.iter().map(|c| toml::Value::Integer((*c).into())).collect();
+                t.insert("permanent_exit_codes".into(), toml::Value::Array(codes));
+                let concurrency = route.concurrency.unwrap_or(self.dispatch.concurrency);
+                t.insert("concurrency".into(), toml::Value::Integer(concurrency as i64));
+            }
+        }
+    }
+
+    /// One line for the end of `check-config`: what this config runs.
+    pub fn summary(&self) -> String {
+        let routes: usize = self.sources.values().map(|s| s.routes.len()).sum();
+        let admin = match &self.admin {
+            Some(a) => format!("admin API on {}", a.listen),
+            None => "no admin API".to_string(),
+        };
+        format!(
+            "{}: ok: {} {}, {} {}, listening on {}, store at {}, {}, {} {}",
+            self.path.display(),
+            self.sources.len(),
+            plural(self.sources.len(), "source", "sources"),
+            routes,
+            plural(routes, "route", "routes"),
+            self.server.listen,
+            self.storage.path.display(),
+            admin,
+            self.warnings.len(),
+            plural(self.warnings.len(), "warning", "warnings"),
+        )
+    }
+}
+
+fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
+    if n == 1 {
+        one
+    } else {
+        many
     }
 }
 
@@ -234,11 +298,17 @@ fn figment_errors(err: figment::Error) -> ConfigErrors {
             .map(|e| {
                 let mut path = e.path.clone();
                 let reason = match &e.kind {
-                    figment::error::Kind::UnknownField(field, _) => {
+                    figment::error::Kind::UnknownField(field, expected) => {
                         if path.last() != Some(field) {
                             path.push(field.clone());
                         }
-                        "unknown key".to_string()
+                        match nearest(field, expected) {
+                            Some(near) => format!("unknown key; did you mean {near:?}?"),
+                            None => "unknown key".to_string(),
+                        }
+                    }
+                    figment::error::Kind::InvalidType(found, _) if path.last().is_some_and(|k| is_duration_key(k)) => {
+                        format!("found {found}, expected a duration string like \"30s\", \"5m\" or \"7d\"")
                     }
                     // Never echo what was written under a secret's key.
                     figment::error::Kind::InvalidType(_, expected) if holds_secret(&path) => {
@@ -250,10 +320,56 @@ fn figment_errors(err: figment::Error) -> ConfigErrors {
                     figment::error::Kind::Message(m) => without_source_lines(m),
                     kind => kind.to_string(),
                 };
-                let path = if path.is_empty() { "config".to_string() } else { path.join(".") };
-                format!("{path}: {reason}")
+                format!("{}: {reason}", key_path(&path))
             })
             .collect(),
+    )
+}
+
+/// figment's key path in the spelling validation uses:
+/// `sources.s.routes[0].command`, not `sources.s.routes.0.command`.
+fn key_path(path: &[String]) -> String {
+    let mut out = String::new();
+    for key in path {
+        if key.bytes().all(|b| b.is_ascii_digit()) && !out.is_empty() {
+            out.push_str(&format!("[{key}]"));
+        } else {
+            if !out.is_empty() {
+                out.push('.');
+            }
+            out.push_str(key);
+        }
+    }
+    if out.is_empty() {
+        "config".to_string()
+    } else {
+        out
+    }
+}
+
+/// The expected key closest to a misspelt one, when it is close enough to
+/// be the likely intent.
+fn nearest<'a>(field: &str, expected: &[&'a str]) -> Option<&'a str> {
+    expected
+        .iter()
+        .map(|e| (strsim::damerau_levenshtein(field, e), *e))
+        .filter(|(d, e)| *d <= 2.max(e.len() / 4))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, e)| e)
+}
+
+/// Keys whose value is a duration string.
+fn is_duration_key(key: &str) -> bool {
+    matches!(
+        key,
+        "timeout"
+            | "read_timeout"
+            | "tolerance"
+            | "dedup_window"
+            | "retain_delivered"
+            | "retain_dead"
+            | "initial"
+            | "max"
     )
 }
 
@@ -289,7 +405,7 @@ impl Problems {
 }
 
 fn validate(path: &Path, raw: RawConfig, p: &mut Problems) -> Option<Config> {
-    let listen = p.take("server.listen", raw.server.listen.parse().map_err(|e| format!("{e}")));
+    let listen = p.take("server.listen", socket_addr(&raw.server.listen));
     let max_body = p.take("server.max_body", units::size(&raw.server.max_body));
     let read_timeout = p.take("server.read_timeout", units::duration(&raw.server.read_timeout));
     let trusted_proxies = p.take("server.trusted_proxies", guards::cidrs(&raw.server.trusted_proxies));
@@ -299,8 +415,10 @@ fn validate(path: &Path, raw: RawConfig, p: &mut Problems) -> Option<Config> {
     if raw.server.max_connections_per_address == 0 {
         p.push("server.max_connections_per_address", "must be at least 1");
     }
-    let admin = admin::admin(&raw.admin, &base_dir(path), p);
+    let admin = admin::admin(&raw.admin, p);
     let alerts = admin::alerts(&raw.alerts, p);
+    let clients = tls::clients(&raw.tls, tls::wanted(&raw), p);
+    let server_tls = tls::server(raw.server.tls.as_ref(), &clients, p);
     let mut storage = storage(&raw.storage, p);
     if let (Some(body), Some(st)) = (max_body, storage.as_mut()) {
         if st.segment_size == 0 {
@@ -331,11 +449,12 @@ fn validate(path: &Path, raw: RawConfig, p: &mut Problems) -> Option<Config> {
             rules.inherit(&format!("sources.{name}.routes[{i}].inherit_env"), &r.inherit_env, p);
             rules.env(&format!("sources.{name}.routes[{i}].env"), &r.env, p);
         }
-        if let Some(src) = source(name, s, dedup, &raw.dispatch.inherit_env, p) {
+        if let Some(src) = source(name, s, dedup, &raw.dispatch.inherit_env, &clients, p) {
             sources.insert(name.clone(), Arc::new(src));
         }
     }
-    let warnings = command_warnings(&raw);
+    let mut warnings = command_warnings(&raw);
+    warnings.extend(shape_warnings(&raw));
     Some(Config {
         path: path.to_path_buf(),
         warnings,
@@ -348,6 +467,7 @@ fn validate(path: &Path, raw: RawConfig, p: &mut Problems) -> Option<Config> {
             max_header_bytes: max_header_bytes?,
             unverified_rate_limit: unverified_rate_limit?,
             max_connections_per_address: raw.server.max_connections_per_address.max(1),
+            tls: server_tls?,
         },
         storage: storage?,
         dispatch: Dispatch {
@@ -359,6 +479,7 @@ fn validate(path: &Path, raw: RawConfig, p: &mut Problems) -> Option<Config> {
         admin,
         alerts,
         sources,
+        https: clients.default,
         raw,
     })
 }
@@ -372,6 +493,14 @@ fn header_limit(raw: &raw::RawSize) -> Result<usize, String> {
         ));
     }
     Ok(usize::try_from(n).unwrap_or(usize::MAX))
+}
+
+/// An `IP:port` listen address; a host name is not one (hookd binds,
+/// it does not resolve).
+pub(crate) fn socket_addr(text: &str) -> Result<SocketAddr, String> {
+    text.parse().map_err(|_| {
+        format!("{text:?} is not an IP address and port, e.g. \"127.0.0.1:8080\" (loopback only) or \"0.0.0.0:8080\" (every interface)")
+    })
 }
 
 fn storage(raw: &raw::RawStorage, p: &mut Problems) -> Option<Storage> {
@@ -388,6 +517,8 @@ fn storage(raw: &raw::RawStorage, p: &mut Problems) -> Option<Storage> {
     }
     if raw.path.trim().is_empty() {
         p.push("storage.path", "missing");
+    } else if Path::new(&raw.path).exists() && !Path::new(&raw.path).is_dir() {
+        p.push("storage.path", format!("{} is not a directory", raw.path));
     }
     Some(Storage {
         path: PathBuf::from(&raw.path),
@@ -401,7 +532,7 @@ fn storage(raw: &raw::RawStorage, p: &mut Problems) -> Option<Storage> {
 
 /// Commands that will not start as written: each route's `command[0]` and
 /// `alerts.on_dead[0]` must name an executable file (a bare name is looked
-/// up in `PATH`, a relative path from hookd's working directory).
+/// up in `PATH`; a relative path was made absolute, beside the config file, by `paths.rs`).
 fn command_warnings(raw: &RawConfig) -> Vec<String> {
     let mut commands: Vec<(String, &str)> = Vec::new();
     for (name, s) in &raw.sources {
@@ -421,9 +552,32 @@ fn command_warnings(raw: &RawConfig) -> Vec<String> {
         .collect()
 }
 
+/// A config that runs but likely not as meant: no sources at all, a
+/// source whose events nothing handles, an unsigned source open to anyone.
+fn shape_warnings(raw: &RawConfig) -> Vec<String> {
+    let mut out = Vec::new();
+    if raw.sources.is_empty() {
+        out.push("sources: none configured; every request will be answered 404".to_string());
+    }
+    for (name, s) in &raw.sources {
+        if s.routes.is_empty() {
+            out.push(format!("sources.{name}.routes: none; its events will be stored as unrouted"));
+        }
+        if s.insecure && s.allow_ips.is_empty() {
+            out.push(format!(
+                "sources.{name}.insecure: no signature is checked and allow_ips is not set, so anyone who can reach the listener can post events"
+            ));
+        }
+    }
+    out
+}
+
 /// Every environment variable hookd reads a secret from, with its key.
 fn secret_env_names(raw: &RawConfig) -> BTreeMap<String, String> {
     let mut names = BTreeMap::new();
+    if let Some(var) = &raw.alerts.signing_secret_env {
+        names.insert(var.clone(), "alerts.signing_secret_env".to_string());
+    }
     for (name, s) in &raw.sources {
         if let Some(var) = &s.secret_env {
             names.insert(var.clone(), format!("sources.{name}.secret_env"));
@@ -442,6 +596,7 @@ fn source(
     raw: &RawSource,
     default_dedup: Duration,
     inherit_env: &[String],
+    clients: &tls::Clients,
     p: &mut Problems,
 ) -> Option<Source> {
     let at = format!("sources.{name}");
@@ -454,9 +609,13 @@ fn source(
     };
     let (public_url, allow_ips, rate_limit) = source_guards(&at, kind?, raw, p);
     let identify = kinds::identify(&at, kind?, raw, p);
-    let scheme = kinds::scheme(&at, kind?, raw, identify.as_ref(), secrets.as_deref().unwrap_or_default(), p);
-    let routes = routes::routes(&at, &raw.routes, inherit_env, p);
-    let scheme = if raw.insecure { Some(Scheme::Insecure) } else { scheme };
+    // An insecure source checks no signature, so it needs none of the
+    // signature's settings (`header` and the rest).
+    let scheme = match raw.insecure {
+        true => Some(Scheme::Insecure),
+        false => kinds::scheme(&at, kind?, raw, identify.as_ref(), secrets.as_deref().unwrap_or_default(), p),
+    };
+    let routes = routes::routes(&at, &raw.routes, inherit_env, clients, p);
     let mut secret_env: Vec<String> = raw.secret_env.iter().cloned().collect();
     secret_env.extend(raw.routes.iter().filter_map(|r| r.signing_secret_env.clone()));
     let secrets: Vec<Vec<u8>> = secrets?.into_iter().map(|(_, s)| s).collect();
@@ -466,7 +625,7 @@ fn source(
         name: name.to_string(),
         kind: kind?,
         verifier: Verifier { scheme: scheme?, secrets, tolerance: tolerance? },
-        keep_headers: kinds::keep_headers(kind?, identify.as_ref()),
+        keep_headers: kinds::keep_headers_for(kind?, identify.as_ref(), &template_headers(&at, routes.as_deref(), p)),
         identify: identify?,
         dedup_window: dedup_window?,
         routes: routes?,
@@ -479,6 +638,23 @@ fn source(
 }
 
 type Guards = (Option<Option<String>>, Option<Vec<ipnet::IpNet>>, Option<Option<governor::Quota>>);
+
+/// The sender headers the routes' templates read (kept so they can);
+/// one hookd never keeps is a config error rather than an empty value.
+fn template_headers(at: &str, routes: Option<&[crate::route::Route]>, p: &mut Problems) -> Vec<String> {
+    let mut names = Vec::new();
+    for (i, r) in routes.unwrap_or_default().iter().enumerate() {
+        let from_templates = r.argv.iter().chain(r.env.iter().map(|(_, t)| t)).flat_map(|t| t.headers());
+        for name in from_templates.chain(r.conditions.iter().filter_map(|c| c.header())) {
+            if kinds::never_kept(&name) {
+                p.push(format!("{at}.routes[{i}]"), format!("{{header:{name}}}: hookd never keeps that header"));
+            } else {
+                names.push(name);
+            }
+        }
+    }
+    names
+}
 
 /// `public_url`, `allow_ips` and `rate_limit` of one source.
 fn source_guards(at: &str, kind: Kind, raw: &RawSource, p: &mut Problems) -> Guards {

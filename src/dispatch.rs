@@ -46,14 +46,17 @@ pub struct Dispatcher {
     pub inherit_env: Vec<String>,
     /// Scrubbed from output tails like every other secret.
     pub admin_token: Option<Secret>,
+    /// Told of each attempt's end and each dead delivery (`/v1/tail`).
+    pub feed: crate::feed::Feed,
+    /// For `alerts.url` (routes carry their own).
+    pub client: callback::Client,
 }
 
-/// The running dispatcher: its slots, its HTTP client, and the per-route
+/// The running dispatcher: its slots and the per-route
 /// semaphores of routes with `concurrency`.
 struct Running {
     d: Dispatcher,
     slots: Arc<Semaphore>,
-    client: callback::Client,
     /// Shared NATS connections of `nats` routes.
     nats: nats::Pool,
     route_slots: Mutex<HashMap<RouteKey, (usize, Arc<Semaphore>)>>,
@@ -72,7 +75,6 @@ impl Dispatcher {
         let me = Arc::new(Running {
             d: self,
             slots,
-            client: callback::client(),
             nats: nats::Pool::default(),
             route_slots: Mutex::default(),
             alerts: TaskTracker::new(),
@@ -156,6 +158,7 @@ impl Running {
         self.d.metrics.running(1);
         let started = Instant::now();
         let end = self.run_handler(&claim).await;
+        let took = started.elapsed();
         self.d.metrics.running(-1);
         let (outcome, next) = (end.outcome.clone(), end.next.clone());
         let state = self.d.store.finish(&claim, end)?;
@@ -168,9 +171,10 @@ impl Running {
         };
         self.d.metrics.attempt(&claim.event.source, &claim.route, label, started.elapsed());
         log_end(&claim, &outcome, &next);
+        tell(&self.d.feed, &claim, outcome, &next, state, took);
         if let (Next::Dead(reason), Some(alerts)) = (next, &self.d.alerts) {
             let inherit = self.d.inherit_env.clone();
-            self.alerts.spawn(alert::on_dead(alerts.clone(), self.client.clone(), claim, reason, inherit));
+            self.alerts.spawn(alert::on_dead(alerts.clone(), self.d.client.clone(), claim, reason, inherit));
         }
         Ok(())
     }
@@ -220,7 +224,6 @@ impl Running {
             };
         };
         let cx = run::Attempting {
-            client: &self.client,
             nats: &self.nats,
             store: &self.d.store,
             sources: &sources,
@@ -248,6 +251,37 @@ fn log_end(claim: &Claim, outcome: &str, next: &Next) {
         Next::Dead(reason) => {
             tracing::error!(%source, %route, %id, %event_id, attempt, %outcome, state = "dead", %reason, "delivery is dead")
         }
+    }
+}
+
+/// The feed's news of an attempt's end (and of a death).
+fn tell(feed: &crate::feed::Feed, claim: &Claim, outcome: String, next: &Next, state: State, took: Duration) {
+    use crate::feed::{time, Happening, Tally};
+    let (source, event_type) = (&claim.event.source, &claim.event.event_type);
+    let now = now_ms();
+    let tally = if state == State::Delivered { Tally::Delivered } else { Tally::Failed };
+    feed.publish(tally, now, || Happening::Attempt {
+        id: id_text(&claim.due.id),
+        source: source.clone(),
+        event_type: event_type.clone(),
+        route: claim.route.clone(),
+        attempt: claim.attempt,
+        outcome,
+        state: if state == State::Pending { "retrying" } else { state.as_str() },
+        duration_ms: took.as_millis() as u64,
+        next_due_at: match next {
+            Next::RetryAt(at) => Some(time(*at)),
+            _ => None,
+        },
+    });
+    if let Next::Dead(reason) = next {
+        feed.publish(Tally::Nothing, now, || Happening::Dead {
+            id: id_text(&claim.due.id),
+            source: source.clone(),
+            event_type: event_type.clone(),
+            route: claim.route.clone(),
+            reason: reason.clone(),
+        });
     }
 }
 

@@ -1,4 +1,4 @@
-//! The accept loop shared by every listener (TCP or unix socket): HTTP/1.1 only, a timer so the
+//! The accept loop shared by every listener (TCP, TLS over TCP, or unix socket): HTTP/1.1 only, a timer so the
 //! header read timeout really fires, the request-header limit (431), a cap on
 //! open connections overall and per peer address, and a graceful watcher per
 //! connection for a bounded shutdown. Knows nothing of webhooks; never
@@ -26,7 +26,18 @@ use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
+use crate::tls::ingress::{Acceptor, Handshake};
+
 pub type HttpResponse = Response<Full<Bytes>>;
+
+/// What a handler's response body may be: `Full` (ingress), or a body that
+/// can also stream (the admin API's `/v1/tail`) and is made from a `Full`
+/// for the answers this loop writes itself.
+pub trait ResponseBody:
+    hyper::body::Body<Data = Bytes, Error = Infallible> + From<Full<Bytes>> + Send + 'static
+{
+}
+impl<B: hyper::body::Body<Data = Bytes, Error = Infallible> + From<Full<Bytes>> + Send + 'static> ResponseBody for B {}
 
 pub struct Limits {
     /// Request headers must arrive within this; also closes idle keep-alives.
@@ -40,6 +51,9 @@ pub struct Limits {
     pub exempt: Vec<IpNet>,
     /// How long in-flight requests may take to finish after shutdown.
     pub drain: Duration,
+    /// TLS on a TCP listener (ingress with `[server] tls`); the handshake
+    /// must end within `header_timeout`.
+    pub tls: Option<Acceptor>,
 }
 
 /// Room for the request line on top of `max_header_bytes`: hyper counts the
@@ -72,10 +86,11 @@ pub const UNIX_PEER: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net:
 
 /// Serve `handler` on `listener` until `shutdown`, then let open requests
 /// finish for at most `limits.drain`.
-pub async fn serve<H, F>(listener: impl Into<Listener>, handler: H, limits: Limits, shutdown: CancellationToken)
+pub async fn serve<H, F, B>(listener: impl Into<Listener>, handler: H, limits: Limits, shutdown: CancellationToken)
 where
     H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
-    F: Future<Output = HttpResponse> + Send + 'static,
+    F: Future<Output = Response<B>> + Send + 'static,
+    B: ResponseBody,
 {
     let listener = listener.into();
     let graceful = GracefulShutdown::new();
@@ -99,7 +114,7 @@ where
         };
         let Ok(permit) = permit else { break };
         let accepted = tokio::select! {
-            a = accept(&listener) => a,
+            a = accept(&listener, limits.tls.as_ref()) => a,
             _ = shutdown.cancelled() => break,
         };
         let conn = Conn {
@@ -110,7 +125,7 @@ where
             max_header_bytes: limits.max_header_bytes,
         };
         match accepted {
-            Ok(Accepted::Tcp(stream, peer)) => {
+            Ok(Accepted::Tcp(stream, peer, tls)) => {
                 let ip = peer.ip().to_canonical();
                 let address = if limits.exempt.iter().any(|net| net.contains(&ip)) {
                     None
@@ -123,7 +138,11 @@ where
                 };
                 // Answers are small and latency is the point: no Nagle.
                 let _ = stream.set_nodelay(true);
-                Conn { address, ..conn }.spawn(stream, peer, handler.clone())
+                let conn = Conn { address, ..conn };
+                match tls {
+                    None => conn.spawn(stream, peer, handler.clone()),
+                    Some(tls) => conn.spawn_tls(stream, peer, tls, limits.header_timeout, handler.clone()),
+                }
             }
             Ok(Accepted::Unix(stream)) => conn.spawn(stream, UNIX_PEER, handler.clone()),
             Err(e) => {
@@ -139,13 +158,14 @@ where
 }
 
 enum Accepted {
-    Tcp(TcpStream, SocketAddr),
+    /// With the TLS handshake still to do when the listener has one.
+    Tcp(TcpStream, SocketAddr, Option<Acceptor>),
     Unix(UnixStream),
 }
 
-async fn accept(listener: &Listener) -> std::io::Result<Accepted> {
+async fn accept(listener: &Listener, tls: Option<&Acceptor>) -> std::io::Result<Accepted> {
     match listener {
-        Listener::Tcp(l) => l.accept().await.map(|(s, peer)| Accepted::Tcp(s, peer)),
+        Listener::Tcp(l) => l.accept().await.map(|(s, peer)| Accepted::Tcp(s, peer, tls.cloned())),
         Listener::Unix(l) => l.accept().await.map(|(s, _)| Accepted::Unix(s)),
     }
 }
@@ -213,11 +233,65 @@ struct Conn<'a> {
 }
 
 impl Conn<'_> {
-    fn spawn<S, H, F>(self, stream: S, peer: SocketAddr, handler: H)
+    fn spawn<S, H, F, B>(self, stream: S, peer: SocketAddr, handler: H)
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
         H: Fn(Request<Incoming>, SocketAddr) -> F + Send + Sync + 'static,
-        F: Future<Output = HttpResponse> + Send + 'static,
+        F: Future<Output = Response<B>> + Send + 'static,
+        B: ResponseBody,
+    {
+        let serving = Serving::from(self);
+        tokio::spawn(serving.run(stream, peer, handler));
+    }
+
+    /// The TLS handshake (within `within`) on the connection's own task,
+    /// then HTTP/1.1 over it; an ACME validation ends after its handshake.
+    fn spawn_tls<H, F, B>(self, stream: TcpStream, peer: SocketAddr, tls: Acceptor, within: Duration, handler: H)
+    where
+        H: Fn(Request<Incoming>, SocketAddr) -> F + Send + Sync + 'static,
+        F: Future<Output = Response<B>> + Send + 'static,
+        B: ResponseBody,
+    {
+        let serving = Serving::from(self);
+        tokio::spawn(async move {
+            match tls.accept(stream, within).await {
+                Ok(Handshake::Http(stream)) => serving.run(stream, peer, handler).await,
+                Ok(Handshake::Challenge) => tracing::info!(%peer, "answered an ACME TLS-ALPN-01 validation"),
+                Err(e) => tracing::debug!(error = %e, %peer, "TLS handshake failed"),
+            }
+        });
+    }
+}
+
+/// What a connection's own task needs: owned, so the TLS handshake can
+/// run there before HTTP starts.
+struct Serving {
+    builder: hyper::server::conn::http1::Builder,
+    watcher: hyper_util::server::graceful::Watcher,
+    permit: OwnedSemaphorePermit,
+    address: Option<AddressSlot>,
+    max_header_bytes: usize,
+}
+
+impl From<Conn<'_>> for Serving {
+    fn from(c: Conn<'_>) -> Serving {
+        Serving {
+            builder: c.builder.clone(),
+            watcher: c.graceful.watcher(),
+            permit: c.permit,
+            address: c.address,
+            max_header_bytes: c.max_header_bytes,
+        }
+    }
+}
+
+impl Serving {
+    async fn run<S, H, F, B>(self, stream: S, peer: SocketAddr, handler: H)
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        H: Fn(Request<Incoming>, SocketAddr) -> F + Send + Sync + 'static,
+        F: Future<Output = Response<B>> + Send + 'static,
+        B: ResponseBody,
     {
         let max_header_bytes = self.max_header_bytes;
         // Set when this side answered 431 itself: the client may still be sending.
@@ -231,30 +305,27 @@ impl Conn<'_> {
                     Some(fut) => fut.await,
                     None => {
                         flagged.store(true, Ordering::Relaxed);
-                        headers_too_large(max_header_bytes)
+                        headers_too_large(max_header_bytes).map(B::from)
                     }
                 })
             }
         });
         let (io, returned) = Reclaim::new(stream);
-        let conn = self.graceful.watch(self.builder.serve_connection(TokioIo::new(io), service));
-        let (permit, address) = (self.permit, self.address);
-        tokio::spawn(async move {
-            let result = conn.await;
-            let linger = match &result {
-                Err(e) => e.is_parse_too_large(),
-                Ok(()) => too_large.load(Ordering::Relaxed),
-            };
-            if let Err(e) = result {
-                tracing::debug!(error = %e, %peer, "connection ended with an error");
-            }
-            let stream = returned.lock().unwrap_or_else(|e| e.into_inner()).take();
-            if let Some(stream) = stream.filter(|_| linger) {
-                linger_close(stream).await;
-            }
-            drop(permit);
-            drop(address);
-        });
+        let conn = self.watcher.watch(self.builder.serve_connection(TokioIo::new(io), service));
+        let result = conn.await;
+        let linger = match &result {
+            Err(e) => e.is_parse_too_large(),
+            Ok(()) => too_large.load(Ordering::Relaxed),
+        };
+        if let Err(e) = result {
+            tracing::debug!(error = %e, %peer, "connection ended with an error");
+        }
+        let stream = returned.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(stream) = stream.filter(|_| linger) {
+            linger_close(stream).await;
+        }
+        drop(self.permit);
+        drop(self.address);
     }
 }
 

@@ -9,6 +9,8 @@
 pub mod guard;
 
 use crate::config::SharedSources;
+use crate::dispatch::background::AckWaiting;
+use crate::feed::Happening;
 use crate::http::HttpResponse;
 use crate::metrics::Metrics;
 use crate::queue::Queue;
@@ -37,6 +39,10 @@ pub struct Ingress {
     pub read_timeout: Duration,
     /// Rebuilt with the sources on reload (rate limiters start afresh).
     pub guards: Arc<ArcSwap<Guards>>,
+    /// Told of each new event (`/v1/tail`).
+    pub feed: crate::feed::Feed,
+    /// With `[server] tls`: `/readyz` is 503 while no certificate is held.
+    pub tls: Option<Arc<crate::tls::ingress::Certs>>,
 }
 
 /// A refusal: status, error code, human message, and for 429 the seconds
@@ -46,16 +52,19 @@ struct Refusal {
     code: &'static str,
     message: String,
     retry_after: Option<u64>,
+    /// For the log line only (e.g. how stale a timestamp was); never answered.
+    detail: Option<String>,
 }
 
 fn refuse(status: StatusCode, code: &'static str, message: String) -> Refusal {
-    Refusal { status, code, message, retry_after: None }
+    Refusal { status, code, message, retry_after: None, detail: None }
 }
 
 /// What a request that passed the checks is answered.
 enum Answer {
-    /// 202 (new) or 200 (duplicate), with the sender's event id and type.
-    Stored(StatusCode, serde_json::Value, String, String),
+    /// 202 (new) or 200 (duplicate), with the sender's event id and type
+    /// and how many routes took it (0: unrouted).
+    Stored(StatusCode, serde_json::Value, String, String, usize),
     /// A sender handshake answered in place: 200, nothing stored.
     Handshake(serde_json::Value),
 }
@@ -78,6 +87,9 @@ impl Ingress {
     }
 
     async fn readyz(&self) -> HttpResponse {
+        if let Some(why) = self.tls.as_ref().and_then(|c| c.missing()) {
+            return error(StatusCode::SERVICE_UNAVAILABLE, "tls_certificate_missing", &why);
+        }
         if self.store.ready().await {
             reply(StatusCode::OK, json!({"status": "ready"}))
         } else {
@@ -93,13 +105,14 @@ impl Ingress {
         let latency_ms = millis(latency);
         let logged = LogSafe(&source);
         match result {
-            Ok(Answer::Stored(status, body, event_id, event_type)) => {
+            Ok(Answer::Stored(status, body, event_id, event_type, routes)) => {
                 let outcome = if status == StatusCode::OK { "duplicate" } else { "accepted" };
                 tracing::info!(
                     source = %logged,
                     event_id = %LogSafe(&event_id),
                     event_type = %LogSafe(&event_type),
                     outcome,
+                    routes,
                     status = status.as_u16(),
                     %client,
                     latency_ms,
@@ -117,7 +130,8 @@ impl Ingress {
                 // A signature failure is the operator's business (a wrong
                 // secret, or someone probing): WARN, so `journalctl -p warning` shows it.
                 if r.status == StatusCode::UNAUTHORIZED {
-                    tracing::warn!(source = %logged, outcome = r.code, status, %client, latency_ms, "request");
+                    let detail = r.detail.as_deref();
+                    tracing::warn!(source = %logged, outcome = r.code, status, %client, latency_ms, detail, "request");
                 } else {
                     tracing::info!(source = %logged, outcome = r.code, status, %client, latency_ms, "request");
                 }
@@ -142,6 +156,10 @@ impl Ingress {
     ) -> Result<Answer, Refusal> {
         let (parts, body) = req.into_parts();
         let body = self.read_body(&parts.headers, body).await?;
+        // Handlers that start while this is held start at the lowest
+        // priority (dispatch/background.rs); it ends before the wake-up, so
+        // this event's own handler is not counted against it.
+        let waiting = AckWaiting::begin();
         let source = self.sources.load().get(source_name).cloned().ok_or_else(|| {
             refuse(StatusCode::NOT_FOUND, "unknown_source", format!("no source named {source_name:?}"))
         })?;
@@ -151,19 +169,39 @@ impl Ingress {
         let url = verify::signed_url(source.public_url.as_deref(), &received);
         let inbound = Inbound { headers: &parts.headers, body: &body, url: &url, now: SystemTime::now() };
         verify::check(&source.verifier, &inbound).map_err(|r| {
+            tracing::debug!(
+                source = %LogSafe(source_name),
+                kind = source.kind.name(),
+                secrets = source.verifier.secrets.len(),
+                check = r.code(),
+                "signature check failed: no configured secret produced a matching signature within the tolerance"
+            );
             guards.verification_failed(client);
-            refuse(StatusCode::UNAUTHORIZED, r.code(), r.message().to_string())
+            Refusal { detail: r.log_detail(), ..refuse(StatusCode::UNAUTHORIZED, r.code(), r.message().to_string()) }
         })?;
         guards.admit_verified(&source).map_err(denied)?;
         drop(guards);
         if let Some(answer) = handshake::answer(&source.verifier, &inbound) {
             return Ok(Answer::Handshake(answer));
         }
-        let ident = identify::identify(&source.identify, &inbound)
+        // A form body with a `payload=` field (GitHub's default) is read as
+        // that JSON for its id, type and routes; the stored body stays raw.
+        let content_type = parts.headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+        let view = route::payload::json_bytes(&body, content_type);
+        let ident = identify::identify(&source.identify, &Inbound { body: &view, ..inbound })
             .map_err(|m| refuse(StatusCode::BAD_REQUEST, "unidentifiable", m))?;
-        let routes = route::deliveries(&source.routes, &ident.event_type, &body);
-        let routed = !routes.is_empty();
+        drop(view);
         let headers = kept_headers(&parts.headers, &source.keep_headers);
+        let routes = route::deliveries_for(&source.routes, &ident.event_type, &headers, &body);
+        let routed = !routes.is_empty();
+        let new_routes: Vec<String> = routes.iter().map(|r| r.route.clone()).collect();
+        tracing::debug!(
+            source = %LogSafe(source_name),
+            event_id = %LogSafe(&ident.event_id),
+            event_type = %LogSafe(&ident.event_type),
+            routes = %new_routes.join(","),
+            "routes matched"
+        );
         let new = NewEvent {
             source: source_name.to_string(),
             event_id: ident.event_id.clone(),
@@ -181,8 +219,13 @@ impl Ingress {
                 "the event could not be stored; retry later".into(),
             )
         })?;
+        drop(waiting);
         if routed && !accepted.deduped {
             self.queue.wake();
+        }
+        if !accepted.deduped {
+            let news = || news_of(&accepted.id, source_name, &ident, &new_routes);
+            self.feed.publish(crate::feed::Tally::Received, crate::store::now_ms(), news);
         }
         let status = if accepted.deduped { StatusCode::OK } else { StatusCode::ACCEPTED };
         let answer = json!({
@@ -191,7 +234,7 @@ impl Ingress {
             "event_id": ident.event_id,
             "deduped": accepted.deduped,
         });
-        Ok(Answer::Stored(status, answer, ident.event_id, ident.event_type))
+        Ok(Answer::Stored(status, answer, ident.event_id, ident.event_type, new_routes.len()))
     }
 
     /// Read at most `max_body` bytes within `read_timeout`: 413 as soon as
@@ -285,6 +328,19 @@ impl std::fmt::Display for LogSafe<'_> {
 fn needs_escape(c: char) -> bool {
     c.is_control()
         || matches!(c, '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}')
+}
+
+/// The feed's news of a new event.
+fn news_of(id: &crate::store::keys::Id, source: &str, ident: &identify::Identity, routes: &[String]) -> Happening {
+    Happening::Received {
+        id: id_text(id),
+        source: source.to_string(),
+        event_id: ident.event_id.clone(),
+        event_type: ident.event_type.clone(),
+        status: if routes.is_empty() { "unrouted" } else { "pending" },
+        routes: routes.to_vec(),
+        received_at: crate::feed::time(crate::store::keys::id_ms(id)),
+    }
 }
 
 fn kept_headers(headers: &HeaderMap, keep: &[String]) -> Vec<(String, String)> {

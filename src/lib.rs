@@ -1,7 +1,8 @@
 //! hookd: an inbound webhook receiver. Modules in the order the data travels:
 //!
 //! - `config`   — TOML ⊕ env → validated `Config` (sources, routes, secrets, admin, alerts)
-//! - `http`     — the accept loop: HTTP/1.1, timeouts, connection cap, graceful drain
+//! - `http`     — the accept loop: HTTP/1.1 (plain or TLS), timeouts, connection cap, graceful drain
+//! - `tls`      — rustls for ingress (files, ACME) and the https clients (callbacks, alerts)
 //! - `ingress`  — `POST /webhooks/{source}`: the SPEC §4 checks in order, then the ack
 //! - `verify`   — pure signature checks per sender kind, handshakes, id/type extraction, signing
 //! - `route`    — event-type globs → routes and their handlers; `order_by` keys
@@ -10,7 +11,9 @@
 //! - `dispatch` — runs due deliveries: command and HTTP-callback handlers, NATS JetStream, alerts
 //! - `retry`    — pure backoff schedule and outcome → next state
 //! - `janitor`  — retention of finished events and dedup keys
-//! - `admin`    — the admin API: events, DLQ, replay, purge, stats, metrics
+//! - `feed`     — what happens as it happens (`/v1/tail`) and per-minute counts of the last hour
+//! - `admin`    — the admin API: events, DLQ, replay, retry, purge, tail, stats, metrics
+//! - `console`  — the web console at `/ui/` on the admin listener: assets, login sessions
 //! - `metrics`  — Prometheus counters, gauges and histograms
 //! - `serve`    — wires the long-lived tasks, SIGHUP reload and the ordered shutdown
 //! - `recover`  — reopens the store after sled's sticky I/O error (disk full)
@@ -20,7 +23,9 @@
 pub mod admin;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod dispatch;
+pub mod feed;
 pub mod http;
 pub mod ingress;
 pub mod janitor;
@@ -32,4 +37,5 @@ pub mod retry;
 pub mod route;
 pub mod serve;
 pub mod store;
+pub mod tls;
 pub mod verify;

@@ -30,6 +30,7 @@ const PROBE_BYTES: usize = 2 << 20;
 pub struct Bound {
     pub ingress: std::net::TcpListener,
     pub admin: Option<StdListener>,
+    pub tls: Option<crate::tls::ingress::Acceptor>,
 }
 
 pub enum StdListener {
@@ -45,7 +46,7 @@ impl Bound {
             Some(Listener::Tcp(l)) => Some(StdListener::Tcp(l.into_std()?)),
             Some(Listener::Unix(l)) => Some(StdListener::Unix(l.into_std()?)),
         };
-        Ok(Bound { ingress: listeners.ingress.into_std()?, admin })
+        Ok(Bound { ingress: listeners.ingress.into_std()?, admin, tls: listeners.tls })
     }
 
     fn listeners(&self) -> std::io::Result<Listeners> {
@@ -55,7 +56,7 @@ impl Bound {
             Some(StdListener::Tcp(l)) => Some(Listener::Tcp(tokio::net::TcpListener::from_std(l.try_clone()?)?)),
             Some(StdListener::Unix(l)) => Some(Listener::Unix(tokio::net::UnixListener::from_std(l.try_clone()?)?)),
         };
-        Ok(Listeners { ingress, admin })
+        Ok(Listeners { ingress, admin, tls: self.tls.clone() })
     }
 }
 

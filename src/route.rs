@@ -2,6 +2,10 @@
 //! Pure: which routes an event type matches, and each match's `order_by`
 //! key; no IO.
 
+pub mod condition;
+pub mod payload;
+pub mod template;
+
 use crate::config::secret::Secret;
 use crate::dispatch::nats::NatsTarget;
 use crate::retry::RetryPolicy;
@@ -13,8 +17,9 @@ use std::time::Duration;
 pub enum Handler {
     /// argv, executed directly (no shell).
     Command { argv: Vec<String> },
-    /// HTTP POST, signed per Standard Webhooks when a secret is set.
-    Callback { url: String, signing_secret: Option<Secret> },
+    /// HTTP POST, signed per Standard Webhooks when a secret is set; over
+    /// `client` (https:// verified with the route's TLS settings).
+    Callback { url: String, signing_secret: Option<Secret>, client: crate::tls::client::HttpsClient },
     /// JetStream publish, delivered on the stream's ack (`dispatch/nats.rs`).
     Nats(Box<NatsTarget>),
 }
@@ -37,8 +42,15 @@ pub struct Route {
     /// Names of hookd's environment its handler sees: `[dispatch]
     /// inherit_env` followed by the route's own (SPEC §5).
     pub inherit_env: Vec<String>,
-    /// The route's `env` table, set for its handler after the inherited names.
-    pub env: Vec<(String, String)>,
+    /// The route's `env` table, set for its handler after the inherited
+    /// names: each value a template, rendered per attempt.
+    pub env: Vec<(String, template::Template)>,
+    /// A command's argv as templates, rendered per attempt (empty for a callback).
+    pub argv: Vec<template::Template>,
+    /// A command's working directory (`None`: hookd's own).
+    pub cwd: Option<std::path::PathBuf>,
+    /// `match`: all must hold, after `events`, for the route to take an event.
+    pub conditions: Vec<condition::Condition>,
     /// Text forms of the route's signing secret: scrubbed from output tails.
     pub redact: Vec<Secret>,
 }
@@ -65,12 +77,23 @@ impl Route {
             concurrency: None,
             inherit_env: Vec::new(),
             env: Vec::new(),
+            argv: Vec::new(),
+            cwd: None,
+            conditions: Vec::new(),
             redact: Vec::new(),
         })
     }
 
     pub fn matches(&self, event_type: &str) -> bool {
         self.matcher.is_match(event_type)
+    }
+
+    /// `None` when the route takes the event; else why not, in words.
+    pub fn why_not(&self, event_type: &str, subject: &mut condition::Subject) -> Option<String> {
+        if !self.matches(event_type) {
+            return Some(format!("event type {event_type:?} is not in {:?}", self.events));
+        }
+        self.conditions.iter().find_map(|c| c.check(subject).err())
     }
 }
 
@@ -87,8 +110,16 @@ pub fn compile(patterns: &[String]) -> Result<GlobSet, String> {
 /// The deliveries a new event gets: one per matching route, with its
 /// `order_by` key read from the body. A pointer that finds no string or
 /// number gives no key: that delivery is not ordered.
-pub fn deliveries(routes: &[Route], event_type: &str, body: &[u8]) -> Vec<NewDelivery> {
-    let matched: Vec<&Route> = matching(routes, event_type).collect();
+/// `subject`: what `match` conditions read (the sender's kept headers and
+/// the raw body).
+pub fn deliveries(
+    routes: &[Route],
+    event_type: &str,
+    body: &[u8],
+    subject: &mut condition::Subject,
+) -> Vec<NewDelivery> {
+    let matched: Vec<&Route> =
+        matching(routes, event_type).filter(|r| r.conditions.iter().all(|c| c.check(subject).is_ok())).collect();
     // Every route's `order_by` read in one pass over the body.
     let pointers: Vec<&str> = matched.iter().filter_map(|r| r.order_by.as_deref()).collect();
     let mut keys = match pointers.is_empty() {
@@ -108,6 +139,19 @@ pub fn deliveries(routes: &[Route], event_type: &str, body: &[u8]) -> Vec<NewDel
             NewDelivery { route: r.name.clone(), order_key }
         })
         .collect()
+}
+
+/// `deliveries` for an event as stored: its kept headers and raw body (a
+/// form body's `payload=` JSON read for `order_by`, SPEC §5).
+pub fn deliveries_for(
+    routes: &[Route],
+    event_type: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> Vec<NewDelivery> {
+    let mut subject = condition::Subject::new(headers, body);
+    let view = payload::json_bytes(body, subject.content_type);
+    deliveries(routes, event_type, &view, &mut subject)
 }
 
 /// The routes an event type matches, in config order.
@@ -142,15 +186,15 @@ mod tests {
         ordered.order_by = Some("/data/object/customer".into());
         let routes = [ordered, route("all", &["*"])];
         let body = br#"{"data":{"object":{"customer":"cus_1"}}}"#;
-        let got = deliveries(&routes, "x", body);
+        let got = deliveries_for(&routes, "x", &[], body);
         assert_eq!(got[0], NewDelivery { route: "per-customer".into(), order_key: Some("cus_1".into()) });
         assert_eq!(got[1], NewDelivery { route: "all".into(), order_key: None });
-        assert_eq!(deliveries(&routes, "x", b"not json")[0].order_key, None);
+        assert_eq!(deliveries_for(&routes, "x", &[], b"not json")[0].order_key, None);
         // Several ordered routes, read in one pass: each gets its own key.
         let mut by_n = route("per-n", &["*"]);
         by_n.order_by = Some("/n".into());
         let routes = [by_n, route("all", &["*"]), routes[0].clone()];
-        let got = deliveries(&routes, "x", br#"{"n":7,"data":{"object":{"customer":"cus_2"}}}"#);
+        let got = deliveries_for(&routes, "x", &[], br#"{"n":7,"data":{"object":{"customer":"cus_2"}}}"#);
         let keys: Vec<_> = got.iter().map(|d| d.order_key.as_deref()).collect();
         assert_eq!(keys, [Some("7"), None, Some("cus_2")]);
     }

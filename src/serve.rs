@@ -4,6 +4,7 @@
 //! handlers → flush → return.
 
 use crate::admin::Admin;
+use crate::config::tls::ServerTls;
 use crate::config::{self, Config, SharedSources};
 use crate::dispatch::Dispatcher;
 use crate::http::{self, Limits, Listener};
@@ -13,6 +14,8 @@ use crate::janitor::Janitor;
 use crate::metrics::Metrics;
 use crate::queue::Queue;
 use crate::store::Store;
+use crate::tls::acme;
+use crate::tls::ingress::{Acceptor, Certs};
 use arc_swap::ArcSwap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +32,29 @@ pub const HANDLER_GRACE: Duration = Duration::from_secs(20);
 pub struct Listeners {
     pub ingress: TcpListener,
     pub admin: Option<Listener>,
+    /// TLS on `ingress` (`[server] tls`), kept across generations.
+    pub tls: Option<Acceptor>,
+}
+
+/// The ingress TLS of `config`, for the whole process (not one
+/// generation): the certificate files as loaded, or ACME — whose task,
+/// obtaining and renewing the certificate, is spawned here and runs until
+/// `shutdown`.
+pub fn tls(config: &Config, shutdown: &CancellationToken) -> Result<Option<Acceptor>, String> {
+    let (certs, acme) = match &config.server.tls {
+        None => return Ok(None),
+        Some(ServerTls::Files { key, .. }) => (Arc::new(Certs::with(key.clone())), None),
+        Some(ServerTls::Acme(settings)) => {
+            let placeholder = acme::placeholder(&settings.domains)
+                .map_err(|e| format!("server.tls.acme: cannot make the placeholder certificate: {e}"))?;
+            (Arc::new(Certs::pending(Some(placeholder))), Some(settings.clone()))
+        }
+    };
+    let acceptor = Acceptor::new(certs.clone(), acme.is_some()).map_err(|e| format!("server.tls: {e}"))?;
+    if let Some(settings) = acme {
+        tokio::spawn(acme::run(settings, config.storage.path.clone(), certs, shutdown.child_token()));
+    }
+    Ok(Some(acceptor))
 }
 
 /// Run until `shutdown` is cancelled, then shut down in order.
@@ -47,6 +73,7 @@ pub async fn run(config: Config, store: Arc<Store>, listeners: Listeners, hangup
         config.server.unverified_rate_limit,
     )));
     let metrics = Arc::new(Metrics::default());
+    let feed = crate::feed::Feed::default();
     let counter = metrics.clone();
     store.on_body_mismatch(move |source| counter.dedup_body_mismatch(source));
     let server = config.server.clone();
@@ -57,7 +84,9 @@ pub async fn run(config: Config, store: Arc<Store>, listeners: Listeners, hangup
         max_per_address: server.max_connections_per_address,
         exempt: server.trusted_proxies.clone(),
         drain: REQUEST_DRAIN,
+        tls: None,
     };
+    let certs = listeners.tls.as_ref().map(|t| t.certs().clone());
     let ingress = Arc::new(Ingress {
         sources: sources.clone(),
         metrics: metrics.clone(),
@@ -66,6 +95,8 @@ pub async fn run(config: Config, store: Arc<Store>, listeners: Listeners, hangup
         max_body: config.server.max_body,
         read_timeout: config.server.read_timeout,
         guards: guards.clone(),
+        feed: feed.clone(),
+        tls: certs.clone(),
     });
     let admin = match (listeners.admin, &config.admin) {
         (Some(listener), Some(admin)) => {
@@ -77,6 +108,10 @@ pub async fn run(config: Config, store: Arc<Store>, listeners: Listeners, hangup
                 sources: sources.clone(),
                 token,
                 read_timeout: config.server.read_timeout,
+                feed: feed.clone(),
+                sessions: Default::default(),
+                shutdown: shutdown.clone(),
+                output_tail: config.dispatch.output_tail,
             });
             let handler = move |req, peer| api.clone().handle(req, peer);
             Some(tokio::spawn(http::serve(listener, handler, limits(), shutdown.clone())))
@@ -93,6 +128,8 @@ pub async fn run(config: Config, store: Arc<Store>, listeners: Listeners, hangup
         output_tail: config.dispatch.output_tail,
         inherit_env: config.dispatch.inherit_env.clone(),
         admin_token: config.admin.as_ref().and_then(|a| a.token.clone()),
+        feed,
+        client: config.https.clone(),
     };
     // The backlog's work runs below the acks' priority, handlers below that
     // (dispatch/background.rs).
@@ -107,9 +144,10 @@ pub async fn run(config: Config, store: Arc<Store>, listeners: Listeners, hangup
         dedup_window: config.storage.dedup_window,
     };
     background.spawn(janitor.run(shutdown.child_token()));
-    tokio::spawn(reload_on_hangup(config, Live { sources, guards }, queue, hangup, shutdown.child_token()));
+    tokio::spawn(reload_on_hangup(config, Live { sources, guards, certs }, queue, hangup, shutdown.child_token()));
     let handler = move |req, peer| ingress.clone().handle(req, peer);
-    http::serve(listeners.ingress, handler, limits(), shutdown).await;
+    let ingress_limits = Limits { tls: listeners.tls, ..limits() };
+    http::serve(listeners.ingress, handler, ingress_limits, shutdown).await;
     tracing::info!("ingress closed; waiting for running handlers");
     if let Some(admin) = admin {
         let _ = admin.await;
@@ -123,15 +161,19 @@ pub async fn run(config: Config, store: Arc<Store>, listeners: Listeners, hangup
     tracing::info!("stopped");
 }
 
-/// What a reload swaps: sources with their routes, and the guards built
-/// from them.
+/// What a reload swaps: sources with their routes, the guards built from
+/// them, and the ingress certificate read from its files.
 struct Live {
     sources: SharedSources,
     guards: Arc<ArcSwap<Guards>>,
+    certs: Option<Arc<Certs>>,
 }
 
-/// SIGHUP: load the config file again and swap in its sources and routes.
-/// Listen addresses, storage and admin settings need a restart. A config
+/// SIGHUP: load the config file again and swap in its sources and routes,
+/// and the ingress certificate from its files (loading checked them: a bad
+/// file refuses the reload, so the old certificate stays). Listen
+/// addresses, storage and admin settings, and a change of TLS mode, need a
+/// restart. A config
 /// with problems is refused, every problem logged, and the old one stays.
 /// `hup` is installed by the caller before the listener is announced, so a
 /// SIGHUP never finds hookd without a handler (its default kills).
@@ -155,6 +197,7 @@ async fn reload_on_hangup(config: Config, live: Live, queue: Queue, mut hup: Sig
                     new.server.trusted_proxies.clone(),
                     new.server.unverified_rate_limit,
                 )));
+                reload_certificate(&config, &new, live.certs.as_deref());
                 live.sources.store(Arc::new(new.sources));
                 queue.wake();
                 tracing::info!(sources = count, "configuration reloaded");
@@ -165,5 +208,22 @@ async fn reload_on_hangup(config: Config, live: Live, queue: Queue, mut hup: Sig
                 }
             }
         }
+    }
+}
+
+/// Present the certificate files `new` read from now on (open connections
+/// keep theirs).
+fn reload_certificate(old: &Config, new: &Config, certs: Option<&Certs>) {
+    match (&new.server.tls, certs) {
+        (Some(ServerTls::Files { cert_file, key, .. }), Some(certs))
+            if matches!(old.server.tls, Some(ServerTls::Files { .. })) =>
+        {
+            certs.set(key.clone());
+            tracing::info!(cert_file = %cert_file.display(), "server.tls: certificate files re-read");
+        }
+        (None, None) | (Some(ServerTls::Acme(_)), Some(_)) => {}
+        _ => tracing::warn!(
+            "server.tls: a change between plain HTTP, certificate files and ACME takes effect at the next restart"
+        ),
     }
 }

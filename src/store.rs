@@ -33,7 +33,7 @@ pub mod wal;
 
 pub use claim::{AttemptEnd, Claim, Claimed, Next};
 pub use counts::{SourceCounts, Stats};
-pub use lifecycle::{died_at, expires_at, Expired, PurgeOutcome, Retention, SweepCursor};
+pub use lifecycle::{died_at, expires_at, Expired, PurgeOutcome, Retention, RetryNow, SweepCursor};
 pub use open::{Opened, Options};
 pub use procs::ProcessNote;
 pub use query::{DeadView, EventFilter, EventView, Page};

@@ -158,17 +158,30 @@ pub enum Rejection {
     MalformedSignature,
     /// Parsed fine, matched no configured secret.
     BadSignature,
-    /// The signed timestamp is outside the tolerance window.
-    StaleTimestamp,
+    /// The signed timestamp is outside the tolerance window: `age_secs`
+    /// old (negative: that far in the future). For the log, never the answer.
+    StaleTimestamp { age_secs: i64 },
 }
 
 impl Rejection {
+    /// What the log may add to the code: how stale a timestamp was and in
+    /// which direction (the answer never says).
+    pub fn log_detail(self) -> Option<String> {
+        match self {
+            Rejection::StaleTimestamp { age_secs } if age_secs >= 0 => Some(format!("signed {age_secs}s ago")),
+            Rejection::StaleTimestamp { age_secs } => {
+                Some(format!("signed {}s in the future (check this host's clock)", age_secs.unsigned_abs()))
+            }
+            _ => None,
+        }
+    }
+
     pub fn code(self) -> &'static str {
         match self {
             Rejection::MissingSignature => "missing_signature",
             Rejection::MalformedSignature => "malformed_signature",
             Rejection::BadSignature => "bad_signature",
-            Rejection::StaleTimestamp => "stale_timestamp",
+            Rejection::StaleTimestamp { .. } => "stale_timestamp",
         }
     }
 
@@ -177,7 +190,7 @@ impl Rejection {
             Rejection::MissingSignature => "the signature header is missing",
             Rejection::MalformedSignature => "the signature header could not be parsed",
             Rejection::BadSignature => "the signature does not match",
-            Rejection::StaleTimestamp => "the signed timestamp is outside the tolerance",
+            Rejection::StaleTimestamp { .. } => "the signed timestamp is outside the tolerance",
         }
     }
 }
@@ -207,16 +220,18 @@ pub fn any_hmac_sha256_then_fresh(
     if !matched {
         return Err(Rejection::BadSignature);
     }
-    if !within_tolerance(req.now_unix(), ts, tolerance) {
-        return Err(Rejection::StaleTimestamp);
-    }
+    fresh(req.now_unix(), ts, tolerance)?;
     Ok(())
 }
 
 /// `|now - ts| <= tolerance`, both ways (a clock ahead of ours is as suspect
-/// as one behind). A zero tolerance disables the check.
-pub fn within_tolerance(now_unix: i64, ts_unix: i64, tolerance: Duration) -> bool {
-    tolerance.is_zero() || now_unix.abs_diff(ts_unix) <= tolerance.as_secs()
+/// as one behind), else the rejection that says by how much; a zero
+/// tolerance disables the check.
+pub fn fresh(now_unix: i64, ts_unix: i64, tolerance: Duration) -> Result<(), Rejection> {
+    match tolerance.is_zero() || now_unix.abs_diff(ts_unix) <= tolerance.as_secs() {
+        true => Ok(()),
+        false => Err(Rejection::StaleTimestamp { age_secs: now_unix.saturating_sub(ts_unix) }),
+    }
 }
 
 /// Test helper: a header map from `(name, value)` pairs.

@@ -96,6 +96,7 @@ fn attempt_json(a: &Attempt) -> Value {
         "started_at": time(a.started_ms),
         "ended_at": a.ended_ms.map(time),
         "outcome": a.outcome,
+        "duration_ms": a.ended_ms.map(|e| e.saturating_sub(a.started_ms)),
         "exit_code": a.exit_code,
         "http_status": a.http_status,
         "output_tail": a.output_tail,

@@ -26,6 +26,10 @@ pub enum ClientError {
     Refused { status: u16, message: String },
     /// The exchange broke off or the answer was not JSON.
     Protocol(String),
+    /// What was asked names nothing, or too much (exit 2).
+    Usage(String),
+    /// The daemon did nothing, and said why (exit 1).
+    Nothing(String),
 }
 
 impl std::fmt::Display for ClientError {
@@ -39,6 +43,7 @@ impl std::fmt::Display for ClientError {
             }
             ClientError::Refused { status, message } => write!(f, "{message} (HTTP {status})"),
             ClientError::Protocol(why) => write!(f, "bad answer from the admin API: {why}"),
+            ClientError::Usage(why) | ClientError::Nothing(why) => f.write_str(why),
         }
     }
 }
@@ -54,6 +59,62 @@ impl Client {
         tokio::time::timeout(TIMEOUT, self.exchange(method, path, body))
             .await
             .map_err(|_| ClientError::Protocol(format!("no answer within {TIMEOUT:?}")))?
+    }
+
+    /// `GET path` → the raw answer and its content type (a stored body).
+    pub async fn raw(&self, path: &str) -> Result<(Bytes, Option<String>), ClientError> {
+        let answer = tokio::time::timeout(TIMEOUT, async {
+            let (mut sender, req) = (self.connect().await?, self.request(http::Method::GET, path, None)?);
+            let resp = sender.send_request(req).await.map_err(protocol)?;
+            let ct = resp.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
+            let status = resp.status().as_u16();
+            let bytes = resp.into_body().collect().await.map_err(protocol)?.to_bytes();
+            Ok::<_, ClientError>((status, bytes, ct))
+        });
+        let (status, bytes, ct) =
+            answer.await.map_err(|_| ClientError::Protocol(format!("no answer within {TIMEOUT:?}")))??;
+        if (200..300).contains(&status) {
+            return Ok((bytes, ct));
+        }
+        let json: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let message = json["message"].as_str().unwrap_or("request refused").to_string();
+        Err(ClientError::Refused { status, message })
+    }
+
+    /// `GET path` as a server-sent event stream: `each(event, data)` per
+    /// message, until the daemon ends the stream (then `Ok`).
+    pub async fn stream(&self, path: &str, mut each: impl FnMut(&str, &str)) -> Result<(), ClientError> {
+        let (mut sender, req) = (self.connect().await?, self.request(http::Method::GET, path, None)?);
+        let resp = sender.send_request(req).await.map_err(protocol)?;
+        let status = resp.status().as_u16();
+        let mut body = resp.into_body();
+        if !(200..300).contains(&status) {
+            let bytes = body.collect().await.map_err(protocol)?.to_bytes();
+            let json: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            let message = json["message"].as_str().unwrap_or("request refused").to_string();
+            return Err(ClientError::Refused { status, message });
+        }
+        let mut sse = super::sse::Parser::default();
+        while let Some(frame) = body.frame().await {
+            if let Ok(data) = frame.map_err(protocol)?.into_data() {
+                sse.feed(&data, &mut each);
+            }
+        }
+        Ok(())
+    }
+
+    /// A fresh HTTP/1.1 connection to the admin listener.
+    async fn connect(&self) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>, ClientError> {
+        match &self.listen {
+            AdminListen::Tcp(addr) => {
+                let stream = tokio::net::TcpStream::connect(addr).await.map_err(unreachable(addr))?;
+                handshake(stream).await
+            }
+            AdminListen::Unix(p) => {
+                let stream = tokio::net::UnixStream::connect(p).await.map_err(unreachable(&p.display()))?;
+                handshake(stream).await
+            }
+        }
     }
 
     async fn exchange(&self, method: http::Method, path: &str, body: Option<Value>) -> Result<Value, ClientError> {
@@ -85,6 +146,16 @@ impl Client {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
+        let req = self.request(method, path, body)?;
+        one_request(stream, req).await.map_err(|e| ClientError::Protocol(e.to_string()))
+    }
+
+    fn request(
+        &self,
+        method: http::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<http::Request<Full<Bytes>>, ClientError> {
         let mut req = http::Request::builder().method(method).uri(path).header(http::header::HOST, "hookd");
         if let Some(token) = &self.token {
             req = req.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
@@ -93,8 +164,7 @@ impl Client {
         if !payload.is_empty() {
             req = req.header(http::header::CONTENT_TYPE, "application/json");
         }
-        let req = req.body(Full::new(Bytes::from(payload))).map_err(|e| ClientError::Protocol(e.to_string()))?;
-        one_request(stream, req).await.map_err(|e| ClientError::Protocol(e.to_string()))
+        req.body(Full::new(Bytes::from(payload))).map_err(|e| ClientError::Protocol(e.to_string()))
     }
 }
 
@@ -110,6 +180,19 @@ where
     let status = resp.status().as_u16();
     let bytes = resp.into_body().collect().await?.to_bytes();
     Ok((status, bytes))
+}
+
+async fn handshake<S>(stream: S) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>, ClientError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(protocol)?;
+    tokio::spawn(conn);
+    Ok(sender)
+}
+
+fn protocol(e: hyper::Error) -> ClientError {
+    ClientError::Protocol(e.to_string())
 }
 
 fn unreachable(at: &dyn std::fmt::Display) -> impl FnOnce(std::io::Error) -> ClientError + '_ {

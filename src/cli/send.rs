@@ -9,6 +9,8 @@ use http_body_util::Full;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
+const SEND_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Why `send` failed: `Usage` exits 2, `Failed` exits 1.
 pub enum SendError {
     Usage(String),
@@ -21,6 +23,7 @@ pub async fn run(
     ty: Option<&str>,
     file: Option<&Path>,
     url: Option<&str>,
+    json: bool,
 ) -> Result<bool, SendError> {
     let src =
         config.sources.get(source).ok_or_else(|| SendError::Usage(format!("sources.{source}: no such source")))?;
@@ -28,21 +31,34 @@ pub async fn run(
         Some(f) => std::fs::read(f).map_err(|e| SendError::Usage(format!("--file {}: {e}", f.display())))?,
         None => sample_body(src.kind, ty),
     };
+    if url.is_none() && config.server.tls.is_some() {
+        let why = "server.tls is set: pass --url https://<the certificate's name>:<port>/webhooks/<source>";
+        return Err(SendError::Usage(why.into()));
+    }
     let default_url = format!("http://{}/webhooks/{source}", loopback(config.server.listen));
     let url = url.unwrap_or(&default_url);
     let uri: http::Uri = url.parse().map_err(|_| SendError::Usage(format!("--url {url:?} is not a URL")))?;
-    let (Some("http"), Some(host)) = (uri.scheme_str(), uri.host()) else {
-        return Err(SendError::Usage(format!("--url {url:?}: only http:// URLs")));
+    let (Some(scheme @ ("http" | "https")), Some(host)) = (uri.scheme_str(), uri.host()) else {
+        return Err(SendError::Usage(format!("--url {url:?}: only http:// and https:// URLs")));
     };
-    let addr = format!("{host}:{}", uri.port_u16().unwrap_or(80));
+    let https = scheme == "https";
+    let addr = format!("{host}:{}", uri.port_u16().unwrap_or(if https { 443 } else { 80 }));
     let url = request_url(src, &body, url);
     let uri: http::Uri = url.parse().map_err(|_| SendError::Usage(format!("--url {url:?} is not a URL")))?;
     let headers = sign_request_typed(src, ty, &body, &url, SystemTime::now());
-    let (status, answer) = tokio::time::timeout(Duration::from_secs(30), post(&addr, &uri, headers, body))
-        .await
-        .map_err(|_| SendError::Failed(format!("no answer from {url} within 30s")))?
-        .map_err(SendError::Failed)?;
-    println!("{status} {answer}");
+    let sent = match https {
+        true => post_tls(&uri, headers, body).await,
+        false => post(&addr, &uri, headers, body).await,
+    };
+    let (status, answer) = sent.map_err(SendError::Failed)?;
+    if json {
+        // One document: the status and the receiver's answer (its JSON as
+        // JSON, anything else as a string).
+        let answer = serde_json::from_str(&answer).unwrap_or(serde_json::Value::String(answer));
+        println!("{}", serde_json::json!({ "status": status, "answer": answer }));
+    } else {
+        println!("{status} {answer}");
+    }
     Ok((200..300).contains(&status))
 }
 
@@ -54,18 +70,17 @@ fn loopback(listen: std::net::SocketAddr) -> std::net::SocketAddr {
     }
 }
 
-async fn post(
-    addr: &str,
+/// The signed POST as a request to `target` (a path, or the whole URL).
+fn request(
+    target: &str,
     uri: &http::Uri,
     headers: Vec<(String, String)>,
     body: Vec<u8>,
-) -> Result<(u16, String), String> {
-    let stream = tokio::net::TcpStream::connect(addr).await.map_err(|e| format!("cannot connect to {addr}: {e}"))?;
-    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+) -> Result<http::Request<Full<Bytes>>, String> {
     let mut req = http::Request::builder()
         .method(http::Method::POST)
-        .uri(path)
-        .header(http::header::HOST, uri.authority().map(|a| a.as_str()).unwrap_or(addr))
+        .uri(target)
+        .header(http::header::HOST, uri.authority().map(|a| a.as_str()).unwrap_or_default())
         .header(http::header::USER_AGENT, concat!("hookd-send/", env!("CARGO_PKG_VERSION")));
     if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
         req = req.header(http::header::CONTENT_TYPE, "application/json");
@@ -73,7 +88,40 @@ async fn post(
     for (k, v) in headers {
         req = req.header(k, v);
     }
-    let req = req.body(Full::new(Bytes::from(body))).map_err(|e| e.to_string())?;
-    let (status, bytes) = super::client::one_request(stream, req).await.map_err(|e| e.to_string())?;
-    Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
+    req.body(Full::new(Bytes::from(body))).map_err(|e| e.to_string())
+}
+
+async fn post(
+    addr: &str,
+    uri: &http::Uri,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+) -> Result<(u16, String), String> {
+    let exchange = async {
+        let stream =
+            tokio::net::TcpStream::connect(addr).await.map_err(|e| format!("cannot connect to {addr}: {e}"))?;
+        let req = request(uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"), uri, headers, body)?;
+        let (status, bytes) = super::client::one_request(stream, req).await.map_err(|e| e.to_string())?;
+        Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
+    };
+    tokio::time::timeout(SEND_TIMEOUT, exchange).await.map_err(|_| format!("no answer from {uri} within 30s"))?
+}
+
+/// Over https://, verified against the system's roots (`SSL_CERT_FILE`
+/// names more, e.g. an internal CA's bundle).
+async fn post_tls(uri: &http::Uri, headers: Vec<(String, String)>, body: Vec<u8>) -> Result<(u16, String), String> {
+    use http_body_util::BodyExt;
+    let client: crate::tls::client::HttpsClient =
+        crate::tls::client::http_client(crate::tls::client::verifying(crate::tls::client::system_roots()));
+    let req = request(&uri.to_string(), uri, headers, body)?;
+    let exchange = async {
+        let resp = client
+            .request(req)
+            .await
+            .map_err(|e| crate::tls::client::failure(&e).unwrap_or_else(|| crate::dispatch::callback::describe(&e)))?;
+        let status = resp.status().as_u16();
+        let bytes = resp.into_body().collect().await.map_err(|e| e.to_string())?.to_bytes();
+        Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
+    };
+    tokio::time::timeout(SEND_TIMEOUT, exchange).await.map_err(|_| format!("no answer from {uri} within 30s"))?
 }

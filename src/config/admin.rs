@@ -6,7 +6,7 @@ use super::raw::{RawAdmin, RawAlerts};
 use super::secret::{resolve, Secret, SecretSource};
 use super::{units, Problems};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Debug, Clone)]
@@ -35,6 +35,20 @@ impl std::fmt::Display for AdminListen {
 pub struct Alerts {
     pub on_dead: AlertTarget,
     pub timeout: Duration,
+    /// What a `url` alert carries (SPEC §5 "Alerts").
+    pub format: AlertFormat,
+    /// Decoded `whsec_` key: `url` alerts are signed like callbacks.
+    pub signing_secret: Option<Secret>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlertFormat {
+    /// A summary as JSON, never the customer's body.
+    Json,
+    /// `{"text": "<one line>"}`: Slack, Mattermost, Discord-compatible webhooks.
+    Slack,
+    /// The event's body, with `X-Hookd-Dead-Reason`.
+    Raw,
 }
 
 #[derive(Debug, Clone)]
@@ -43,11 +57,11 @@ pub enum AlertTarget {
     Url(String),
 }
 
-/// `base`: the config file's directory. A relative `token_file` is a
-/// systemd credential when `$CREDENTIALS_DIRECTORY` is set (the unit), else
-/// it is next to the config file — so the operator's `hookd events` as root
-/// and the service read the same `/etc/hookd/admin.token`.
-pub(super) fn admin(raw: &RawAdmin, base: &Path, p: &mut Problems) -> Option<Admin> {
+/// A relative `token_file` is a systemd credential when
+/// `$CREDENTIALS_DIRECTORY` is set (the unit), else `paths.rs` made it
+/// absolute beside the config file — so the operator's `hookd events` as
+/// root and the service read the same `/etc/hookd/admin.token`.
+pub(super) fn admin(raw: &RawAdmin, p: &mut Problems) -> Option<Admin> {
     let listen = match raw.listen.as_deref() {
         None => {
             if raw.token_file.is_some() {
@@ -64,7 +78,7 @@ pub(super) fn admin(raw: &RawAdmin, base: &Path, p: &mut Problems) -> Option<Adm
         },
     };
     let token = match (&raw.token_file, &listen) {
-        (Some(f), _) => Some(p.take("admin.token_file", resolve(SecretSource::FileBeside(f, base)))?),
+        (Some(f), _) => Some(p.take("admin.token_file", resolve(SecretSource::File(f)))?),
         (None, AdminListen::Tcp(_)) => {
             p.push("admin.token_file", "missing (a TCP admin listener requires a bearer token)");
             return None;
@@ -84,9 +98,36 @@ pub(super) fn alerts(raw: &RawAlerts, p: &mut Problems) -> Option<Alerts> {
         }
         (Some(argv), None) => AlertTarget::Command(argv.clone()),
         (None, Some(url)) => match url.parse::<http::Uri>() {
-            Ok(u) if u.scheme_str() == Some("http") && u.host().is_some() => AlertTarget::Url(url.clone()),
-            _ => return p.take("alerts.url", Err(format!("not an http:// URL: {url:?}"))),
+            Ok(u) if matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some() => {
+                AlertTarget::Url(url.clone())
+            }
+            _ => return p.take("alerts.url", Err(format!("not an http:// or https:// URL: {url:?}"))),
         },
     };
-    Some(Alerts { on_dead, timeout })
+    let format = match raw.format.as_deref() {
+        None | Some("json") => AlertFormat::Json,
+        Some("slack") => AlertFormat::Slack,
+        Some("raw") => AlertFormat::Raw,
+        Some(other) => {
+            return p.take("alerts.format", Err(format!("{other:?} is not one of \"json\", \"slack\", \"raw\"")))
+        }
+    };
+    if raw.format.is_some() && matches!(on_dead, AlertTarget::Command(_)) {
+        p.push("alerts.format", "applies to url alerts (a command gets the body on stdin and HOOKD_* variables)");
+    }
+    let forms = [
+        (raw.signing_secret.as_deref().map(SecretSource::Literal), "signing_secret"),
+        (raw.signing_secret_env.as_deref().map(SecretSource::Env), "signing_secret_env"),
+        (raw.signing_secret_file.as_deref().map(SecretSource::File), "signing_secret_file"),
+    ];
+    let mut signing_secret = None;
+    for (form, key) in forms {
+        let Some(form) = form else { continue };
+        if signing_secret.is_some() {
+            return p.take(format!("alerts.{key}"), Err("set one of signing_secret, _env, _file".into()));
+        }
+        let decoded = resolve(form).and_then(|s| super::routes::decode_whsec(&s));
+        signing_secret = Some(p.take(format!("alerts.{key}"), decoded)?);
+    }
+    Some(Alerts { on_dead, timeout, format, signing_secret })
 }

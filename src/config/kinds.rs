@@ -231,6 +231,20 @@ fn header_name(s: &str) -> Result<String, String> {
 /// Headers that carry a secret or a signature: never handed to handlers.
 const NEVER_KEEP: [&str; 2] = ["x-gitlab-token", "authorization"];
 
+/// Whether hookd refuses to keep `name` (lower-case) whatever asks for it.
+pub(super) fn never_kept(name: &str) -> bool {
+    NEVER_KEEP.contains(&name)
+}
+
+/// `keep_headers`, plus those the routes' templates read.
+pub(super) fn keep_headers_for(kind: Kind, identify: Option<&Identify>, also: &[String]) -> Vec<String> {
+    let mut keep = keep_headers(kind, identify);
+    keep.extend(also.iter().filter(|h| !never_kept(h)).cloned());
+    keep.sort();
+    keep.dedup();
+    keep
+}
+
 /// Sender headers handed to handlers as `HOOKD_HEADER_<NAME>`.
 pub(super) fn keep_headers(kind: Kind, identify: Option<&Identify>) -> Vec<String> {
     let mut keep: Vec<String> = kind_headers(kind).iter().map(|h| h.to_string()).collect();

@@ -14,6 +14,8 @@ pub struct RawConfig {
     pub dispatch: RawDispatch,
     pub alerts: RawAlerts,
     pub sources: BTreeMap<String, RawSource>,
+    /// `[tls]`: extra roots for every https client.
+    pub tls: RawTls,
 }
 
 /// An integer of bytes, or a string like `"1MiB"`.
@@ -38,6 +40,8 @@ pub struct RawServer {
     pub unverified_rate_limit: String,
     /// Open connections per peer address (trusted proxies exempt).
     pub max_connections_per_address: usize,
+    /// HTTPS on the listen port: certificate files, or ACME.
+    pub tls: Option<RawServerTls>,
 }
 
 impl Default for RawServer {
@@ -51,6 +55,7 @@ impl Default for RawServer {
             max_header_bytes: RawSize::Text("32KiB".into()),
             unverified_rate_limit: "20/s".into(),
             max_connections_per_address: 64,
+            tls: None,
         }
     }
 }
@@ -68,6 +73,12 @@ pub struct RawAlerts {
     pub on_dead: Option<Vec<String>>,
     pub url: Option<String>,
     pub timeout: Option<String>,
+    /// What `url` is sent: "json" (default), "slack" or "raw".
+    pub format: Option<String>,
+    /// Sign `url` alerts like callbacks (Standard Webhooks headers).
+    pub signing_secret: Option<String>,
+    pub signing_secret_env: Option<String>,
+    pub signing_secret_file: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -177,10 +188,33 @@ pub struct RawRoute {
     pub signing_secret_file: Option<String>,
     /// More names of hookd's environment this route's handler may see.
     pub inherit_env: Vec<String>,
-    /// Variables set for this route's handler (plain strings).
+    /// Variables set for this route's handler (templates).
     pub env: BTreeMap<String, String>,
+    /// The command's working directory.
+    pub cwd: Option<String>,
+    /// Conditions that must all hold for the route to take an event.
+    #[serde(rename = "match")]
+    pub conditions: Vec<RawCondition>,
+    // TLS of an https:// callback (config/tls.rs): extra roots, and a
+    // client certificate for mTLS.
+    pub ca_file: Option<String>,
+    pub client_cert: Option<String>,
+    pub client_key: Option<String>,
     /// A NATS JetStream target instead of a command or url (SPEC §5).
     pub nats: Option<RawNats>,
+}
+
+/// One `match` entry: a field and one test (SPEC §5).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawCondition {
+    pub field: String,
+    pub equals: Option<serde_json::Value>,
+    pub one_of: Option<Vec<serde_json::Value>>,
+    pub glob: Option<String>,
+    pub regex: Option<String>,
+    pub exists: Option<bool>,
+    pub not: bool,
 }
 
 /// `nats = { url = "nats://…", subject = "webhooks.{source}.{event_type}", … }`.
@@ -201,4 +235,33 @@ pub struct RawRetry {
     pub attempts: Option<u32>,
     pub initial: Option<String>,
     pub max: Option<String>,
+}
+
+// TLS (config/tls.rs).
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawTls {
+    /// PEM roots trusted besides the system's.
+    pub ca_file: Option<String>,
+}
+
+/// `[server] tls = { cert_file, key_file }` or `{ acme = { … } }`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawServerTls {
+    pub cert_file: Option<String>,
+    pub key_file: Option<String>,
+    pub acme: Option<RawAcme>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawAcme {
+    pub domains: Vec<String>,
+    pub email: Option<String>,
+    /// The ACME directory URL (default: Let's Encrypt's production one).
+    pub directory: Option<String>,
+    /// PEM roots for the directory's own certificate (a private or test CA).
+    pub ca_file: Option<String>,
 }

@@ -1,20 +1,30 @@
-//! `[[sources.NAME.routes]]`: event globs, the handler (a command or a
-//! callback with its Standard Webhooks signing secret), timeout, retry
-//! policy, `order_by`, `concurrency`. Validation only; every problem is
-//! recorded as `sources.NAME.routes[i].key: reason`.
+//! `[[sources.NAME.routes]]`: event globs, the handler (a command, a
+//! callback with its Standard Webhooks signing secret, or a `nats` target,
+//! `nats.rs`), timeout, retry policy, `order_by`, `concurrency`. Validation
+//! only; every problem is recorded as `sources.NAME.routes[i].key: reason`.
 
 use super::raw::{self, RawRoute};
 use super::secret::{resolve, Secret, SecretSource};
+use super::tls::{self, Clients, RouteTls};
 use super::{units, Problems};
 use crate::retry::RetryPolicy;
+use crate::route::condition::{Condition, Spec};
+use crate::route::template::Template;
 use crate::route::{Handler, Route};
 
 /// `inherit_env`: `[dispatch] inherit_env`, which every route's handler gets.
-pub(super) fn routes(at: &str, raw: &[RawRoute], inherit_env: &[String], p: &mut Problems) -> Option<Vec<Route>> {
+/// `clients`: the https clients of this load (`[tls]`).
+pub(super) fn routes(
+    at: &str,
+    raw: &[RawRoute],
+    inherit_env: &[String],
+    clients: &Clients,
+    p: &mut Problems,
+) -> Option<Vec<Route>> {
     let mut out = Vec::new();
     let mut ok = true;
     for (i, r) in raw.iter().enumerate() {
-        match route(&format!("{at}.routes[{i}]"), i, r, inherit_env, p) {
+        match route(&format!("{at}.routes[{i}]"), i, r, inherit_env, clients, p) {
             Some(route) if out.iter().any(|o: &Route| o.name == route.name) => {
                 p.push(format!("{at}.routes[{i}].name"), format!("duplicate route name {:?}", route.name));
                 ok = false;
@@ -26,12 +36,19 @@ pub(super) fn routes(at: &str, raw: &[RawRoute], inherit_env: &[String], p: &mut
     ok.then_some(out)
 }
 
-fn route(at: &str, index: usize, raw: &RawRoute, inherit_env: &[String], p: &mut Problems) -> Option<Route> {
+fn route(
+    at: &str,
+    index: usize,
+    raw: &RawRoute,
+    inherit_env: &[String],
+    clients: &Clients,
+    p: &mut Problems,
+) -> Option<Route> {
     if raw.events.is_empty() {
         p.push(format!("{at}.events"), "missing (a list of event-type globs; \"*\" for all)");
     }
     let mut redact = Vec::new();
-    let handler = handler(at, raw, &mut redact, p);
+    let handler = handler(at, raw, &mut redact, clients, p);
     let timeout = p.take(format!("{at}.timeout"), units::duration(raw.timeout.as_deref().unwrap_or("30s")));
     let retry = retry_policy(at, raw.retry.as_ref(), p);
     let name = raw.name.clone().unwrap_or_else(|| index.to_string());
@@ -60,13 +77,60 @@ fn route(at: &str, index: usize, raw: &RawRoute, inherit_env: &[String], p: &mut
             route.inherit_env.push(name.clone());
         }
     }
-    route.env = raw.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let mut templates_ok = true;
+    for (k, v) in &raw.env {
+        match p.take(format!("{at}.env.{k}"), Template::parse(v)) {
+            Some(t) => route.env.push((k.clone(), t)),
+            None => templates_ok = false,
+        }
+    }
+    if let Handler::Command { argv } = &route.handler {
+        for (i, arg) in argv.iter().enumerate() {
+            match p.take(format!("{at}.command[{i}]"), Template::parse(arg)) {
+                Some(t) => route.argv.push(t),
+                None => templates_ok = false,
+            }
+        }
+        if route.argv.first().is_some_and(|t| !t.is_literal()) {
+            p.push(format!("{at}.command[0]"), "the program must be a plain path, not a template");
+            templates_ok = false;
+        }
+    }
+    match raw.cwd.as_deref() {
+        Some(dir) if !std::path::Path::new(dir).is_dir() => {
+            p.push(format!("{at}.cwd"), format!("{dir} is not a directory"));
+            templates_ok = false;
+        }
+        Some(_) if raw.command.is_none() => {
+            p.push(format!("{at}.cwd"), "applies to command routes only");
+            templates_ok = false;
+        }
+        dir => route.cwd = dir.map(std::path::PathBuf::from),
+    }
+    for (i, c) in raw.conditions.iter().enumerate() {
+        let spec = Spec {
+            field: &c.field,
+            equals: c.equals.as_ref(),
+            one_of: c.one_of.as_deref(),
+            glob: c.glob.as_deref(),
+            regex: c.regex.as_deref(),
+            exists: c.exists,
+            not: c.not,
+        };
+        match p.take(format!("{at}.match[{i}]"), Condition::compile(&spec)) {
+            Some(c) => route.conditions.push(c),
+            None => templates_ok = false,
+        }
+    }
+    if !templates_ok {
+        return None;
+    }
     route.redact = redact;
     Some(route)
 }
 
 /// `redact` gets the text forms of a callback's signing secret.
-fn handler(at: &str, raw: &RawRoute, redact: &mut Vec<Secret>, p: &mut Problems) -> Option<Handler> {
+fn handler(at: &str, raw: &RawRoute, redact: &mut Vec<Secret>, clients: &Clients, p: &mut Problems) -> Option<Handler> {
     // A `nats` target (issue 17): the only target of its route.
     if let Some(nats) = &raw.nats {
         let others: Vec<&str> = [("command", raw.command.is_some()), ("url", raw.url.is_some())]
@@ -83,21 +147,35 @@ fn handler(at: &str, raw: &RawRoute, redact: &mut Vec<Secret>, p: &mut Problems)
         (Some(argv), None) if argv.is_empty() || argv[0].is_empty() => {
             p.take(format!("{at}.command"), Err("must name a program: [\"/path/to/handler\", \"arg\"…]".into()))
         }
+        (Some(_), None) if raw.ca_file.is_some() || raw.client_cert.is_some() || raw.client_key.is_some() => p.take(
+            format!("{at}.ca_file"),
+            Err("ca_file, client_cert and client_key apply only to an https:// url".into()),
+        ),
         (Some(argv), None) => Some(Handler::Command { argv: argv.clone() }),
-        (None, Some(url)) => callback(at, url, raw, redact, p),
+        (None, Some(url)) => callback(at, url, raw, redact, clients, p),
         (Some(_), Some(_)) => p.take(at, Err("has both command and url; a route runs exactly one handler".into())),
         (None, None) => p.take(at, Err("has no target: command, url or nats".into())),
     }
 }
 
-fn callback(at: &str, url: &str, raw: &RawRoute, redact: &mut Vec<Secret>, p: &mut Problems) -> Option<Handler> {
+fn callback(
+    at: &str,
+    url: &str,
+    raw: &RawRoute,
+    redact: &mut Vec<Secret>,
+    clients: &Clients,
+    p: &mut Problems,
+) -> Option<Handler> {
     match url.parse::<http::Uri>() {
-        Ok(u) if u.scheme_str() == Some("http") && u.host().is_some() => {}
-        Ok(u) if u.scheme_str() == Some("https") => {
-            return p.take(format!("{at}.url"), Err("https callbacks are not supported in this version yet".into()));
-        }
-        _ => return p.take(format!("{at}.url"), Err(format!("not an http:// URL: {url:?}"))),
+        Ok(u) if matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some() => {}
+        _ => return p.take(format!("{at}.url"), Err(format!("not an http:// or https:// URL: {url:?}"))),
     }
+    let keys = RouteTls {
+        ca_file: raw.ca_file.as_deref(),
+        client_cert: raw.client_cert.as_deref(),
+        client_key: raw.client_key.as_deref(),
+    };
+    let client = tls::route_client(at, url, keys, clients, p);
     let sources = [
         (raw.signing_secret.as_deref().map(SecretSource::Literal), "signing_secret"),
         (raw.signing_secret_env.as_deref().map(SecretSource::Env), "signing_secret_env"),
@@ -112,7 +190,7 @@ fn callback(at: &str, url: &str, raw: &RawRoute, redact: &mut Vec<Secret>, p: &m
         });
         secret = Some(p.take(format!("{at}.{key}"), decoded)?);
     }
-    Some(Handler::Callback { url: url.to_string(), signing_secret: secret })
+    Some(Handler::Callback { url: url.to_string(), signing_secret: secret, client: client? })
 }
 
 /// A Standard Webhooks secret: `whsec_<base64>`, base64-decoded.

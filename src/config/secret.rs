@@ -42,9 +42,6 @@ pub enum SecretSource<'a> {
     Literal(&'a str),
     Env(&'a str),
     File(&'a str),
-    /// A file whose relative path, outside a systemd unit, is read next to
-    /// the given directory (the config file's) instead of the working one.
-    FileBeside(&'a str, &'a Path),
 }
 
 /// Resolve one secret. Files have their trailing newline trimmed; an empty
@@ -56,7 +53,6 @@ pub fn resolve(source: SecretSource) -> Result<Secret, String> {
             std::env::var(name).map_err(|_| format!("environment variable {name} is not set"))?
         }
         SecretSource::File(path) => read_trimmed(&credential_path(path))?,
-        SecretSource::FileBeside(path, base) => read_trimmed(&credential_path_beside(path, base))?,
     };
     if value.is_empty() {
         return Err("is empty".into());
@@ -64,29 +60,46 @@ pub fn resolve(source: SecretSource) -> Result<Secret, String> {
     Ok(Secret(value.into_bytes()))
 }
 
+/// For a missing secret file outside a systemd unit: a relative path was
+/// read beside the config file, which may not be what a unit's config meant.
+fn outside_unit(e: &std::io::Error) -> &'static str {
+    let in_unit = std::env::var_os("CREDENTIALS_DIRECTORY").is_some_and(|d| !d.is_empty());
+    match (e.kind(), in_unit) {
+        (std::io::ErrorKind::NotFound, false) => {
+            " ($CREDENTIALS_DIRECTORY is not set, so a relative path is read beside the config file, not as a systemd credential)"
+        }
+        _ => "",
+    }
+}
+
+/// What went wrong, as the system says it ("No such file or directory"),
+/// without the "(os error 2)" suffix.
+fn io_reason(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" (os error ") {
+        Some(at) => text[..at].to_string(),
+        None => text,
+    }
+}
+
 /// A secret file's text without its trailing newline.
 fn read_trimmed(path: &Path) -> Result<String, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {}", path.display(), e.kind()))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {}{}", path.display(), io_reason(&e), outside_unit(&e)))?;
     Ok(text.trim_end_matches(['\n', '\r']).to_string())
 }
 
 /// Where a `secret_file`, `token_file` or `signing_secret_file` path points:
 /// a relative path names a credential in `$CREDENTIALS_DIRECTORY` when that
-/// is set, else it is relative to the working directory.
+/// is set; otherwise `paths.rs` has made it absolute, beside the config file.
 pub fn credential_path(path: &str) -> PathBuf {
-    resolve_in(path, std::env::var_os("CREDENTIALS_DIRECTORY").as_deref(), None)
+    resolve_in(path, std::env::var_os("CREDENTIALS_DIRECTORY").as_deref())
 }
 
-/// [`credential_path`], but outside a unit a relative path is next to `base`.
-pub fn credential_path_beside(path: &str, base: &Path) -> PathBuf {
-    resolve_in(path, std::env::var_os("CREDENTIALS_DIRECTORY").as_deref(), Some(base))
-}
-
-fn resolve_in(path: &str, credentials: Option<&OsStr>, otherwise: Option<&Path>) -> PathBuf {
+fn resolve_in(path: &str, credentials: Option<&OsStr>) -> PathBuf {
     let path = Path::new(path);
-    match (credentials, otherwise) {
-        (Some(dir), _) if path.is_relative() && !dir.is_empty() => Path::new(dir).join(path),
-        (_, Some(base)) if path.is_relative() => base.join(path),
+    match credentials {
+        Some(dir) if path.is_relative() && !dir.is_empty() => Path::new(dir).join(path),
         _ => path.to_path_buf(),
     }
 }
@@ -98,12 +111,9 @@ mod tests {
     #[test]
     fn relative_paths_are_credentials_when_a_credentials_directory_is_set() {
         let creds = Some(OsStr::new("/run/credentials/hookd.service"));
-        assert_eq!(
-            resolve_in("secrets_stripe", creds, None),
-            PathBuf::from("/run/credentials/hookd.service/secrets_stripe")
-        );
-        assert_eq!(resolve_in("/etc/hookd/s", creds, None), PathBuf::from("/etc/hookd/s"));
-        assert_eq!(resolve_in("secrets_stripe", None, None), PathBuf::from("secrets_stripe"));
-        assert_eq!(resolve_in("secrets_stripe", Some(OsStr::new("")), None), PathBuf::from("secrets_stripe"));
+        assert_eq!(resolve_in("secrets_stripe", creds), PathBuf::from("/run/credentials/hookd.service/secrets_stripe"));
+        assert_eq!(resolve_in("/etc/hookd/s", creds), PathBuf::from("/etc/hookd/s"));
+        assert_eq!(resolve_in("secrets_stripe", None), PathBuf::from("secrets_stripe"));
+        assert_eq!(resolve_in("secrets_stripe", Some(OsStr::new(""))), PathBuf::from("secrets_stripe"));
     }
 }

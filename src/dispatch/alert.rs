@@ -1,9 +1,10 @@
-//! `[alerts] on_dead`: once per delivery that goes dead, run the alert
-//! command (an environment built like a handler's from `[dispatch]
-//! inherit_env` and the `HOOKD_*` variables + `HOOKD_DEAD_REASON`, body on
-//! stdin) or
-//! POST the body to the alert URL (with `X-Hookd-Dead-Reason`), retried a
-//! few times on its own task. Never blocks
+//! `[alerts]`: once per delivery that goes dead, run the alert command (an
+//! environment built like a handler's from `[dispatch] inherit_env` and the
+//! `HOOKD_*` variables + `HOOKD_DEAD_REASON`, body on stdin) or POST to the
+//! alert URL in its `format` — a JSON summary (default; never the
+//! customer's body), Slack's `{"text"}`, or the raw body — with
+//! `X-Hookd-Dead-Reason`, signed like a callback when `[alerts]` has a
+//! signing secret; retried a few times on its own task. Never blocks
 //! dispatch; an alert that still fails is logged, and the dead delivery
 //! stays visible in the DLQ either way.
 
@@ -11,7 +12,7 @@ use super::callback::{self, CallbackOutcome, CallbackSpec};
 use super::child;
 use super::command::{self, CommandExit, CommandSpec};
 use super::run::handler_env;
-use crate::config::admin::{AlertTarget, Alerts};
+use crate::config::admin::{AlertFormat, AlertTarget, Alerts};
 use crate::store::keys::id_text;
 use crate::store::Claim;
 use std::time::Duration;
@@ -35,6 +36,42 @@ pub async fn on_dead(alerts: Alerts, client: callback::Client, claim: Claim, rea
     tracing::error!(id = %id_text(&claim.due.id), route = %claim.route, "dead-delivery alert gave up");
 }
 
+/// `format = "json"`: what went dead and why, never the body.
+fn summary(claim: &Claim, reason: &str) -> serde_json::Value {
+    let received = std::time::UNIX_EPOCH + Duration::from_millis(claim.event.received_ms);
+    serde_json::json!({
+        "source": claim.event.source,
+        "event_id": claim.event.event_id,
+        "event_type": claim.event.event_type,
+        "id": id_text(&claim.due.id),
+        "route": claim.route,
+        "reason": reason,
+        "attempts": claim.attempt,
+        "received_at": humantime::format_rfc3339_millis(received).to_string(),
+    })
+}
+
+/// `format = "slack"`: the summary as one line a person reads in a channel.
+fn one_line(claim: &Claim, reason: &str) -> String {
+    let n = claim.attempt;
+    format!(
+        "hookd: a delivery is dead: {} route {} — {} {} (hookd id {}) after {n} attempt{}: {reason}. `hookd events show {}`",
+        claim.event.source,
+        claim.route,
+        claim.event.event_type,
+        claim.event.event_id,
+        id_text(&claim.due.id),
+        if n == 1 { "" } else { "s" },
+        id_text(&claim.due.id)
+    )
+}
+
+/// Slack reads `&`, `<` and `>` as markup (`<!channel>`): escaped as its
+/// docs ask, so a value from the event cannot ping a channel.
+fn slack_escaped(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
 /// A reason fit for a header value: printable ASCII, at most 200 bytes.
 fn header_safe(reason: &str) -> String {
     reason.chars().map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' }).take(200).collect()
@@ -52,6 +89,7 @@ async fn once(
             let mut vars = handler_env(claim);
             vars.push(("HOOKD_DEAD_REASON".into(), reason.to_string()));
             let spec = CommandSpec {
+                cwd: None,
                 argv: argv.clone(),
                 env: child::environment(inherit_env, &[], vars),
                 stdin: claim.body.clone(),
@@ -65,16 +103,27 @@ async fn once(
             }
         }
         AlertTarget::Url(url) => {
+            let (body, content_type) = match alerts.format {
+                AlertFormat::Raw => (
+                    claim.body.clone(),
+                    claim.event.headers.iter().find(|(k, _)| k == "content-type").map(|(_, v)| v.clone()),
+                ),
+                AlertFormat::Json => (summary(claim, reason).to_string().into(), Some("application/json".into())),
+                AlertFormat::Slack => {
+                    let text = serde_json::json!({ "text": slack_escaped(&one_line(claim, reason)) });
+                    (text.to_string().into(), Some("application/json".into()))
+                }
+            };
             let spec = CallbackSpec {
                 extra_headers: vec![
                     ("x-hookd-dead-reason", header_safe(reason)),
                     ("x-hookd-route", claim.route.clone()),
                 ],
                 url: url.clone(),
-                body: claim.body.clone(),
-                content_type: claim.event.headers.iter().find(|(k, _)| k == "content-type").map(|(_, v)| v.clone()),
+                body,
+                content_type,
                 msg_id: id_text(&claim.due.id),
-                signing_secret: None,
+                signing_secret: alerts.signing_secret.as_ref().map(|s| s.expose().to_vec()),
                 source: claim.event.source.clone(),
                 event_type: claim.event.event_type.clone(),
                 attempt: claim.attempt,

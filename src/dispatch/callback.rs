@@ -1,6 +1,6 @@
 //! Delivers one webhook to an HTTP callback handler: one signed POST and a
 //! verdict (delivered / retry / permanent), decided by the status line
-//! alone. Must never follow a redirect, buffer more than `tail_bytes` of a
+//! alone, over http:// or https://. Must never follow a redirect, buffer more than `tail_bytes` of a
 //! response, or outlive `timeout`.
 //!
 //! The verdict is taken as soon as the status and headers arrived; the body
@@ -16,31 +16,24 @@ use http::header::{CONTENT_TYPE, RETRY_AFTER, USER_AGENT};
 use http::{Method, Request, Response, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use crate::verify::standard::sign_v1;
 
-pub type Client = hyper_util::client::legacy::Client<HttpConnector, Full<Bytes>>;
+/// http:// and https:// (verified; see `tls::client`), HTTP/1 only.
+pub type Client = crate::tls::client::HttpsClient;
 
 const USER_AGENT_VALUE: &str = concat!("hookd/", env!("CARGO_PKG_VERSION"));
 const DEFAULT_CONTENT_TYPE: &str = "application/json";
-const POOL_IDLE: Duration = Duration::from_secs(30);
 /// Transport error texts are cut to this many characters.
 const REASON_MAX: usize = 200;
 /// How long the response body is read once the status line arrived (at
 /// most what is left of the route's `timeout`).
 pub const BODY_BUDGET: Duration = Duration::from_secs(2);
 
-/// The shared client: HTTP/1 only (the crate builds hyper without http2),
-/// plain `http://`, idle pooled connections dropped after ~30 s.
+/// A client verifying https:// against the system's roots only (routes
+/// and alerts carry their own, built from the config's TLS settings).
 pub fn client() -> Client {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    hyper_util::client::legacy::Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(POOL_IDLE)
-        .pool_timer(TokioTimer::new())
-        .build(connector)
+    crate::tls::client::http_client(crate::tls::client::verifying(crate::tls::client::system_roots()))
 }
 
 /// One delivery attempt of one event to one handler.
@@ -70,7 +63,7 @@ pub enum CallbackOutcome {
         retry_after: Option<Duration>,
         reason: String,
     },
-    /// `status: 0` means the request could not be built (bad or https URL,
+    /// `status: 0` means the request could not be built (bad URL,
     /// unsendable header); the reason is in `response_tail`.
     Permanent {
         status: u16,
@@ -136,10 +129,9 @@ fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 fn build_request(spec: &CallbackSpec, now: SystemTime) -> Result<Request<Full<Bytes>>, &'static str> {
     let uri: Uri = spec.url.parse().map_err(|_| "invalid callback URL")?;
     match uri.scheme_str() {
-        Some("http") if uri.host().is_some() => {}
-        Some("http") => return Err("invalid callback URL"),
-        Some("https") => return Err("https not supported"),
-        _ => return Err("callback URL must start with http://"),
+        Some("http" | "https") if uri.host().is_some() => {}
+        Some("http" | "https") => return Err("invalid callback URL"),
+        _ => return Err("callback URL must start with http:// or https://"),
     }
     let timestamp = now.duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
     let content_type = spec.content_type.as_deref().unwrap_or(DEFAULT_CONTENT_TYPE);
@@ -215,8 +207,12 @@ fn transport_retry(reason: String) -> CallbackOutcome {
     CallbackOutcome::Retry { status: None, retry_after: None, reason }
 }
 
-/// "connect failed: Connection refused (os error 111)" and the like.
-fn describe(e: &hyper_util::client::legacy::Error) -> String {
+/// "connect failed: Connection refused (os error 111)", "TLS: certificate
+/// expired" and the like.
+pub(crate) fn describe(e: &hyper_util::client::legacy::Error) -> String {
+    if let Some(tls) = crate::tls::client::failure(e) {
+        return tls.chars().take(REASON_MAX).collect();
+    }
     let mut root: &dyn std::error::Error = e;
     while let Some(next) = root.source() {
         root = next;

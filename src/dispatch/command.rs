@@ -40,6 +40,8 @@ pub struct CommandSpec {
     pub tail_bytes: usize,
     /// Told the handler's process group as soon as it started.
     pub on_start: Option<Box<dyn FnOnce(Started) + Send>>,
+    /// The working directory (`None`: hookd's own).
+    pub cwd: Option<std::path::PathBuf>,
 }
 
 /// Who a started handler is (the store keeps it while the attempt runs),
@@ -69,33 +71,38 @@ pub struct CommandResult {
 /// hands that to the child, so no code runs between fork and exec.
 struct Spawner(std::sync::mpsc::Sender<Box<dyn FnOnce() + Send>>);
 
+/// One spawner per nice value in use: `[dispatch] nice` and
+/// `background::BUSY_NICE` (a thread cannot raise its priority back
+/// without privileges, so each level keeps its own thread).
 fn spawner(nice: i32) -> Option<&'static Spawner> {
-    static SPAWNER: std::sync::OnceLock<Option<Spawner>> = std::sync::OnceLock::new();
-    SPAWNER
-        .get_or_init(|| {
-            let handle = tokio::runtime::Handle::try_current().ok()?;
-            let (tx, rx) = std::sync::mpsc::channel::<Box<dyn FnOnce() + Send>>();
-            let started = std::thread::Builder::new().name("hookd-spawn".into()).spawn(move || {
-                super::background::lower_priority(nice);
-                let _runtime = handle.enter();
-                for job in rx {
-                    job();
-                }
-            });
-            match started {
-                Ok(_) => Some(Spawner(tx)),
-                Err(e) => {
-                    tracing::warn!(error = %e, "no spawner thread; handlers run at hookd's priority");
-                    None
-                }
-            }
-        })
-        .as_ref()
+    static AT_NICE: std::sync::OnceLock<Option<Spawner>> = std::sync::OnceLock::new();
+    static AT_BUSY: std::sync::OnceLock<Option<Spawner>> = std::sync::OnceLock::new();
+    let cell = if nice == super::background::BUSY_NICE { &AT_BUSY } else { &AT_NICE };
+    cell.get_or_init(|| start_spawner(nice)).as_ref()
+}
+
+fn start_spawner(nice: i32) -> Option<Spawner> {
+    let handle = tokio::runtime::Handle::try_current().ok()?;
+    let (tx, rx) = std::sync::mpsc::channel::<Box<dyn FnOnce() + Send>>();
+    let started = std::thread::Builder::new().name(format!("hookd-spawn-{nice}")).spawn(move || {
+        super::background::lower_priority(nice);
+        let _runtime = handle.enter();
+        for job in rx {
+            job();
+        }
+    });
+    match started {
+        Ok(_) => Some(Spawner(tx)),
+        Err(e) => {
+            tracing::warn!(error = %e, "no spawner thread; handlers run at hookd's priority");
+            None
+        }
+    }
 }
 
 /// `cmd.spawn()`, on the spawner thread when handlers run niced.
 async fn spawn_at_priority(mut cmd: Command) -> io::Result<Child> {
-    let nice = super::background::handler_nice();
+    let nice = super::background::handler_nice_now();
     let Some(spawner) = (nice > 0).then(|| spawner(nice)).flatten() else { return cmd.spawn() };
     let (tx, rx) = tokio::sync::oneshot::channel();
     let job: Box<dyn FnOnce() + Send> = Box::new(move || {
@@ -144,6 +151,9 @@ fn build(spec: &CommandSpec) -> Result<(Command, String), String> {
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
+    if let Some(dir) = &spec.cwd {
+        cmd.current_dir(dir);
+    }
     Ok((cmd, program.clone()))
 }
 
@@ -361,6 +371,7 @@ mod tests {
 
     fn sh(script: &str, stdin: impl Into<Bytes>, timeout_ms: u64) -> CommandSpec {
         CommandSpec {
+            cwd: None,
             argv: vec!["/bin/sh".into(), "-c".into(), script.into()],
             env: Vec::new(),
             stdin: stdin.into(),

@@ -36,6 +36,14 @@ pub struct NatsTarget {
     pub subject: Subject,
 }
 
+impl NatsTarget {
+    /// Its servers and subject template, for people (URLs hold no
+    /// credentials: those are refused at load).
+    pub fn describe(&self) -> String {
+        format!("{} {}", self.server.urls.join(","), self.subject.template)
+    }
+}
+
 /// Where and how to connect: what identifies a shared connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Server {

@@ -1,8 +1,8 @@
 //! One attempt of one handler, as data: runs the route's command,
-//! callback or NATS publish and maps what happened to an `Outcome` and the `AttemptEnd`
-//! the store records (retry timing from the pure `retry` module), its
-//! output tail scrubbed of every secret. Also the SPEC §5 `HOOKD_*`
-//! variables.
+//! callback or NATS publish and maps what happened to an `Outcome` and the
+//! `AttemptEnd` the store records (retry timing from the pure `retry`
+//! module), its output tail scrubbed of every secret. Also the SPEC §5
+//! `HOOKD_*` variables.
 
 use super::callback;
 use super::child;
@@ -19,7 +19,6 @@ use std::time::{Duration, UNIX_EPOCH};
 
 /// What every attempt needs besides its route and claim.
 pub struct Attempting<'a> {
-    pub client: &'a callback::Client,
     pub nats: &'a nats::Pool,
     pub store: &'a Arc<Store>,
     /// All sources in force: their secrets are scrubbed from every tail.
@@ -32,9 +31,9 @@ pub struct Attempting<'a> {
 pub async fn handler(cx: &Attempting<'_>, route: &Route, claim: &Claim) -> AttemptEnd {
     let (outcome, mut end) = match &route.handler {
         Handler::Command { argv } => run_command(cx, route, argv, claim).await,
-        Handler::Callback { url, signing_secret } => {
+        Handler::Callback { url, signing_secret, client } => {
             let secret = signing_secret.as_ref().map(|s| s.expose().to_vec());
-            run_callback(cx.client, route, url, secret, claim, cx.tail).await
+            run_callback(client, route, url, secret, claim, cx.tail).await
         }
         Handler::Nats(target) => run_nats(cx, route, target, claim).await,
     };
@@ -55,9 +54,11 @@ async fn run_command(cx: &Attempting<'_>, route: &Route, argv: &[String], claim:
             tracing::warn!(id = %id_text(&due.id), error = %e, "could not note the handler's process group");
         }
     };
+    let (argv, env) = rendered(route, argv, claim);
     let spec = command::CommandSpec {
-        argv: argv.to_vec(),
-        env: child::environment(&route.inherit_env, &route.env, handler_env(claim)),
+        argv,
+        env: child::environment(&route.inherit_env, &env, handler_env(claim)),
+        cwd: route.cwd.clone(),
         stdin: claim.body.clone(),
         timeout: route.timeout,
         tail_bytes: cx.tail,
@@ -182,6 +183,32 @@ async fn run_nats(
 fn names_server(sources: &Sources, server: &nats::Server) -> bool {
     let mut routes = sources.values().flat_map(|s| s.routes.iter());
     routes.any(|r| matches!(&r.handler, Handler::Nats(t) if &t.server == server))
+}
+
+/// The route's argv and `env` values rendered for this attempt (SPEC §5
+/// templates; the body's JSON is parsed at most once, and only if asked).
+fn rendered(route: &Route, argv: &[String], claim: &Claim) -> (Vec<String>, Vec<(String, String)>) {
+    use crate::route::template::Event;
+    let id = id_text(&claim.due.id);
+    let received = humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(claim.event.received_ms));
+    let received = received.to_string();
+    let ev = Event {
+        source: &claim.event.source,
+        event_id: &claim.event.event_id,
+        event_type: &claim.event.event_type,
+        id: &id,
+        attempt: claim.attempt,
+        received_at: &received,
+        headers: &claim.event.headers,
+        body: &claim.body,
+    };
+    let mut doc = None;
+    let argv = match route.argv.len() == argv.len() {
+        true => route.argv.iter().map(|t| t.render(&ev, &mut doc)).collect(),
+        false => argv.to_vec(),
+    };
+    let env = route.env.iter().map(|(k, t)| (k.clone(), t.render(&ev, &mut doc))).collect();
+    (argv, env)
 }
 
 fn retry_with(reason: String) -> Outcome {

@@ -90,6 +90,40 @@ impl Store {
         Ok(n)
     }
 
+    /// Make the event's pending and retrying deliveries due now (`retry`):
+    /// the retry budget and attempt numbers go on as they were. Write
+    /// order: new due entry, record, old due entry removed. Not a log
+    /// record: a retry-now lost to a crash leaves the delivery due when it
+    /// was before, which is a state it had. `None`: no such event.
+    pub async fn retry_now(&self, id: &Id) -> Result<Option<Vec<(String, RetryNow)>>> {
+        let answers = {
+            let _guard = lock(&self.event_locks, id);
+            let Some(event) = self.event(id)? else { return Ok(None) };
+            let now = now_ms();
+            let mut answers = Vec::new();
+            for (index, mut d) in self.indexed_deliveries(id, &event)? {
+                let why = match d.state {
+                    s if s.is_terminal() => RetryNow::Finished(s),
+                    _ if d.attempts.last().is_some_and(|a| a.ended_ms.is_none()) => RetryNow::Running,
+                    _ if d.next_due_ms == super::PARKED => RetryNow::Parked,
+                    _ if d.next_due_ms <= now => RetryNow::Due,
+                    _ => {
+                        let old = DueKey { due_ms: d.next_due_ms, id: *id, index };
+                        self.due.insert(DueKey { due_ms: now, ..old }.encode(), &[])?;
+                        d.next_due_ms = now;
+                        self.put_delivery(&delivery_key(id, index), d.clone())?;
+                        self.due.remove(old.encode())?;
+                        RetryNow::Started
+                    }
+                };
+                answers.push((d.route, why));
+            }
+            answers
+        };
+        self.sync().await?;
+        Ok(Some(answers))
+    }
+
     /// Write order per delivery: order line, due entry, record, DLQ entry
     /// removed — a prefix leaves it dead (nothing happened) or pending.
     fn replay_where(&self, id: &Id, which: impl Fn(State) -> bool) -> Result<Option<usize>> {
@@ -235,6 +269,21 @@ impl Store {
         self.counts.purged(&id, &view.event.source, &states);
         Ok(())
     }
+}
+
+/// What `retry_now` did with one delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryNow {
+    /// It was waiting for a retry; it is due now.
+    Started,
+    /// It was due already (it starts as soon as a slot is free).
+    Due,
+    /// An attempt is running.
+    Running,
+    /// It waits behind an earlier delivery with its `order_by` key.
+    Parked,
+    /// Delivered or dead: that is `replay`'s.
+    Finished(State),
 }
 
 /// What `purge_dead` did.

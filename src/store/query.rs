@@ -4,9 +4,10 @@
 //! language.
 
 use super::counts::Stats;
-use super::keys::{delivery_key, id_text, parse_id, Id};
-use super::records::{Delivery, Event, State};
+use super::keys::{dedup_key, delivery_key, id_text, parse_id, Id};
+use super::records::{DedupEntry, Delivery, Event, State};
 use super::{lock, Result, Store, StoreError};
+use bytes::Bytes;
 
 /// One event and its deliveries (delivery `i` is route `i`).
 #[derive(Debug, Clone)]
@@ -63,6 +64,23 @@ impl Store {
             deliveries.push(d);
         }
         Ok(Some(EventView { id: *id, event, deliveries }))
+    }
+
+    /// The event a sender's id names in `source`: the dedup index's entry
+    /// (source, event id) → hookd id, while that event is still stored.
+    pub fn find_by_event_id(&self, source: &str, event_id: &str) -> Result<Option<Id>> {
+        let Some(raw) = self.dedup.get(dedup_key(source, event_id))? else { return Ok(None) };
+        let entry = DedupEntry::decode(&raw).ok_or_else(|| StoreError::Corrupt("dedup entry".into()))?;
+        Ok(self.events.contains_key(entry.id)?.then_some(entry.id))
+    }
+
+    /// The stored raw body of an event and the content type it came with
+    /// (when the source's kind keeps it). `None`: no such event.
+    pub fn event_body(&self, id: &Id) -> Result<Option<(Bytes, Option<String>)>> {
+        let Some(event) = self.event(id)? else { return Ok(None) };
+        let body = self.body(id, &event)?;
+        let content_type = event.headers.iter().find(|(k, _)| k == "content-type").map(|(_, v)| v.clone());
+        Ok(Some((body, content_type)))
     }
 
     /// The deliveries of an event with their indexes (one may be missing

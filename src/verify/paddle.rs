@@ -82,7 +82,10 @@ mod tests {
     #[test]
     fn rejects_tampered_stale_and_garbage() {
         assert_eq!(check(&SECRETS, HEADER_VALUE, b"hello-world!", 1_696_195_954), Err(Rejection::BadSignature));
-        assert_eq!(check(&SECRETS, HEADER_VALUE, b"hello-world", 1_696_195_960), Err(Rejection::StaleTimestamp));
+        assert!(matches!(
+            check(&SECRETS, HEADER_VALUE, b"hello-world", 1_696_195_960),
+            Err(Rejection::StaleTimestamp { .. })
+        ));
         assert_eq!(check(&SECRETS, "h1=00", b"x", 0), Err(Rejection::MalformedSignature));
         assert_eq!(check(&SECRETS, "ts=1;h1=zz", b"x", 0), Err(Rejection::MalformedSignature));
     }

@@ -11,7 +11,7 @@ use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::Engine;
 use ed25519_dalek::{Signature, VerifyingKey};
 
-use super::{ct_eq, hmac_sha256, within_tolerance, Inbound, Rejection};
+use super::{ct_eq, fresh, hmac_sha256, Inbound, Rejection};
 
 const SECRET_PREFIX: &str = "whsec_";
 const PUBLIC_PREFIX: &str = "whpk_";
@@ -112,9 +112,7 @@ pub fn verify(keys: &[StandardKey], tolerance: Duration, req: &Inbound) -> Resul
     if !matched {
         return Err(Rejection::BadSignature);
     }
-    if !within_tolerance(req.now_unix(), ts, tolerance) {
-        return Err(Rejection::StaleTimestamp);
-    }
+    fresh(req.now_unix(), ts, tolerance)?;
     Ok(())
 }
 

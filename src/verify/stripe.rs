@@ -84,8 +84,8 @@ mod tests {
         let good = sign(SECRET, 1_700_000_000, BODY);
         let tampered = good.replace("v1=", "v1=00");
         assert_eq!(check(&tampered, 1_700_000_000), Err(Rejection::BadSignature));
-        assert_eq!(check(&good, 1_700_000_301), Err(Rejection::StaleTimestamp));
-        assert_eq!(check(&good, 1_699_999_699), Err(Rejection::StaleTimestamp));
+        assert!(matches!(check(&good, 1_700_000_301), Err(Rejection::StaleTimestamp { .. })));
+        assert!(matches!(check(&good, 1_699_999_699), Err(Rejection::StaleTimestamp { .. })));
         assert_eq!(check("v1=abc", 1), Err(Rejection::MalformedSignature));
         assert_eq!(check("t=1", 1), Err(Rejection::MalformedSignature));
         let headers = HeaderMap::new();

@@ -75,7 +75,7 @@ fn trickle(mut s: TcpStream, status: &str, count: &AtomicUsize) {
     }
 }
 
-fn send(h: &Hookd, source: &str, id: &str) -> String {
+pub(crate) fn send(h: &Hookd, source: &str, id: &str) -> String {
     let body = stripe_event(id, "invoice.paid");
     let r = post(&h.addr, &format!("/webhooks/{source}"), &[stripe("k", unix_now(), &body)], &body).expect("answer");
     assert_eq!(r.status, 202, "{}", r.body);
@@ -83,7 +83,7 @@ fn send(h: &Hookd, source: &str, id: &str) -> String {
 }
 
 /// `hookd events show ID` once its status is final.
-fn finished(h: &Hookd, id: &str) -> Value {
+pub(crate) fn finished(h: &Hookd, id: &str) -> Value {
     wait_until(Duration::from_secs(30), &format!("{id} finished"), || {
         let v = h.cli_json(&["events", "show", id]);
         matches!(v["status"].as_str(), Some("delivered" | "dead")).then_some(v)

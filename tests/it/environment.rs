@@ -157,9 +157,11 @@ fn spawn_failures_say_why_and_are_warned_about() {
     let h = Hookd::start(sources);
     let (code, _, err) = h.cli(&["check-config"]);
     assert_eq!(code, 0, "a warning is not an error: {err}");
-    let want = "sources.s.routes[0].command: ./handlers/nope.sh does not resolve to an executable file";
+    // The relative program is read beside the config file (one path rule).
+    let nope = h.dir.path().join("handlers/nope.sh");
+    let want = format!("sources.s.routes[0].command: {} does not resolve to an executable file", nope.display());
     assert!(err.contains(&format!("warning: {want}")), "{err}");
-    assert!(h.logs().lines().any(|l| l.contains("WARN") && l.contains(want)), "serve warns:\n{}", h.logs());
+    assert!(h.logs().lines().any(|l| l.contains("WARN") && l.contains(&want)), "serve warns:\n{}", h.logs());
 
     let body = stripe_event("evt_nope", "t");
     let sig = stripe("k", unix_now(), &body);
@@ -169,7 +171,8 @@ fn spawn_failures_say_why_and_are_warned_about() {
     });
     assert!(line.contains("WARN"), "{line}");
     assert!(line.contains("next_in=") && line.contains('s'), "{line}");
-    assert!(line.contains("could not start ./handlers/nope.sh: No such file or directory (os error 2)"), "{line}");
+    let why = format!("could not start {}: No such file or directory (os error 2)", nope.display());
+    assert!(line.contains(&why), "{line}");
 }
 
 #[test]
@@ -256,4 +259,51 @@ fn handlers_run_at_a_lower_cpu_priority_than_hookd() {
     let (code, _, err) = crate::cli::check_config("[dispatch]\nnice = 25\n");
     assert_eq!(code, 2);
     assert!(err.contains("dispatch.nice: 25 is not a nice value from 0 (off) to 19"));
+}
+
+/// SPEC §5 templates through the real binary: payload fields and headers
+/// into argv and env, a working directory, and a config error for an
+/// unknown placeholder with its key path.
+#[test]
+fn templates_put_payload_fields_into_argv_and_env_in_the_routes_directory() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let out = work.path().join("out");
+    let cwd = work.path().join("app");
+    std::fs::create_dir(&cwd).expect("mkdir");
+    let sources = format!(
+        "[sources.s]\nkind = \"stripe\"\nsecret = \"k\"\n\n\
+         [[sources.s.routes]]\nname = \"t\"\nevents = [\"*\"]\ncwd = \"{}\"\n\
+         command = [\"/bin/sh\", \"-c\", \"printf '%s|' \\\"$@\\\" \\\"$CUSTOMER\\\" \\\"$UA\\\" \\\"$(pwd)\\\" > {}\", \"sh\", \
+                    \"{{json:/data/object/customer}}\", \"{{json:/data/object/amount}}\", \"{{json:/data/object}}\", \
+                    \"{{source}}:{{event_type}}:{{attempt}}\", \"{{{{literal}}}}\", \"[{{json:/missing}}]\"]\n\
+         env = {{ CUSTOMER = \"cust={{json:/data/object/customer}}\", UA = \"{{header:User-Agent}}\" }}\n",
+        cwd.display(),
+        out.display()
+    );
+    let h = Hookd::start(&sources);
+    let body = br#"{"id":"evt_tpl","type":"invoice.paid","data":{"object":{"customer":"cus_42","amount":1999}}}"#;
+    let sig = stripe("k", unix_now(), body);
+    let sent =
+        crate::support::http::post(&h.addr, "/webhooks/s", &[sig, ("User-Agent".into(), "Stripe/1.0".into())], body);
+    assert_eq!(sent.map(|r| r.status), Some(202));
+    let got = wait_until(Duration::from_secs(10), "the handler's output", || std::fs::read_to_string(&out).ok());
+    let fields: Vec<&str> = got.split('|').collect();
+    assert_eq!(fields[0], "cus_42");
+    assert_eq!(fields[1], "1999", "a number as JSON text");
+    assert_eq!(fields[2], r#"{"amount":1999,"customer":"cus_42"}"#, "an object as compact JSON");
+    assert_eq!(fields[3], "s:invoice.paid:1");
+    assert_eq!(fields[4], "{literal}");
+    assert_eq!(fields[5], "[]", "a missing value is empty");
+    assert_eq!(fields[6], "cust=cus_42", "env values are templates too");
+    assert_eq!(fields[7], "Stripe/1.0", "a header a template reads is kept");
+    assert_eq!(fields[8], cwd.display().to_string(), "the route's cwd");
+
+    let (code, _, err) = crate::cli::check_config(
+        "[sources.s]\nkind = \"stripe\"\nsecret = \"k\"\n\n[[sources.s.routes]]\nevents = [\"*\"]\n\
+         command = [\"/bin/echo\", \"{jsn:/x}\"]\nenv = { A = \"{nope}\" }\ncwd = \"/nonexistent-dir\"\n",
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("sources.s.routes[0].command[1]: unknown placeholder {jsn:/x}"), "{err}");
+    assert!(err.contains("sources.s.routes[0].env.A: unknown placeholder {nope}"), "{err}");
+    assert!(err.contains("sources.s.routes[0].cwd: /nonexistent-dir is not a directory"), "{err}");
 }

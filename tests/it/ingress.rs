@@ -70,7 +70,25 @@ fn bad_signatures_are_401_and_nothing_is_stored() {
         assert_eq!(r.status, 401, "{code}: {}", r.body);
         assert_eq!(r.json()["error"].as_str(), Some(code));
         assert!(!r.body.contains(&good[13..]), "expected signature echoed");
+        assert!(
+            !r.body.contains("ago") && !r.body.contains("future"),
+            "the answer says no more than the code: {}",
+            r.body
+        );
     }
+    // The log, not the answer, says how stale and in which direction.
+    let future = stripe(SECRET, now + 7200, &body);
+    assert_eq!(post(&h.addr, "/webhooks/stripe", &[future], &body).expect("response").status, 401);
+    let logs = wait_until(Duration::from_secs(10), "both stale lines in the log", || {
+        let logs = h.logs();
+        (logs.matches("outcome=\"stale_timestamp\"").count() >= 2).then_some(logs)
+    });
+    // The request lines (the debug line before each names the check too).
+    let stale: Vec<&str> = logs.lines().filter(|l| l.contains("outcome=\"stale_timestamp\"")).collect();
+    let age = |l: &&str| l.contains("detail=\"signed 3600s ago\"") || l.contains("detail=\"signed 3601s ago\"");
+    assert!(stale.iter().any(age), "{stale:?}");
+    let ahead = |l: &&str| l.contains("s in the future (check this host's clock)\"");
+    assert!(stale.iter().any(ahead), "{stale:?}");
     let store = h.stop_and_open();
     assert!(store.all_events().expect("events").is_empty());
 }
@@ -116,6 +134,34 @@ fn github_type_includes_the_action() {
     headers[0] = github("gh-secret", body);
     let r = post(&h.addr, "/webhooks/gh", &headers, body).expect("response");
     assert_eq!(r.status, 400, "no delivery id: {}", r.body);
+}
+
+/// GitHub's default content type: `payload=<json>` in a form body, read as
+/// that JSON for the type (with its action), templates and `order_by`;
+/// the handler's stdin is still the raw body the sender signed.
+#[test]
+fn github_form_payloads_are_read_as_their_json() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let h = Hookd::start(&format!(
+        "[sources.gh]\nkind = \"github\"\nsecret = \"gh-secret\"\n\n[[sources.gh.routes]]\nevents = [\"pull_request.*\"]\n\
+         order_by = \"/repository/full_name\"\n\
+         command = [\"/bin/sh\", \"-c\", \"echo \\\"$HOOKD_EVENT_TYPE $1 $(cat)\\\" > {}\", \"sh\", \"{{json:/repository/full_name}}\"]\n",
+        out.display()
+    ));
+    let json = r#"{"action":"opened","number":1,"repository":{"full_name":"acme/api"}}"#;
+    let body = form_urlencoded::Serializer::new(String::new()).append_pair("payload", json).finish().into_bytes();
+    let headers = vec![
+        github("gh-secret", &body),
+        ("X-GitHub-Event".into(), "pull_request".into()),
+        ("X-GitHub-Delivery".into(), "form-delivery-1".into()),
+    ];
+    let form = "application/x-www-form-urlencoded";
+    let r = crate::support::http::post_as(&h.addr, "/webhooks/gh", form, &headers, &body).expect("response");
+    assert_eq!(r.status, 202, "{}", r.body);
+    let got = wait_until(Duration::from_secs(10), "handler", || std::fs::read_to_string(&out).ok());
+    let raw = String::from_utf8(body).expect("utf-8");
+    assert_eq!(got.trim(), format!("pull_request.opened acme/api {raw}"));
 }
 
 #[test]
@@ -245,4 +291,72 @@ fn unrouted_events_are_stored_and_two_routes_get_two_deliveries() {
     assert_eq!(routes, [("first", "delivered"), ("second", "delivered")]);
     let none = events.iter().find(|e| e.event.event_id == "evt_none").expect("evt_none stored");
     assert!(none.deliveries.is_empty() && none.event.routes.is_empty(), "unrouted");
+}
+
+/// `match` through the real binary: a deploy route takes a push to main
+/// and not one to dev; the unrouted event's log line says `routes=0`, and
+/// `events show` says per route why it was not taken.
+#[test]
+fn match_rules_route_by_payload_and_say_why_not() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("runs");
+    let sock = dir.path().join("admin.sock");
+    let h = Hookd::start(&format!(
+        "[admin]\nlisten = \"unix:{}\"\n\n[sources.gh]\nkind = \"github\"\nsecret = \"gh-secret\"\n\n\
+         [[sources.gh.routes]]\nname = \"deploy\"\nevents = [\"push\"]\n\
+         match = [{{ field = \"json:/ref\", equals = \"refs/heads/main\" }},\n\
+                  {{ field = \"json:/repository/full_name\", regex = \"^acme/\" }},\n\
+                  {{ field = \"json:/deleted\", equals = true, not = true }},\n\
+                  {{ field = \"header:X-GitHub-Hook-Installation-Target-Type\", one_of = [\"repository\", \"organization\"] }}]\n\
+         command = {}\n\n\
+         [[sources.gh.routes]]\nname = \"releases\"\nevents = [\"release.*\"]\ncommand = [\"/bin/true\"]\n",
+        sock.display(),
+        recorder(&out, 0)
+    ));
+    let push = |delivery: &str, git_ref: &str| {
+        let body = format!(r#"{{"ref":"{git_ref}","deleted":false,"repository":{{"full_name":"acme/api"}}}}"#);
+        let headers = vec![
+            github("gh-secret", body.as_bytes()),
+            ("X-GitHub-Event".into(), "push".into()),
+            ("X-GitHub-Delivery".into(), delivery.into()),
+            ("X-GitHub-Hook-Installation-Target-Type".into(), "repository".into()),
+        ];
+        post(&h.addr, "/webhooks/gh", &headers, body.as_bytes()).expect("response")
+    };
+    assert_eq!(push("d-main", "refs/heads/main").status, 202);
+    let got = wait_until(Duration::from_secs(10), "deploy on main", || lines(&out).pop());
+    assert_eq!(got, "d-main 1 push");
+    let dev = push("d-dev", "refs/heads/dev");
+    assert_eq!(dev.status, 202, "an event no route takes is still stored");
+    let id = dev.json()["id"].as_str().expect("id").to_string();
+    let logged = wait_until(Duration::from_secs(10), "the dev push's request line", || {
+        h.logs().lines().find(|l| l.contains(" request ") && l.contains("event_id=d-dev")).map(str::to_string)
+    });
+    assert!(logged.contains("routes=0"), "{logged}");
+    let shown = h.cli_json(&["events", "show", &id]);
+    assert_eq!(shown["status"], "unrouted");
+    let why: Vec<String> = shown["routes_not_taken"]
+        .as_array()
+        .expect("routes_not_taken")
+        .iter()
+        .map(|r| format!("{}: {}", r["route"].as_str().unwrap_or(""), r["why"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(
+        why,
+        [
+            r#"deploy: json:/ref is "refs/heads/dev", wanted "refs/heads/main""#.to_string(),
+            r#"releases: event type "push" is not in ["release.*"]"#.to_string(),
+        ]
+    );
+    let (_, text, _) = h.cli(&["events", "show", &id]);
+    assert!(text.contains(r#"not taken deploy: json:/ref is "refs/heads/dev", wanted "refs/heads/main""#), "{text}");
+    assert_eq!(lines(&out).len(), 1, "the dev push ran nothing");
+
+    let (code, _, err) = crate::cli::check_config(
+        "[sources.gh]\nkind = \"github\"\nsecret = \"s\"\n\n[[sources.gh.routes]]\nevents = [\"push\"]\n\
+         command = [\"/bin/true\"]\nmatch = [{ field = \"json:/ref\", regex = \"(\" }, { field = \"body:/x\", exists = true }]\n",
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("sources.gh.routes[0].match[0]: regex \"(\""), "{err}");
+    assert!(err.contains("sources.gh.routes[0].match[1]: field \"body:/x\" is not"), "{err}");
 }

@@ -4,11 +4,14 @@
 // The tests drive the real binary, so they start processes.
 #![allow(clippy::disallowed_methods)]
 
+mod acme;
 mod admin_bodies;
 mod backlog;
 mod callbacks;
 mod cli;
 mod config_props;
+mod console_api;
+mod console_browser;
 mod crash;
 mod damage;
 mod dispatch;
@@ -28,3 +31,4 @@ mod powercut;
 mod security;
 mod senders;
 mod support;
+mod tls;

@@ -9,7 +9,7 @@ use crate::support::http::{get, post};
 use crate::support::sign::{stripe, stripe_event, unix_now};
 use crate::support::{lines, wait_until, Hookd, BIN};
 use sha2::Digest;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -204,12 +204,14 @@ fn readyz_costs_no_commit_per_call() {
     let rounds = |h: &Hookd| h.logs().matches("commit round").count();
     assert_eq!(get(&h.addr, "/readyz").map(|r| r.status), Some(200));
     // Each marker event is one commit round, logged before its request
-    // line: counting up to a marker's line counts every round before it.
+    // line: counting up to a marker's request line counts every round before it.
     let marker = |h: &Hookd, id: &str| {
         assert_eq!(send(&h.addr, &stripe_event(id, "t")).map(|r| r.status), Some(202));
         wait_until(Duration::from_secs(10), "the marker's log line", || {
             let logs = h.logs();
-            logs.find(id).map(|at| logs[..at].matches("commit round").count())
+            let lines: Vec<&str> = logs.lines().collect();
+            let at = lines.iter().position(|l| l.contains(id) && l.contains("\"accepted\""))?;
+            Some(lines[..at].iter().filter(|l| l.contains("commit round")).count())
         })
     };
     let before = marker(&h, "evt_before");
@@ -233,11 +235,8 @@ fn readyz_costs_no_commit_per_call() {
 
 /// `GET /metrics` over the admin unix socket (no token needed there).
 fn metrics(sock: &Path) -> String {
-    let mut s = std::os::unix::net::UnixStream::connect(sock).expect("admin socket");
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: hookd\r\nConnection: close\r\n\r\n").expect("request");
-    let mut out = String::new();
-    s.read_to_string(&mut out).expect("response");
-    out
+    let req = b"GET /metrics HTTP/1.1\r\nHost: hookd\r\nConnection: close\r\n\r\n";
+    crate::support::http::unix_raw(sock, req).expect("admin socket").body
 }
 
 fn sample(text: &str, name: &str) -> Option<f64> {
@@ -312,4 +311,29 @@ fn a_duplicate_with_a_different_body_keeps_the_first_and_says_so() {
         assert_eq!(h.cli_json(&["events", "replay", first_id])["replayed"], 1);
         assert_eq!(&handed(id, 2), first_body, "{id}: the stored body is still the first");
     }
+}
+
+/// A taken port is said once, and refused before the store is created.
+#[test]
+fn a_taken_port_is_refused_once_before_the_store_is_created() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").expect("hold a port");
+    let port = busy.local_addr().expect("addr").port();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!("[server]\nlisten = \"127.0.0.1:{port}\"\n[storage]\npath = \"{}\"\n", data.display()),
+    )
+    .expect("config");
+    let out = std::process::Command::new(crate::support::BIN)
+        .args(["serve", "--config"])
+        .arg(&config)
+        .output()
+        .expect("serve");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "said once: {err}");
+    assert!(err.starts_with(&format!("hookd: server.listen: cannot bind 127.0.0.1:{port}: ")), "{err}");
+    assert!(!data.exists(), "nothing created before the bind");
 }

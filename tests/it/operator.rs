@@ -9,11 +9,11 @@ use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
 
-const TOKEN: &str = "admin-token-for-tests-0123456789";
-const FAST_RETRY: &str = "retry = { attempts = 2, initial = \"10ms\", max = \"20ms\" }";
+pub(crate) const TOKEN: &str = "admin-token-for-tests-0123456789";
+pub(crate) const FAST_RETRY: &str = "retry = { attempts = 2, initial = \"10ms\", max = \"20ms\" }";
 
 /// A token file in its own temp dir (it must exist before hookd starts).
-fn token_file() -> (tempfile::TempDir, String) {
+pub(crate) fn token_file() -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("token");
     std::fs::write(&path, format!("{TOKEN}\n")).expect("token");
@@ -21,22 +21,22 @@ fn token_file() -> (tempfile::TempDir, String) {
     (dir, shown)
 }
 
-fn admin_tcp(token: &str) -> String {
+pub(crate) fn admin_tcp(token: &str) -> String {
     format!("[admin]\nlisten = \"127.0.0.1:0\"\ntoken_file = \"{token}\"\n\n")
 }
 
-fn stripe_source(name: &str, route: &str) -> String {
+pub(crate) fn stripe_source(name: &str, route: &str) -> String {
     format!("[sources.{name}]\nkind = \"stripe\"\nsecret = \"k\"\n\n[[sources.{name}.routes]]\nevents = [\"*\"]\n{route}\n\n")
 }
 
-fn send(h: &Hookd, source: &str, id: &str, ty: &str) -> (u16, Value) {
+pub(crate) fn send(h: &Hookd, source: &str, id: &str, ty: &str) -> (u16, Value) {
     let body = stripe_event(id, ty);
     let r = post(&h.addr, &format!("/webhooks/{source}"), &[stripe("k", unix_now(), &body)], &body).expect("answer");
     let json = r.json();
     (r.status, json)
 }
 
-fn admin_get(h: &Hookd, path: &str) -> (u16, Value) {
+pub(crate) fn admin_get(h: &Hookd, path: &str) -> (u16, Value) {
     let addr = h.admin.as_deref().expect("admin listener");
     let auth = format!("Bearer {TOKEN}");
     let r = request(addr, "GET", path, &[("Authorization", &auth)], b"").expect("admin answer");
@@ -45,7 +45,7 @@ fn admin_get(h: &Hookd, path: &str) -> (u16, Value) {
 }
 
 /// Wait until `hookd events show ID` says the event's status is `status`.
-fn wait_status(h: &Hookd, id: &str, status: &str) -> Value {
+pub(crate) fn wait_status(h: &Hookd, id: &str, status: &str) -> Value {
     wait_until(Duration::from_secs(15), &format!("{id} {status}"), || {
         let v = h.cli_json(&["events", "show", id]);
         (v["status"] == status).then_some(v)
@@ -396,24 +396,34 @@ fn sighup_adds_a_route_and_a_broken_config_keeps_the_old_one() {
     wait_until(Duration::from_secs(10), "old routes still run", || (lines(&runs).len() == 2).then_some(()));
 }
 
-#[test]
-fn the_unix_socket_admin_needs_no_token_and_send_signs_like_the_sender() {
+/// A hookd with its admin API on a unix socket (no token) and one stripe
+/// source `s` whose route records each run in `runs` and exits `code`.
+fn on_unix_socket(code: i32) -> (Hookd, tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
     let dir = tempfile::tempdir().expect("tempdir");
     let runs = dir.path().join("runs");
     let sock = dir.path().join("admin.sock");
     let config = format!(
         "[admin]\nlisten = \"unix:{}\"\n\n{}",
         sock.display(),
-        stripe_source("s", &format!("command = {}", recorder(&runs, 0)))
+        stripe_source("s", &format!("command = {}", recorder(&runs, code)))
     );
-    let h = Hookd::start(&config);
+    (Hookd::start(&config), dir, runs, sock)
+}
+
+#[test]
+fn the_unix_socket_admin_needs_no_token_and_send_signs_like_the_sender() {
+    let (h, _dir, runs, _sock) = on_unix_socket(0);
     let (code, out, err) = h.cli(&["send", "--source", "s", "--type", "invoice.paid"]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.starts_with("202 "), "{out}");
     wait_until(Duration::from_secs(10), "handler", || (!lines(&runs).is_empty()).then_some(()));
     assert!(lines(&runs)[0].ends_with("1 invoice.paid"), "{:?}", lines(&runs));
+    let sent = h.cli_json(&["send", "--source", "s", "--type", "invoice.paid"]);
+    assert_eq!(sent["status"], 202, "{sent}");
+    assert_eq!(sent["answer"]["received"], true, "{sent}");
+    wait_until(Duration::from_secs(10), "second handler", || (lines(&runs).len() == 2).then_some(()));
     let stats = h.cli_json(&["stats"]);
-    assert_eq!(stats["sources"]["s"]["delivered"], 1);
+    assert_eq!(stats["sources"]["s"]["delivered"], 2);
     let (code, out, _) = h.cli(&["stats"]);
     assert_eq!(code, 0);
     assert!(out.contains("SOURCE") && out.contains("queue depth 0"), "{out}");
@@ -445,13 +455,61 @@ fn on_dead_url_alert_carries_the_reason() {
         stripe_source("s", "command = [\"/bin/sh\", \"-c\", \"exit 65\"]")
     );
     let h = Hookd::start(&config);
-    assert_eq!(send(&h, "s", "evt_url_alert", "x").0, 202);
+    let (_, answer) = send(&h, "s", "evt_url_alert", "invoice.paid");
     wait_until(Duration::from_secs(10), "alert", || (receiver.count() == 1).then_some(()));
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(receiver.count(), 1);
     let seen = receiver.seen.lock().expect("lock")[0].clone();
     assert_eq!(seen.header("x-hookd-dead-reason"), Some("exit 65 (permanent)"));
-    assert!(String::from_utf8_lossy(&seen.body).contains("evt_url_alert"));
+    // The default format is a JSON summary, never the customer's body.
+    assert_eq!(seen.header("content-type"), Some("application/json"));
+    let v: Value = serde_json::from_slice(&seen.body).expect("a JSON summary");
+    assert_eq!(v["source"], "s");
+    assert_eq!(v["event_id"], "evt_url_alert");
+    assert_eq!(v["event_type"], "invoice.paid");
+    assert_eq!(v["id"], answer["id"]);
+    assert_eq!(v["route"], "0");
+    assert_eq!(v["reason"], "exit 65 (permanent)");
+    assert_eq!(v["attempts"], 1);
+    assert!(v["received_at"].as_str().is_some_and(|t| t.ends_with('Z')), "{v}");
+    assert!(!String::from_utf8_lossy(&seen.body).contains("\"object\""), "the body stays out: {v}");
+}
+
+/// `format = "slack"` posts `{"text": …}` (markup escaped); `"raw"` the
+/// body itself; with a signing secret every alert carries Standard
+/// Webhooks headers that verify with it.
+#[test]
+fn alert_formats_slack_and_raw_and_signed_alerts() {
+    let whsec = crate::support::sign::whsec("alert-signing-key-0123456789");
+    for format in ["slack", "raw"] {
+        let receiver = crate::support::http::Receiver::start(vec![200]);
+        let config = format!(
+            "[alerts]\nurl = \"{}\"\nformat = \"{format}\"\nsigning_secret = \"{whsec}\"\n\n{}",
+            receiver.url("/alert"),
+            stripe_source("s", "command = [\"/bin/sh\", \"-c\", \"exit 65\"]")
+        );
+        let h = Hookd::start(&config);
+        send(&h, "s", "evt_<!channel>", "invoice.paid");
+        wait_until(Duration::from_secs(10), "alert", || (receiver.count() == 1).then_some(()));
+        let seen = receiver.seen.lock().expect("lock")[0].clone();
+        let body = String::from_utf8_lossy(&seen.body).to_string();
+        if format == "slack" {
+            let v: Value = serde_json::from_str(&body).expect("json");
+            let text = v["text"].as_str().expect("text");
+            assert!(text.contains("a delivery is dead: s route 0") && text.contains("exit 65 (permanent)"), "{text}");
+            assert!(text.contains("evt_&lt;!channel&gt;") && !text.contains("<!channel>"), "escaped: {text}");
+        } else {
+            assert_eq!(seen.body, stripe_event("evt_<!channel>", "invoice.paid"));
+        }
+        let (id, ts) = (seen.header("webhook-id").expect("id"), seen.header("webhook-timestamp").expect("ts"));
+        let ts: i64 = ts.parse().expect("a unix timestamp");
+        let signed = crate::support::sign::standard(&whsec, "webhook", id, ts, &seen.body);
+        let want = signed[2].1.clone();
+        assert_eq!(seen.header("webhook-signature"), Some(want.as_str()), "{format}");
+    }
+    let (code, _, err) = crate::cli::check_config("[alerts]\nurl = \"http://127.0.0.1:1/\"\nformat = \"xml\"\n");
+    assert_eq!(code, 2);
+    assert!(err.contains("alerts.format: \"xml\" is not one of \"json\", \"slack\", \"raw\""), "{err}");
 }
 
 #[test]
@@ -533,7 +591,13 @@ fn replaying_an_unrouted_event_routes_it_with_todays_config() {
     let h = Hookd::start(&source("\"invoice.*\""));
     let id = send(&h, "s", "evt_late_route", "customer.created").1["id"].as_str().expect("id").to_string();
     assert_eq!(h.cli_json(&["events", "show", &id])["status"], "unrouted");
-    assert_eq!(h.cli_json(&["events", "replay", &id])["replayed"], 0, "still no route for it");
+    // Nothing to replay is not success: the reason, exit 1 (issue 14).
+    let (code, out, err) = h.cli(&["events", "replay", &id, "--json"]);
+    assert_eq!(code, 1, "{out}{err}");
+    let answer: Value = serde_json::from_str(out.trim()).expect("one JSON document");
+    assert_eq!(answer["replayed"], 0, "still no route for it");
+    assert_eq!(answer["reason"], "the event still matches no route of today's configuration");
+    assert!(err.contains("nothing replayed: the event still matches no route"), "{err}");
     let text = std::fs::read_to_string(&h.config).expect("config").replace("\"invoice.*\"", "\"customer.*\"");
     std::fs::write(&h.config, text).expect("config");
     h.hangup();
@@ -547,4 +611,89 @@ fn replaying_an_unrouted_event_routes_it_with_todays_config() {
         (stats["sources"]["s"]["unrouted"].as_u64(), stats["sources"]["s"]["delivered"].as_u64()),
         (Some(0), Some(1))
     );
+}
+
+/// `--json` means stdout is exactly one JSON document, for every command
+/// that prints one (`cli_json` parses the whole of stdout, not a line).
+#[test]
+fn every_command_with_json_prints_exactly_one_document() {
+    let (mut h, _dir, runs, _sock) = on_unix_socket(0);
+    assert_eq!(h.cli_json(&["send", "--source", "s", "--type", "invoice.paid"])["status"], 202);
+    wait_until(Duration::from_secs(10), "handler", || (!lines(&runs).is_empty()).then_some(()));
+    let listed = h.cli_json(&["events", "list"]);
+    let id = listed["items"][0]["id"].as_str().expect("an id").to_string();
+    for args in [
+        vec!["version"],
+        vec!["check-config"],
+        vec!["stats"],
+        vec!["events", "show", &id],
+        vec!["events", "replay", &id],
+        vec!["dlq", "list"],
+        vec!["dlq", "replay", "--all"],
+        vec!["dlq", "purge", "--older-than", "1h"],
+    ] {
+        let doc = h.cli_json(&args);
+        assert!(doc.is_object(), "hookd {args:?} --json: {doc}");
+    }
+    h.terminate();
+    let check = h.cli_json(&["store", "check"]);
+    assert!(check.is_object(), "{check}");
+}
+
+/// Tables for people: "no events" for an empty list, `-q` ids only, plural
+/// words that agree with their numbers, the dead state in red on a
+/// terminal (a pty from `script`) and never with `NO_COLOR` or in a pipe;
+/// usage errors the daemon would refuse are refused first, exit 2.
+#[test]
+fn cli_tables_read_right_for_people_and_scripts() {
+    let (h, _dir, _runs, sock) = on_unix_socket(65);
+    let (code, out, _) = h.cli(&["events", "list"]);
+    assert_eq!((code, out.as_str()), (0, "no events\n"));
+    let (_, out, _) = h.cli(&["dlq", "list"]);
+    assert_eq!(out, "no dead deliveries\n");
+
+    let ids: Vec<String> = ["evt_q1", "evt_q2"]
+        .iter()
+        .map(|e| send(&h, "s", e, "invoice.paid").1["id"].as_str().expect("id").to_string())
+        .collect();
+    for id in &ids {
+        wait_status(&h, id, "dead");
+    }
+    let (code, out, _) = h.cli(&["events", "list", "-q"]);
+    assert_eq!(code, 0);
+    let mut listed: Vec<&str> = out.lines().collect();
+    listed.sort();
+    let mut want: Vec<&str> = ids.iter().map(String::as_str).collect();
+    want.sort();
+    assert_eq!(listed, want, "-q prints ids only");
+    let (_, out, _) = h.cli(&["dlq", "list"]);
+    assert!(!out.contains('\x1b'), "no colour into a pipe: {out:?}");
+
+    let (_, out, _) = h.cli(&["dlq", "replay", &ids[0], "--dry-run"]);
+    assert_eq!(out.trim(), "would replay 1 dead delivery of 1 event (dry run)");
+    let (_, out, _) = h.cli(&["dlq", "replay", "--all", "--dry-run"]);
+    assert_eq!(out.trim(), "would replay 2 dead deliveries of 2 events (dry run)");
+
+    // On a terminal: colour, unless NO_COLOR says otherwise.
+    let on_tty = |no_color: Option<&str>| {
+        let line = format!("{} --config {} events list", crate::support::BIN, h.config.display());
+        let mut cmd = std::process::Command::new("script");
+        cmd.args(["-qec", &line, "/dev/null"]).env("HOOKD_ADMIN__LISTEN", format!("unix:{}", sock.display()));
+        match no_color {
+            Some(v) => cmd.env("NO_COLOR", v),
+            None => cmd.env_remove("NO_COLOR"),
+        };
+        String::from_utf8_lossy(&cmd.output().expect("run script").stdout).to_string()
+    };
+    assert!(on_tty(None).contains("\x1b[31mdead\x1b[0m"), "{:?}", on_tty(None));
+    assert!(!on_tty(Some("1")).contains('\x1b'), "NO_COLOR=1 turns colour off");
+
+    let (code, _, err) = h.cli(&["events", "list", "--limit", "0"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("a number from 1 to 1000"), "{err}");
+    let (code, _, err) = h.cli(&["dlq", "purge", "--older-than", "soon"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("a duration like"), "{err}");
+    let (_, help, _) = h.cli(&["--help"]);
+    assert!(help.contains("EXAMPLES:") && help.contains("hookd dlq list -q"), "{help}");
 }

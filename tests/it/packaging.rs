@@ -86,12 +86,21 @@ fn the_production_config_reads_its_secret_from_the_credentials_directory() {
     assert!(!stdout.contains("whsec_from_a_credential") && !stderr.contains("whsec_"), "secret leaked");
     assert!(!stdout.contains("token-from-a-credential"), "token leaked");
 
-    // Without the credentials directory the relative path is the working
-    // directory's, where there is no such file: a config error naming it.
+    // Without the credentials directory the relative path is read beside
+    // the config file, where there is no such file: a config error naming
+    // it and saying why it was looked for there.
     let elsewhere = tempfile::tempdir().expect("tempdir");
     let (code, _, stderr) = check_config(&config, None, elsewhere.path());
     assert_eq!(code, 2);
-    assert!(stderr.contains("sources.stripe.secret_file: cannot read secrets_stripe"), "{stderr}");
+    let beside = Path::new(ROOT).join("packaging/secrets_stripe");
+    assert!(
+        stderr.contains(&format!("sources.stripe.secret_file: cannot read {}: No such file", beside.display())),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("$CREDENTIALS_DIRECTORY is not set, so a relative path is read beside the config file"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -180,12 +189,24 @@ fn install_sh_stages_exactly_the_expected_files_twice_without_touching_the_syste
         ("usr/local/bin", "d755"),
         ("usr/local/bin/hookd", "f755"),
         ("usr/local/share", "d755"),
+        ("usr/local/share/bash-completion", "d755"),
+        ("usr/local/share/bash-completion/completions", "d755"),
+        ("usr/local/share/bash-completion/completions/hookd", "f644"),
         ("usr/local/share/doc", "d755"),
         ("usr/local/share/doc/hookd", "d755"),
         ("usr/local/share/doc/hookd/operations.md", "f644"),
+        ("usr/local/share/fish", "d755"),
+        ("usr/local/share/fish/vendor_completions.d", "d755"),
+        ("usr/local/share/fish/vendor_completions.d/hookd.fish", "f644"),
+        ("usr/local/share/man", "d755"),
+        ("usr/local/share/man/man1", "d755"),
+        ("usr/local/share/zsh", "d755"),
+        ("usr/local/share/zsh/vendor-completions", "d755"),
+        ("usr/local/share/zsh/vendor-completions/_hookd", "f644"),
     ]
     .into_iter()
     .map(|(p, m)| (p.to_string(), m.to_string()))
+    .chain(man_pages().into_keys().map(|page| (format!("usr/local/share/man/man1/{page}"), "f644".to_string())))
     .collect();
     assert_eq!(tree(&dest), expected);
 
@@ -212,4 +233,131 @@ fn install_sh_stages_exactly_the_expected_files_twice_without_touching_the_syste
         "install.sh ran system commands: {}",
         std::fs::read_to_string(&called).unwrap_or_default()
     );
+}
+
+/// packaging/man/: page name → contents.
+fn man_pages() -> BTreeMap<String, String> {
+    pages_in(&Path::new(ROOT).join("packaging/man"))
+}
+
+fn pages_in(dir: &Path) -> BTreeMap<String, String> {
+    std::fs::read_dir(dir)
+        .expect("man dir")
+        .map(|e| {
+            let path = e.expect("entry").path();
+            let name = path.file_name().expect("name").to_string_lossy().to_string();
+            (name, std::fs::read_to_string(&path).expect("page"))
+        })
+        .collect()
+}
+
+/// The completions and the man pages that packaging ships are what the
+/// binary generates from its CLI definitions (so they never drift from it),
+/// and each is a real script or page, not an empty file.
+#[test]
+fn shipped_completions_and_man_pages_match_the_binary() {
+    let shipped = [
+        ("bash", "packaging/completions/hookd.bash", "complete -F _hookd"),
+        ("zsh", "packaging/completions/_hookd", "#compdef hookd"),
+        ("fish", "packaging/completions/hookd.fish", "complete -c hookd"),
+    ];
+    for (shell, file, marker) in shipped {
+        let out = Command::new(BIN).args(["completions", shell]).output().expect("run hookd");
+        assert!(out.status.success(), "hookd completions {shell}: {}", String::from_utf8_lossy(&out.stderr));
+        let generated = String::from_utf8(out.stdout).expect("utf-8");
+        assert!(generated.contains(marker), "hookd completions {shell} lacks {marker:?}");
+        for sub in ["serve", "check-config", "events", "dlq", "completions"] {
+            assert!(generated.contains(sub), "hookd completions {shell} does not mention {sub}");
+        }
+        let committed = std::fs::read_to_string(Path::new(ROOT).join(file)).expect("shipped file");
+        assert!(generated == committed, "{file} differs from `hookd completions {shell}`: run packaging/generate.sh");
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(BIN).arg("man").arg(tmp.path()).output().expect("run hookd man");
+    assert!(out.status.success(), "hookd man: {}", String::from_utf8_lossy(&out.stderr));
+    let generated = pages_in(tmp.path());
+    assert!(generated["hookd.1"].contains(".TH hookd 1") && generated.contains_key("hookd-events-list.1"));
+    assert!(generated == man_pages(), "packaging/man/ differs from `hookd man DIR`: run packaging/generate.sh");
+    // The bash script loads and registers itself (bash is on every machine
+    // this runs on; zsh and fish are not).
+    let script = Path::new(ROOT).join("packaging/completions/hookd.bash");
+    let loaded = Command::new("bash")
+        .arg("-c")
+        .arg(format!("source {} && complete -p hookd", script.display()))
+        .output()
+        .expect("run bash");
+    assert!(String::from_utf8_lossy(&loaded.stdout).contains("-F _hookd hookd"), "{loaded:?}");
+    let bad = Command::new(BIN).args(["completions", "tcsh"]).output().expect("run hookd");
+    assert_eq!(bad.status.code(), Some(2), "an unknown shell is a usage error");
+}
+
+/// One rule for relative paths: each is read beside the config file, from
+/// whatever directory hookd or the CLI runs in — the store, the admin
+/// socket, a handler, a secret file — and check-config prints them absolute.
+#[test]
+fn relative_paths_are_read_beside_the_config_from_any_directory() {
+    use crate::support::sign::{stripe, stripe_event, unix_now};
+    let etc = tempfile::tempdir().expect("config dir");
+    let root = etc.path();
+    std::fs::create_dir_all(root.join("handlers")).expect("mkdir");
+    std::fs::create_dir_all(root.join("secrets")).expect("mkdir");
+    std::fs::write(root.join("secrets/stripe"), "whsec_rel\n").expect("secret");
+    let handler = root.join("handlers/record.sh");
+    std::fs::write(&handler, "#!/bin/sh\necho \"$HOOKD_EVENT_ID\" >> \"$0.runs\"\n").expect("handler");
+    std::fs::set_permissions(&handler, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
+    std::fs::write(
+        root.join("config.toml"),
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n[admin]\nlisten = \"unix:data/admin.sock\"\n\
+             [storage]\npath = \"data\"\n\
+             [sources.s]\nkind = \"stripe\"\nsecret_file = \"secrets/stripe\"\n\
+             [[sources.s.routes]]\nevents = [\"*\"]\ncommand = [\"./handlers/record.sh\"]\n"
+        ),
+    )
+    .expect("config");
+    let config = root.join("config.toml");
+    let elsewhere = tempfile::tempdir().expect("a working directory");
+
+    let (code, out, err) = check_config(&config, None, elsewhere.path());
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&format!("path = \"{}\"", root.join("data").display())), "{out}");
+    assert!(out.contains(&format!("\"{}\"", handler.display())), "the command, absolute: {out}");
+
+    let mut serve = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&config)
+        .current_dir(elsewhere.path())
+        .env_remove("CREDENTIALS_DIRECTORY")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("serve");
+    let addr = format!("127.0.0.1:{port}");
+    let body = stripe_event("evt_rel", "invoice.paid");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        let sent = crate::support::http::post(&addr, "/webhooks/s", &[stripe("whsec_rel", unix_now(), &body)], &body);
+        match sent {
+            Some(r) => break r.status,
+            None if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            None => panic!("hookd never answered"),
+        }
+    };
+    assert_eq!(status, 202, "the secret was read beside the config");
+    let runs = root.join("handlers/record.sh.runs");
+    let ran = crate::support::wait_until(Duration::from_secs(10), "the handler beside the config", || {
+        std::fs::read_to_string(&runs).ok().filter(|s| s.contains("evt_rel"))
+    });
+    assert_eq!(ran.trim(), "evt_rel");
+    assert!(root.join("data").is_dir() && !elsewhere.path().join("data").exists(), "the store is beside the config");
+
+    // The CLI from a third directory finds the admin socket the same way.
+    let third = tempfile::tempdir().expect("another directory");
+    let stats = Command::new(BIN).args(["stats", "--json", "--config"]).arg(&config).current_dir(third.path()).output();
+    let stats = stats.expect("stats");
+    assert!(stats.status.success(), "{}", String::from_utf8_lossy(&stats.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&stats.stdout).expect("json");
+    assert!(v["sources"]["s"].is_object(), "{v}");
+    unsafe { libc::kill(serve.id() as i32, libc::SIGTERM) };
+    let _ = serve.wait();
 }

@@ -106,8 +106,13 @@ fn tampered_body_and_wrong_signature_fail() {
 fn stale_either_way_fails() {
     let limit = TOLERANCE.as_secs() as i64;
     assert_eq!(check_b(B_SIG, B_BODY, B_TS + limit), Ok(()));
-    assert_eq!(check_b(B_SIG, B_BODY, B_TS + limit + 1), Err(Rejection::StaleTimestamp));
-    assert_eq!(check_b(B_SIG, B_BODY, B_TS - limit - 1), Err(Rejection::StaleTimestamp));
+    // `now` is the third argument: later than the stamp means an old one.
+    let old = Rejection::StaleTimestamp { age_secs: limit + 1 };
+    let ahead = Rejection::StaleTimestamp { age_secs: -(limit + 1) };
+    assert_eq!(check_b(B_SIG, B_BODY, B_TS + limit + 1), Err(old));
+    assert_eq!(check_b(B_SIG, B_BODY, B_TS - limit - 1), Err(ahead));
+    assert_eq!(old.log_detail().as_deref(), Some(format!("signed {}s ago", limit + 1).as_str()));
+    assert!(ahead.log_detail().is_some_and(|d| d.contains("in the future")));
     // A forged request hears "bad signature", never about our clock.
     assert_eq!(check_b(B_BAD_SIG, B_BODY, B_TS + limit + 1), Err(Rejection::BadSignature));
 }

@@ -73,6 +73,16 @@ pub fn raw(addr: &str, bytes: &[u8]) -> Option<Response> {
     parse(&out)
 }
 
+/// Send raw bytes on a unix socket (the admin API there), read the answer.
+pub fn unix_raw(sock: &std::path::Path, bytes: &[u8]) -> Option<Response> {
+    let mut s = std::os::unix::net::UnixStream::connect(sock).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
+    s.write_all(bytes).ok()?;
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).ok()?;
+    parse(&out)
+}
+
 pub fn parse(out: &[u8]) -> Option<Response> {
     let text = String::from_utf8_lossy(out);
     let (head, body) = text.split_once("\r\n\r\n")?;
@@ -134,13 +144,23 @@ impl Receiver {
 
 fn answer(mut s: TcpStream, status: u16) -> Option<Seen> {
     s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    let seen = read_request(&mut s).ok()??;
+    let reply = format!("HTTP/1.1 {status} X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
+    let _ = s.write_all(reply.as_bytes());
+    Some(seen)
+}
+
+/// One HTTP/1.1 request (head + Content-Length body); `None` at a clean end.
+pub fn read_request(s: &mut impl Read) -> std::io::Result<Option<Seen>> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 8192];
     let (head_end, headers) = loop {
-        let n = s.read(&mut chunk).ok()?;
-        if n == 0 {
-            return None;
-        }
+        let n = match s.read(&mut chunk) {
+            Ok(0) => return Ok(None),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+            Err(e) => return Err(e),
+        };
         buf.extend_from_slice(&chunk[..n]);
         if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             let head = String::from_utf8_lossy(&buf[..pos]).to_string();
@@ -155,14 +175,11 @@ fn answer(mut s: TcpStream, status: u16) -> Option<Seen> {
     };
     let len: usize = headers.iter().find(|(k, _)| k == "content-length").and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
     while buf.len() < head_end + len {
-        let n = s.read(&mut chunk).ok()?;
+        let n = s.read(&mut chunk)?;
         if n == 0 {
             break;
         }
         buf.extend_from_slice(&chunk[..n]);
     }
-    let body = buf[head_end..].to_vec();
-    let reply = format!("HTTP/1.1 {status} X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
-    let _ = s.write_all(reply.as_bytes());
-    Some(Seen { headers, body })
+    Ok(Some(Seen { headers, body: buf[head_end..].to_vec() }))
 }

@@ -5,6 +5,7 @@
 pub mod http;
 pub mod nats;
 pub mod sign;
+pub mod tls;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -191,7 +192,7 @@ impl Hookd {
         all.push("--json");
         let (code, out, err) = self.cli(&all);
         assert_eq!(code, 0, "hookd {args:?} failed: {err}");
-        serde_json::from_str(out.lines().next().unwrap_or("")).unwrap_or_else(|_| panic!("not JSON: {out}"))
+        serde_json::from_str(&out).unwrap_or_else(|_| panic!("stdout is not exactly one JSON document: {out}"))
     }
 
     pub fn restart(&mut self) {

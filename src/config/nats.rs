@@ -11,7 +11,7 @@ use crate::dispatch::nats::{subject, Auth, NatsTarget, Server};
 /// `redact` gets the token's or the credentials' text (scrubbed from tails).
 pub(super) fn target(at: &str, raw: &RawNats, redact: &mut Vec<Secret>, p: &mut Problems) -> Option<NatsTarget> {
     let urls = p.take(format!("{at}.url"), urls(&raw.url));
-    let subject = p.take(format!("{at}.subject"), subject::compile(&raw.subject));
+    let subject = p.take(format!("{at}.subject"), subject::Subject::compile(&raw.subject));
     let auth = auth(at, raw, p);
     let tls_ca_file = match &raw.tls_ca_file {
         None => Some(None),

@@ -40,7 +40,7 @@ impl NatsTarget {
     /// Its servers and subject template, for people (URLs hold no
     /// credentials: those are refused at load).
     pub fn describe(&self) -> String {
-        format!("{} {}", self.server.urls.join(","), self.subject.template)
+        format!("{} {}", self.server.urls.join(","), self.subject.text)
     }
 }
 

@@ -11,6 +11,7 @@ use super::nats;
 use crate::config::secret::Secret;
 use crate::config::Sources;
 use crate::retry::{self, Outcome};
+use crate::route::template::Event;
 use crate::route::{Handler, Route};
 use crate::store::keys::id_text;
 use crate::store::{now_ms, AttemptEnd, Claim, Next, Store};
@@ -143,19 +144,8 @@ async fn run_nats(
     if !pool.knows(&target.server) {
         pool.retain(|s| names_server(cx.sources, s));
     }
-    let (event, id) = (&claim.event, id_text(&claim.due.id));
-    let received = UNIX_EPOCH + Duration::from_millis(event.received_ms);
-    let received_at = humantime::format_rfc3339_millis(received).to_string();
-    let subject = target.subject.render(&nats::subject::Values {
-        source: &event.source,
-        event_id: &event.event_id,
-        event_type: &event.event_type,
-        id: &id,
-        attempt: claim.attempt,
-        received_at: &received_at,
-        headers: &event.headers,
-        body: &claim.body,
-    });
+    let (event, id, received_at) = (&claim.event, id_text(&claim.due.id), received_at(claim));
+    let subject = target.subject.render(&template_event(claim, &id, &received_at));
     let content_type = event.headers.iter().find(|(k, _)| k == "content-type").map(|(_, v)| v.clone());
     let msg = nats::Publish {
         msg_id: format!("{}:{}", event.source, event.event_id),
@@ -188,20 +178,8 @@ fn names_server(sources: &Sources, server: &nats::Server) -> bool {
 /// The route's argv and `env` values rendered for this attempt (SPEC §5
 /// templates; the body's JSON is parsed at most once, and only if asked).
 fn rendered(route: &Route, argv: &[String], claim: &Claim) -> (Vec<String>, Vec<(String, String)>) {
-    use crate::route::template::Event;
-    let id = id_text(&claim.due.id);
-    let received = humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(claim.event.received_ms));
-    let received = received.to_string();
-    let ev = Event {
-        source: &claim.event.source,
-        event_id: &claim.event.event_id,
-        event_type: &claim.event.event_type,
-        id: &id,
-        attempt: claim.attempt,
-        received_at: &received,
-        headers: &claim.event.headers,
-        body: &claim.body,
-    };
+    let (id, received) = (id_text(&claim.due.id), received_at(claim));
+    let ev = template_event(claim, &id, &received);
     let mut doc = None;
     let argv = match route.argv.len() == argv.len() {
         true => route.argv.iter().map(|t| t.render(&ev, &mut doc)).collect(),
@@ -209,6 +187,26 @@ fn rendered(route: &Route, argv: &[String], claim: &Claim) -> (Vec<String>, Vec<
     };
     let env = route.env.iter().map(|(k, t)| (k.clone(), t.render(&ev, &mut doc))).collect();
     (argv, env)
+}
+
+/// What a route's templates read for this attempt; `id` and `received_at`
+/// are the claim's, as text.
+fn template_event<'a>(claim: &'a Claim, id: &'a str, received_at: &'a str) -> Event<'a> {
+    Event {
+        source: &claim.event.source,
+        event_id: &claim.event.event_id,
+        event_type: &claim.event.event_type,
+        id,
+        attempt: claim.attempt,
+        received_at,
+        headers: &claim.event.headers,
+        body: &claim.body,
+    }
+}
+
+/// When the event was received, RFC 3339 with milliseconds.
+fn received_at(claim: &Claim) -> String {
+    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(claim.event.received_ms)).to_string()
 }
 
 fn retry_with(reason: String) -> Outcome {

@@ -122,17 +122,23 @@ fn an_event_is_published_raw_with_its_headers_and_a_duplicate_ack_is_delivered()
     let nats = NatsServer::start();
     let js = Js::connect(&nats.url());
     js.create_stream("HOOKS", &["webhooks.>"], 1);
-    let subject = "webhooks.{source}.{event_type}.{json:/data/object/customer}";
+    let subject = "webhooks.{source}.{event_type}.{json:/data/object/customer}.{header:X-Tenant}";
     let h = Hookd::start(&config(&route("js", &nats.url(), subject, "")));
 
-    let (status, id) = send(&h.addr, "evt_one", "cus.1 x").expect("answer");
-    assert_eq!(status, 202);
+    // A header the subject reads is kept for it (the stripe kind keeps no
+    // X-Tenant of its own).
+    let sent = body("evt_one", "cus.1 x");
+    let tenant = ("X-Tenant".to_string(), "acme eu>".to_string());
+    let r = post(&h.addr, "/webhooks/s", &[stripe("k", unix_now(), &sent), tenant], &sent).expect("answer");
+    assert_eq!(r.status, 202, "{}", r.body);
+    let answer: Value = serde_json::from_str(&r.body).expect("json");
+    let id = answer["id"].as_str().expect("id").to_string();
     let v = wait_until(DRAIN, "delivered", || Some(show(&h, &id)).filter(|v| v["status"] == "delivered"));
     assert_eq!(v["deliveries"][0]["attempts"][0]["outcome"], "nats ack", "{v}");
     let msgs = js.messages("HOOKS");
     assert_eq!(msgs.len(), 1);
     let m = &msgs[0];
-    assert_eq!(m.subject, "webhooks.s.invoice_paid.cus_1_x", "placeholder values are sanitised");
+    assert_eq!(m.subject, "webhooks.s.invoice_paid.cus_1_x.acme_eu_", "placeholder values are sanitised");
     assert_eq!(m.payload, body("evt_one", "cus.1 x"), "the raw body");
     let headers: BTreeMap<&str, &str> = m.headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let want = BTreeMap::from([

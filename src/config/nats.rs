@@ -1,26 +1,42 @@
 //! A route's `nats = { url, subject, credentials_file, token_file,
 //! tls_ca_file }` (SPEC §5) → a validated `NatsTarget`: servers parsed, the
-//! subject template compiled, secrets read from their files. Every problem
-//! as `sources.NAME.routes[i].nats.key: reason`; never prints a secret.
+//! subject template compiled, secrets read from their files, the client TLS
+//! built by `tls.rs` like a callback's. Every problem as
+//! `sources.NAME.routes[i].nats.key: reason`; never prints a secret.
 
 use super::raw::RawNats;
-use super::secret::{credential_path, resolve, Secret, SecretSource};
+use super::secret::{resolve, Secret, SecretSource};
+use super::tls::{route_config, Clients, RouteTls};
 use super::Problems;
 use crate::dispatch::nats::{subject, Auth, NatsTarget, Server};
 
-/// `redact` gets the token's or the credentials' text (scrubbed from tails).
-pub(super) fn target(at: &str, raw: &RawNats, redact: &mut Vec<Secret>, p: &mut Problems) -> Option<NatsTarget> {
+/// `route`: `sources.S.routes[i]`, whose `ca_file`, `client_cert` and
+/// `client_key` (`keys`) apply to the connection too. `redact` gets the
+/// token's or the credentials' text (scrubbed from tails).
+pub(super) fn target(
+    route: &str,
+    raw: &RawNats,
+    keys: RouteTls<'_>,
+    clients: &Clients,
+    redact: &mut Vec<Secret>,
+    p: &mut Problems,
+) -> Option<NatsTarget> {
+    let at = format!("{route}.nats");
     let urls = p.take(format!("{at}.url"), urls(&raw.url));
     let subject = p.take(format!("{at}.subject"), subject::Subject::compile(&raw.subject));
-    let auth = auth(at, raw, p);
-    let tls_ca_file = match &raw.tls_ca_file {
-        None => Some(None),
-        Some(path) => p.take(format!("{at}.tls_ca_file"), ca_file(path)).map(Some),
-    };
+    let auth = auth(&at, raw, p);
+    // TLS whenever it happens (a server may ask for it on nats:// too) is
+    // verified against the system's roots + `[tls] ca_file` + the route's
+    // CA files; a CA file or a client certificate also makes it required.
+    let more: Vec<(String, &str)> = raw.tls_ca_file.iter().map(|f| (format!("{at}.tls_ca_file"), f.as_str())).collect();
+    let tls = route_config(route, keys, &more, clients, p);
+    let require_tls = !more.is_empty() || keys.ca_file.is_some() || keys.client_cert.is_some();
     if let Some(Auth::Token(s) | Auth::Credentials(s)) = &auth {
         redact.push(s.clone());
     }
-    Some(NatsTarget { server: Server { urls: urls?, auth: auth?, tls_ca_file: tls_ca_file? }, subject: subject? })
+    let urls = urls?;
+    let require_tls = require_tls || urls.iter().any(|u| u.starts_with("tls://"));
+    Some(NatsTarget { server: Server { urls, auth: auth?, tls: tls?, require_tls }, subject: subject? })
 }
 
 /// One server or several, comma-separated; `nats://` or `tls://`, no
@@ -62,14 +78,4 @@ fn auth(at: &str, raw: &RawNats, p: &mut Problems) -> Option<Auth> {
             p.take(format!("{at}.credentials_file"), creds).map(Auth::Credentials)
         }
     }
-}
-
-/// A readable PEM file with at least one certificate.
-fn ca_file(path: &str) -> Result<std::path::PathBuf, String> {
-    let path = credential_path(path);
-    let text = std::fs::read(&path).map_err(|e| format!("cannot read {}: {}", path.display(), e.kind()))?;
-    if !text.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") {
-        return Err(format!("{} holds no PEM certificate", path.display()));
-    }
-    Ok(path)
 }

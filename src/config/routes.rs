@@ -141,7 +141,8 @@ fn handler(at: &str, raw: &RawRoute, redact: &mut Vec<Secret>, clients: &Clients
             let why = format!("has both nats and {}; a route has exactly one target", others.join(" and "));
             return p.take(at, Err(why));
         }
-        return super::nats::target(&format!("{at}.nats"), nats, redact, p).map(|t| Handler::Nats(Box::new(t)));
+        let keys = route_tls(raw);
+        return super::nats::target(at, nats, keys, clients, redact, p).map(|t| Handler::Nats(Box::new(t)));
     }
     match (&raw.command, &raw.url) {
         (Some(argv), None) if argv.is_empty() || argv[0].is_empty() => {
@@ -170,12 +171,7 @@ fn callback(
         Ok(u) if matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some() => {}
         _ => return p.take(format!("{at}.url"), Err(format!("not an http:// or https:// URL: {url:?}"))),
     }
-    let keys = RouteTls {
-        ca_file: raw.ca_file.as_deref(),
-        client_cert: raw.client_cert.as_deref(),
-        client_key: raw.client_key.as_deref(),
-    };
-    let client = tls::route_client(at, url, keys, clients, p);
+    let client = tls::route_client(at, url, route_tls(raw), clients, p);
     let sources = [
         (raw.signing_secret.as_deref().map(SecretSource::Literal), "signing_secret"),
         (raw.signing_secret_env.as_deref().map(SecretSource::Env), "signing_secret_env"),
@@ -191,6 +187,15 @@ fn callback(
         secret = Some(p.take(format!("{at}.{key}"), decoded)?);
     }
     Some(Handler::Callback { url: url.to_string(), signing_secret: secret, client: client? })
+}
+
+/// A route's TLS keys (a callback's or a nats target's).
+fn route_tls(raw: &RawRoute) -> RouteTls<'_> {
+    RouteTls {
+        ca_file: raw.ca_file.as_deref(),
+        client_cert: raw.client_cert.as_deref(),
+        client_key: raw.client_key.as_deref(),
+    }
 }
 
 /// A Standard Webhooks secret: `whsec_<base64>`, base64-decoded.

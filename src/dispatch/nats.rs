@@ -1,19 +1,20 @@
 //! The `nats` route target (SPEC §5): one attempt publishes the raw body to
 //! NATS JetStream with `Nats-Msg-Id: <source>:<event_id>` and the `Hookd-*`
 //! headers, and is delivered only when the stream's publish ack came back
-//! (a duplicate ack counts). Connections are shared per server list and
-//! credentials, and reconnect by themselves. Must never call an attempt
-//! delivered without an ack, log a token or credentials, or outlive the
-//! route's `timeout`.
+//! (a duplicate ack counts). Connections are shared per server list,
+//! credentials and TLS settings, and reconnect by themselves. Must never
+//! call an attempt delivered without an ack, log a token or credentials,
+//! or outlive the route's `timeout`.
 
 pub mod subject;
 
 use crate::config::secret::Secret;
+use crate::tls::client::ClientTls;
 use async_nats::connection::State;
 use async_nats::jetstream::context::PublishErrorKind;
 use async_nats::{jetstream, ConnectOptions, HeaderMap, ServerAddr};
 use bytes::Bytes;
-use std::path::PathBuf;
+use rustls::ClientConfig;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use subject::Subject;
@@ -50,8 +51,12 @@ pub struct Server {
     /// `url`'s comma-separated servers, each `nats://` or `tls://`.
     pub urls: Vec<String>,
     pub auth: Auth,
-    /// Trust anchors for TLS (PEM); with it the connection requires TLS.
-    pub tls_ca_file: Option<PathBuf>,
+    /// TLS, whenever the connection speaks it: the system's roots plus
+    /// `[tls] ca_file` and the route's CA files, and its client
+    /// certificate (`config/tls.rs`, shared with callbacks).
+    pub tls: ClientTls,
+    /// `tls://`, a CA file or a client certificate: no plain connection.
+    pub require_tls: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -185,7 +190,9 @@ async fn connect(server: &Server) -> Result<jetstream::Context, String> {
             .map_err(|_| "credentials_file is not a NATS credentials file".to_string())?,
     };
     let servers = server.urls.join(",");
-    let mut options = options
+    let options = options
+        .tls_client_config(ClientConfig::clone(&server.tls.config))
+        .require_tls(server.require_tls)
         .name(concat!("hookd/", env!("CARGO_PKG_VERSION")))
         .connection_timeout(CONNECT_TIMEOUT)
         .max_reconnects(None)
@@ -193,14 +200,10 @@ async fn connect(server: &Server) -> Result<jetstream::Context, String> {
             Duration::from_millis(100u64.saturating_mul(1 << n.min(5))).min(MAX_RECONNECT_DELAY)
         })
         .event_callback(move |event| log_event(servers.clone(), event));
-    let wants_tls = server.urls.iter().any(|u| u.starts_with("tls://"));
-    if let Some(ca) = &server.tls_ca_file {
-        options = options.add_root_certificates(ca.clone());
-    }
-    if wants_tls || server.tls_ca_file.is_some() {
-        options = options.require_tls(true);
-    }
-    let client = options.connect(addrs).await.map_err(|e| cut(format!("cannot connect to NATS: {e}")))?;
+    let client = options.connect(addrs).await.map_err(|e| {
+        let why = crate::tls::client::failure(&e).unwrap_or_else(|| e.to_string());
+        cut(format!("cannot connect to NATS: {why}"))
+    })?;
     tracing::info!(servers = %server.urls.join(","), "connected to NATS");
     Ok(jetstream::ContextBuilder::new().timeout(ACK_WAIT).build(client))
 }

@@ -1,19 +1,22 @@
 //! SPEC §5 "NATS JetStream target" and §8 through the real binary, against
 //! a real nats-server: the message and its headers, a duplicate ack counted
 //! as delivered, an ack that timed out retried with the same msg id (one
-//! copy kept), a reload that moves a route to another server, TLS against
-//! `tls_ca_file`, a missing stream retried, `order_by` kept through the
+//! copy kept), a reload that moves a route to another server, TLS verified
+//! against the system's roots plus `[tls] ca_file` and the route's CA files
+//! (added, never instead), mTLS, a missing stream retried, `order_by` kept through the
 //! target, and — by `Nats-Msg-Id` — every acknowledged event in the stream
 //! exactly once across a `kill -9` of hookd, a nats-server outage, two hookd
 //! instances taking the same events, and a node of an R3 cluster killed.
 
 use crate::cli::check_config;
 use crate::support::http::post;
-use crate::support::nats::{test_certificates, Js, NatsServer, Stored};
+use crate::support::nats::{Js, NatsServer, Stored};
 use crate::support::sign::{stripe, unix_now};
+use crate::support::tls::Ca;
 use crate::support::{wait_until, Hookd};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::thread::JoinHandle;
@@ -345,31 +348,106 @@ fn a_reload_moves_a_route_to_another_server_and_lets_the_old_connection_go() {
     assert_eq!(ja.count("HOOKS"), 1);
 }
 
-#[test]
-fn tls_is_verified_against_tls_ca_file_and_an_unverified_server_is_retried() {
-    let dir = tempfile::tempdir().expect("dir");
-    let (ca, cert, key) = test_certificates(dir.path());
-    let nats = NatsServer::start_tls(&cert, &key);
+/// A TLS-only nats-server with a certificate for 127.0.0.1 from `ca`
+/// (and, with `clients`, requiring a client certificate from that CA),
+/// with stream `name` on `name.>`; and its `tls://` URL.
+fn tls_server(dir: &Path, ca: &Ca, name: &str, clients: Option<&Ca>) -> (NatsServer, Js, String) {
+    let (cert, key) = ca.leaf(&["127.0.0.1"]).write(dir, name);
+    let ca_file = ca.write(dir, &format!("{name}-ca.pem"));
+    let client_ca = clients.map(|c| c.write(dir, &format!("{name}-clients.pem")));
+    let nats = NatsServer::start_tls(&cert, &key, client_ca.as_deref());
     let url = format!("tls://127.0.0.1:{}", nats.port);
-    let js = Js::connect_tls(&url, &ca);
-    js.create_stream("TLS", &["tls.>"], 1);
-    // The same server: one route trusts the test CA, the other only the
-    // system's roots.
-    let ca_key = format!("subject = \"tls.ok\", tls_ca_file = \"{}\" }}", ca.display());
-    let trusted = route("trusted", &url, "tls.ok", "").replace("subject = \"tls.ok\" }", &ca_key);
-    let routes = format!("{trusted}{}", route("untrusted", &url, "tls.bad", ""));
-    let h = Hookd::start(&config(&routes));
+    let client = clients.map(|c| c.leaf(&["test"]).write(dir, &format!("{name}-test-client")));
+    let js = Js::connect_tls(&url, &ca_file, client.as_ref().map(|(c, k)| (c.as_path(), k.as_path())));
+    js.create_stream(name, &[&format!("{name}.>")], 1);
+    (nats, js, url)
+}
+
+/// A route to `url` publishing on `subject`, with `tls` (TOML keys) inside
+/// its `nats = { … }` and `route_keys` beside it.
+fn tls_route(name: &str, url: &str, subject: &str, tls: &str, route_keys: &str) -> String {
+    let with = format!("subject = \"{subject}\"{tls} }}");
+    route(name, url, subject, route_keys).replace(&format!("subject = \"{subject}\" }}"), &with)
+}
+
+#[test]
+fn a_routes_tls_ca_file_adds_to_the_system_roots_and_tls_ca_file_never_replacing_them() {
+    let dir = tempfile::tempdir().expect("dir");
+    let d = dir.path();
+    // Three CAs: one stands for the system's roots (SSL_CERT_FILE), one is
+    // `[tls] ca_file`, one the route's `tls_ca_file`; each signs a server.
+    let (system, global, own) = (Ca::new("system CA"), Ca::new("[tls] CA"), Ca::new("route CA"));
+    let (_s1, sys_js, sys_url) = tls_server(d, &system, "SYS", None);
+    let (_s2, global_js, global_url) = tls_server(d, &global, "GLOBAL", None);
+    let (_s3, own_js, own_url) = tls_server(d, &own, "OWN", None);
+    let own_ca = format!(", tls_ca_file = \"{}\"", own.write(d, "own.pem").display());
+    let routes = [
+        // A route with its own CA file still trusts the system's roots
+        // and `[tls] ca_file` (async-nats' own CA option would drop them).
+        tls_route("own-to-system", &sys_url, "SYS.a", &own_ca, ""),
+        tls_route("own-to-global", &global_url, "GLOBAL.a", &own_ca, ""),
+        tls_route("own-to-own", &own_url, "OWN.a", &own_ca, ""),
+        // The same CA as the route's `ca_file`, the key callbacks use.
+        route("route-ca-file", &own_url, "OWN.b", &format!("ca_file = \"{}\"", own.write(d, "own2.pem").display())),
+        // No route CA: the server signed by it is not trusted.
+        route("untrusted", &own_url, "OWN.c", ""),
+        route("system-only", &sys_url, "SYS.b", ""),
+    ];
+    let global_ca = global.write(d, "global.pem").display().to_string();
+    let cfg = format!("[tls]\nca_file = \"{global_ca}\"\n\n{}", config(&routes.concat()));
+    let system_ca = system.write(d, "system.pem").display().to_string();
+    let h = Hookd::start_with(&cfg, &[("SSL_CERT_FILE", &system_ca)]);
+
     let (_, id) = send(&h.addr, "evt_tls", "cus_1").expect("answer");
-    let v = wait_until(DRAIN, "the trusted route delivered, the other retried", || {
+    let v = wait_until(DRAIN, "five routes delivered, the untrusted one retried", || {
         let v = show(&h, &id);
-        let ok = v["deliveries"][0]["state"] == "delivered";
-        (ok && v["deliveries"][1]["attempts"][1].is_object()).then_some(v)
+        let ds = v["deliveries"].as_array().cloned().unwrap_or_default();
+        let delivered = ds.iter().filter(|d| d["state"] == "delivered").count();
+        let untrusted = ds.iter().find(|d| d["route"] == "untrusted")?;
+        (delivered == 5 && untrusted["attempts"][1].is_object()).then_some(v)
+    });
+    let untrusted = v["deliveries"].as_array().and_then(|ds| ds.iter().find(|d| d["route"] == "untrusted")).cloned();
+    let untrusted = untrusted.unwrap_or_default();
+    assert_eq!(untrusted["state"], "retrying", "{v}");
+    let reason = untrusted["attempts"][0]["outcome"].as_str().unwrap_or("");
+    assert!(reason.starts_with("cannot connect to NATS: TLS: certificate not trusted: unknown issuer"), "{v}");
+    let state = |route: &str| {
+        let ds = v["deliveries"].as_array().cloned().unwrap_or_default();
+        ds.iter().find(|d| d["route"] == route).map(|d| d["state"].clone()).unwrap_or_default()
+    };
+    for route in ["own-to-system", "own-to-global", "own-to-own", "route-ca-file", "system-only"] {
+        assert_eq!(state(route), "delivered", "{route}: {v}");
+    }
+    // Routes of one event share its Nats-Msg-Id, so a stream keeps the
+    // first copy and acks the others as duplicates: one message each.
+    for (js, name) in [(&sys_js, "SYS"), (&global_js, "GLOBAL"), (&own_js, "OWN")] {
+        assert_eq!(js.count(name), 1, "{name}");
+    }
+}
+
+#[test]
+fn mtls_presents_the_routes_client_certificate_and_a_route_without_one_is_retried() {
+    let dir = tempfile::tempdir().expect("dir");
+    let d = dir.path();
+    let (server_ca, client_ca) = (Ca::new("nats CA"), Ca::new("client CA"));
+    let (_server, js, url) = tls_server(d, &server_ca, "MTLS", Some(&client_ca));
+    let (cert, key) = client_ca.leaf(&["hookd"]).write(d, "hookd-client");
+    let ca = format!(", tls_ca_file = \"{}\"", server_ca.write(d, "server-ca.pem").display());
+    let identity = format!("client_cert = \"{}\"\nclient_key = \"{}\"", cert.display(), key.display());
+    let routes = [tls_route("mtls", &url, "MTLS.a", &ca, &identity), tls_route("no-cert", &url, "MTLS.b", &ca, "")];
+    let h = Hookd::start(&config(&routes.concat()));
+    let (_, id) = send(&h.addr, "evt_mtls", "cus_1").expect("answer");
+    let v = wait_until(DRAIN, "the mtls route delivered, the other retried", || {
+        let v = show(&h, &id);
+        (v["deliveries"][0]["state"] == "delivered" && v["deliveries"][1]["attempts"][1].is_object()).then_some(v)
     });
     assert_eq!(v["deliveries"][1]["state"], "retrying", "{v}");
-    let reason = v["deliveries"][1]["attempts"][0]["outcome"].as_str().unwrap_or("");
-    assert!(reason.starts_with("cannot connect to NATS"), "{v}");
-    let msgs = js.messages("TLS");
-    assert_eq!(msgs.iter().map(|m| m.subject.as_str()).collect::<Vec<_>>(), ["tls.ok"]);
+    assert!(
+        v["deliveries"][1]["attempts"][0]["outcome"].as_str().unwrap_or("").starts_with("cannot connect to NATS"),
+        "{v}"
+    );
+    assert_eq!(js.messages("MTLS").iter().map(|m| m.subject.as_str()).collect::<Vec<_>>(), ["MTLS.a"]);
+    assert!(!h.logs().contains("BEGIN"), "no key material in the log");
 }
 
 #[test]
@@ -397,6 +475,11 @@ nats = {{ url = "http://x", subject = "a..b", credentials_file = "{ca}", tls_ca_
 [[sources.s.routes]]
 events = ["*"]
 nats = {{ url = "nats://127.0.0.1:4222", subject = "a", credentials_file = "x", token_file = "y" }}
+[[sources.s.routes]]
+events = ["*"]
+nats = {{ url = "tls://127.0.0.1:4222", subject = "a" }}
+ca_file = "{ca}"
+client_cert = "{ca}"
 "#,
         ca = not_pem.display()
     );
@@ -412,6 +495,9 @@ nats = {{ url = "nats://127.0.0.1:4222", subject = "a", credentials_file = "x", 
         "sources.s.routes[2].nats.credentials_file: is not a NATS credentials file",
         "sources.s.routes[2].nats.tls_ca_file: ",
         "sources.s.routes[3].nats: has both credentials_file and token_file; give one",
+        // The route's TLS keys apply to a nats target as to a callback.
+        "sources.s.routes[4].ca_file: ",
+        "sources.s.routes[4].client_key: missing (client_cert is set)",
     ] {
         assert!(stderr.contains(expected), "missing {expected:?} in:\n{stderr}");
     }

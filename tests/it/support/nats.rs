@@ -40,12 +40,18 @@ impl NatsServer {
         Self::launch(port, Vec::new())
     }
 
-    /// One node that speaks only TLS, with `cert`/`key` (PEM).
-    pub fn start_tls(cert: &Path, key: &Path) -> NatsServer {
+    /// One node that speaks only TLS, with `cert`/`key` (PEM); with
+    /// `clients`, it also requires a client certificate that CA signed.
+    pub fn start_tls(cert: &Path, key: &Path, clients: Option<&Path>) -> NatsServer {
         let port = free_port();
-        let tls = ["--tls", "--tlscert", &cert.display().to_string(), "--tlskey", &key.display().to_string()]
-            .map(|s| s.to_string());
-        Self::launch(port, tls.to_vec())
+        let mut tls: Vec<String> =
+            ["--tls", "--tlscert", &cert.display().to_string(), "--tlskey", &key.display().to_string()]
+                .map(|s| s.to_string())
+                .to_vec();
+        if let Some(ca) = clients {
+            tls.extend(["--tlsverify".to_string(), "--tlscacert".to_string(), ca.display().to_string()]);
+        }
+        Self::launch(port, tls)
     }
 
     /// Three nodes on loopback, routed to each other (cluster `hookd`).
@@ -190,9 +196,14 @@ impl Js {
         Self::connect_with(urls, async_nats::ConnectOptions::new())
     }
 
-    /// Connect over TLS, trusting the CA in `ca` (PEM).
-    pub fn connect_tls(url: &str, ca: &Path) -> Js {
-        Self::connect_with(url, async_nats::ConnectOptions::new().add_root_certificates(ca.into()).require_tls(true))
+    /// Connect over TLS, trusting the CA in `ca` (PEM); `client`: a
+    /// certificate and key (PEM) to present.
+    pub fn connect_tls(url: &str, ca: &Path, client: Option<(&Path, &Path)>) -> Js {
+        let mut options = async_nats::ConnectOptions::new().add_root_certificates(ca.into()).require_tls(true);
+        if let Some((cert, key)) = client {
+            options = options.add_client_certificate(cert.into(), key.into());
+        }
+        Self::connect_with(url, options)
     }
 
     fn connect_with(urls: &str, options: async_nats::ConnectOptions) -> Js {
@@ -256,40 +267,4 @@ impl Js {
             out
         })
     }
-}
-
-/// A test CA and a server certificate for 127.0.0.1 signed by it, made by
-/// `openssl` (installed by .ci/test) in `dir`: (ca.pem, server.pem, server.key).
-pub fn test_certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
-    let run = |args: &[&str]| {
-        let out = Command::new("openssl").args(args).current_dir(dir).output().expect("run openssl");
-        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    };
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-    run(&[
-        &["req", "-x509"][..],
-        &ec,
-        &["-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=hookd test CA"],
-    ]
-    .concat());
-    run(&[&["req"][..], &ec, &["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"]].concat());
-    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").expect("ext file");
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "server.pem",
-        "-days",
-        "2",
-        "-extfile",
-        "san.ext",
-    ]);
-    (dir.join("ca.pem"), dir.join("server.pem"), dir.join("server.key"))
 }

@@ -62,6 +62,8 @@ pub struct Admin {
     pub shutdown: CancellationToken,
     /// `[dispatch] output_tail`: a stored tail this long was cut.
     pub output_tail: usize,
+    /// Each route's flow state (pause, resume, breakers).
+    pub flow: Arc<crate::flow::Flow>,
 }
 
 type Answer = Result<HttpResponse, AdminError>;
@@ -143,7 +145,9 @@ impl Admin {
             (&Method::GET, ["metrics"]) => self.metrics(&req),
             (&Method::GET, ["v1", "stats"]) => Ok(self.stats()),
             (&Method::GET, ["v1", "stats", "minutes"]) => Ok(self.minutes()),
-            (&Method::GET, ["v1", "routes"]) => Ok(self.routes()),
+            (&Method::GET, ["v1", "routes"]) => self.routes(),
+            (&Method::POST, ["v1", "routes", source, route, "pause"]) => self.pause_or_resume(source, route, true),
+            (&Method::POST, ["v1", "routes", source, route, "resume"]) => self.pause_or_resume(source, route, false),
             (&Method::GET, ["v1", "events"]) => self.list_events(&query),
             (&Method::GET, ["v1", "events", id]) => self.show_event(id),
             (&Method::GET, ["v1", "events", id, "body"]) => self.event_body(id),
@@ -232,6 +236,16 @@ impl Admin {
     fn metrics(&self, req: &Request<Incoming>) -> Answer {
         let accept = req.headers().get(http::header::ACCEPT).and_then(|v| v.to_str().ok());
         let format = Format::negotiate(accept);
+        let sources = self.sources.load();
+        let waiting = self.store.waiting();
+        let keys: Vec<(String, String)> =
+            sources.iter().flat_map(|(s, src)| src.routes.iter().map(move |r| (s.clone(), r.name.clone()))).collect();
+        self.metrics.routes(keys.iter().map(|k| crate::metrics::RouteGauges {
+            source: &k.0,
+            route: &k.1,
+            state: self.flow.state(k).code(),
+            waiting: waiting.get(k).copied().unwrap_or(0),
+        }));
         let text = self.metrics.render(&self.store.stats(), format).map_err(|e| {
             tracing::error!(error = %e, "metrics could not be encoded");
             AdminError::Internal("metrics_unavailable", "the metrics could not be encoded; see the hookd log")

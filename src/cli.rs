@@ -75,6 +75,9 @@ enum Command {
     /// The dead-letter queue: list, replay, purge.
     #[command(subcommand)]
     Dlq(DlqCmd),
+    /// Routes and their flow state; pause and resume them.
+    #[command(subcommand)]
+    Routes(RoutesCmd),
     /// Counts per source and status, queue depth, DLQ size.
     Stats,
     /// Follow what happens: arrivals, attempts, dead deliveries (/v1/tail).
@@ -194,6 +197,31 @@ enum EventsCmd {
 }
 
 #[derive(Subcommand)]
+enum RoutesCmd {
+    /// Every route: state (running, paused, breaker_open), waiting, due and running deliveries.
+    #[command(
+        after_help = "EXAMPLES:\n  hookd routes list\n  hookd routes list --json | jq '.items[] | select(.state != \"running\")'"
+    )]
+    List,
+    /// Stop starting attempts of a route (running ones finish); survives restarts.
+    #[command(after_help = "EXAMPLES:\n  hookd routes pause stripe ledger")]
+    Pause {
+        /// The route's source.
+        source: String,
+        /// The route's name (unnamed routes are named by index: 0, 1, …).
+        route: String,
+    },
+    /// Start a paused route's deliveries again.
+    #[command(after_help = "EXAMPLES:\n  hookd routes resume stripe ledger")]
+    Resume {
+        /// The route's source.
+        source: String,
+        /// The route's name.
+        route: String,
+    },
+}
+
+#[derive(Subcommand)]
 enum DlqCmd {
     /// Dead deliveries, newest first.
     List {
@@ -253,7 +281,9 @@ pub fn run() -> ExitCode {
         Command::CheckConfig => check_config(&cli),
         Command::Serve => serve(&cli),
         Command::Send { source, ty, file, url } => send(&cli, source, ty.as_deref(), file.as_deref(), url.as_deref()),
-        Command::Events(_) | Command::Dlq(_) | Command::Stats | Command::Tail { .. } => admin(&cli),
+        Command::Events(_) | Command::Dlq(_) | Command::Routes(_) | Command::Stats | Command::Tail { .. } => {
+            admin(&cli)
+        }
     }
 }
 
@@ -376,6 +406,13 @@ fn admin(cli: &Cli) -> ExitCode {
         }
         Command::Dlq(DlqCmd::Purge { ids, older_than, dry_run }) => {
             Op::DlqPurge { ids: ids.clone(), older_than: older_than.clone(), dry_run: *dry_run }
+        }
+        Command::Routes(RoutesCmd::List) => Op::RoutesList,
+        Command::Routes(RoutesCmd::Pause { source, route }) => {
+            Op::RoutePause { source: source.clone(), route: route.clone(), pause: true }
+        }
+        Command::Routes(RoutesCmd::Resume { source, route }) => {
+            Op::RoutePause { source: source.clone(), route: route.clone(), pause: false }
         }
         _ => Op::Stats,
     };

@@ -232,8 +232,15 @@ impl Config {
                 t.insert("retry".into(), toml::Value::Table(retry));
                 let codes = route.permanent_exit_codes.iter().map(|c| toml::Value::Integer((*c).into())).collect();
                 t.insert("permanent_exit_codes".into(), toml::Value::Array(codes));
-                let concurrency = route.concurrency.unwrap_or(self.dispatch.concurrency);
+                let concurrency = route.limits.concurrency.unwrap_or(self.dispatch.concurrency);
                 t.insert("concurrency".into(), toml::Value::Integer(concurrency as i64));
+                t.insert("priority".into(), toml::Value::Integer(route.limits.priority.into()));
+                if let Some(b) = &route.limits.breaker {
+                    let mut breaker = toml::map::Map::new();
+                    breaker.insert("failures".into(), toml::Value::Integer(b.failures.into()));
+                    breaker.insert("cool_down".into(), text(b.cool_down));
+                    t.insert("breaker".into(), toml::Value::Table(breaker));
+                }
             }
         }
     }

@@ -1,5 +1,6 @@
-//! Takes due deliveries from the store, runs each handler under the global
-//! concurrency cap (and its route's), and records the attempt's end and what
+//! Takes due deliveries from the store (`plan`: by priority, within each
+//! route's flow control), runs each handler under the global concurrency
+//! cap, tells the route's breaker how it went, and records the attempt's end and what
 //! comes next. Never runs a delivery whose attempt is not yet durably
 //! recorded, and never lets a slow handler hold up ingest (handlers run on
 //! their own tasks).
@@ -10,25 +11,25 @@ pub mod callback;
 mod child;
 pub mod command;
 pub mod nats;
+mod plan;
 mod run;
 
 use crate::config::admin::Alerts;
 use crate::config::secret::Secret;
 use crate::config::SharedSources;
+use crate::flow::breaker::{Transition, Verdict};
+use crate::flow::{self, Flow, Limits, RouteKey};
 use crate::metrics::Metrics;
-use crate::queue::{Queue, RouteKey};
+use crate::queue::Queue;
 use crate::store::keys::{id_text, DueKey};
 use crate::store::records::State;
 use crate::store::{now_ms, AttemptEnd, Claim, Claimed, Next, Store, StoreError};
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::{Duration, Instant, UNIX_EPOCH};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-/// How many due entries one scan of the index takes.
-const SCAN_BATCH: usize = 256;
 /// Longest sleep between scans when nothing wakes the dispatcher.
 const IDLE_SCAN: Duration = Duration::from_secs(1);
 /// Pause after a store error before that delivery is tried again.
@@ -39,6 +40,8 @@ pub struct Dispatcher {
     pub queue: Queue,
     pub sources: SharedSources,
     pub metrics: Arc<Metrics>,
+    /// Pause, breaker, rate and concurrency of each route.
+    pub flow: Arc<Flow>,
     pub alerts: Option<Alerts>,
     pub concurrency: usize,
     pub output_tail: usize,
@@ -52,18 +55,14 @@ pub struct Dispatcher {
     pub client: callback::Client,
 }
 
-/// The running dispatcher: its slots and the per-route
-/// semaphores of routes with `concurrency`.
+/// The running dispatcher and its global slots.
 struct Running {
     d: Dispatcher,
     slots: Arc<Semaphore>,
     /// Shared NATS connections of `nats` routes.
     nats: nats::Pool,
-    route_slots: Mutex<HashMap<RouteKey, (usize, Arc<Semaphore>)>>,
     alerts: TaskTracker,
 }
-
-type RoutePermit = Option<(RouteKey, OwnedSemaphorePermit)>;
 
 impl Dispatcher {
     /// Run until `shutdown`; then stop claiming and wait up to `grace` for
@@ -72,36 +71,42 @@ impl Dispatcher {
     pub async fn run(self, shutdown: CancellationToken, grace: Duration) {
         end_interrupted(&self.store);
         let slots = Arc::new(Semaphore::new(self.concurrency));
-        let me = Arc::new(Running {
-            d: self,
-            slots,
-            nats: nats::Pool::default(),
-            route_slots: Mutex::default(),
-            alerts: TaskTracker::new(),
-        });
+        let me = Arc::new(Running { d: self, slots, nats: nats::Pool::default(), alerts: TaskTracker::new() });
         let tracker = TaskTracker::new();
         while !shutdown.is_cancelled() {
-            let due = me.d.store.due(now_ms(), SCAN_BATCH, |d| me.d.queue.is_held(d));
-            let due = match due {
-                Ok(due) => due,
+            let first = tokio::select! {
+                p = me.slots.clone().acquire_owned() => p,
+                _ = shutdown.cancelled() => break,
+            };
+            let Ok(first) = first else { break };
+            let free = 1 + me.slots.available_permits();
+            let sources = me.d.sources.load();
+            let planned = plan::plan(&me.d.store, &me.d.flow, &me.d.queue, &sources, now_ms(), free);
+            let planned = match planned {
+                Ok(p) => p,
                 Err(e) => {
                     tracing::error!(error = %e, "reading the due index failed");
+                    drop(first);
                     tokio::time::sleep(STORE_ERROR_PAUSE).await;
                     continue;
                 }
             };
-            if due.is_empty() {
-                me.idle(&shutdown).await;
+            if planned.start.is_empty() {
+                drop(first);
+                me.idle(planned.look_again_ms, &shutdown).await;
                 continue;
             }
-            for entry in due {
-                let permit = tokio::select! {
-                    p = me.slots.clone().acquire_owned() => p,
-                    _ = shutdown.cancelled() => break,
+            let mut first = Some(first);
+            for start in planned.start {
+                let permit = match first.take() {
+                    Some(p) => p,
+                    None => match me.slots.clone().try_acquire_owned() {
+                        Ok(p) => p,
+                        Err(_) => break,
+                    },
                 };
-                let Ok(permit) = permit else { break };
-                if me.d.queue.start(&entry) {
-                    tracker.spawn(me.clone().deliver(entry, permit));
+                if me.d.queue.start(&start.due) {
+                    tracker.spawn(me.clone().deliver(start, permit));
                 }
             }
         }
@@ -118,11 +123,11 @@ impl Dispatcher {
 }
 
 impl Running {
-    /// Sleep until the next entry is due, something wakes us, or shutdown.
-    async fn idle(&self, shutdown: &CancellationToken) {
+    /// Sleep until `until` (at most `IDLE_SCAN`), something wakes us, or
+    /// shutdown.
+    async fn idle(&self, until: Option<u64>, shutdown: &CancellationToken) {
         let now = now_ms();
-        let next = self.d.store.next_due(|d| self.d.queue.is_held(d)).ok().flatten();
-        let wait = next.map_or(IDLE_SCAN, |at| Duration::from_millis(at.saturating_sub(now)).min(IDLE_SCAN));
+        let wait = until.map_or(IDLE_SCAN, |at| Duration::from_millis(at.saturating_sub(now)).min(IDLE_SCAN));
         tokio::select! {
             _ = self.d.queue.woken() => {}
             _ = tokio::time::sleep(wait) => {}
@@ -130,8 +135,9 @@ impl Running {
         }
     }
 
-    async fn deliver(self: Arc<Self>, due: DueKey, permit: OwnedSemaphorePermit) {
-        if let Err(e) = self.attempt(due, permit).await {
+    async fn deliver(self: Arc<Self>, start: plan::Start, permit: OwnedSemaphorePermit) {
+        let due = start.due;
+        if let Err(e) = self.attempt(start, permit).await {
             tracing::error!(id = %id_text(&due.id), error = %e, "recording a delivery failed; it stays due");
             tokio::time::sleep(STORE_ERROR_PAUSE).await;
             self.d.queue.done(&due);
@@ -142,24 +148,23 @@ impl Running {
     /// Claim and run one delivery. Its slots are freed as soon as the
     /// attempt's end is written; the disk sync that makes it durable is
     /// waited for after that, so the next delivery need not wait for it.
-    async fn attempt(&self, due: DueKey, slot: OwnedSemaphorePermit) -> Result<(), StoreError> {
-        let (claim, route_slot) = match self.d.store.claim(due, |s, r| self.route_permit(s, r)).await? {
-            Claimed::Run(claim, permit) => (claim, permit),
-            Claimed::Nothing => {
-                self.free(&due, slot, None);
-                return Ok(());
-            }
-            Claimed::Busy { source, route } => {
-                self.d.queue.defer((source, route), &due);
-                self.free(&due, slot, None);
+    async fn attempt(&self, start: plan::Start, slot: OwnedSemaphorePermit) -> Result<(), StoreError> {
+        let (due, route_slot) = (start.due, start.slot);
+        let claim = match self.d.store.claim(due, |_, _| Some(())).await? {
+            Claimed::Run(claim, ()) => claim,
+            Claimed::Nothing | Claimed::Busy { .. } => {
+                self.free(&due, slot, route_slot);
                 return Ok(());
             }
         };
         self.d.metrics.running(1);
         let started = Instant::now();
-        let end = self.run_handler(&claim).await;
+        let (mut end, route) = self.run_handler(&claim).await;
         let took = started.elapsed();
         self.d.metrics.running(-1);
+        if let (Some((verdict, limits)), Some((key, _))) = (route, &route_slot) {
+            self.flow_ended(&claim, key, &limits, verdict, &mut end);
+        }
         let (outcome, next) = (end.outcome.clone(), end.next.clone());
         let state = self.d.store.finish(&claim, end)?;
         self.free(&due, slot, route_slot);
@@ -179,40 +184,65 @@ impl Running {
         Ok(())
     }
 
-    /// Give back the delivery's slots and let the scan look again.
-    fn free(&self, due: &DueKey, slot: OwnedSemaphorePermit, route_slot: RoutePermit) {
-        drop(slot);
-        self.d.queue.done(due);
-        if let Some((route, permit)) = route_slot {
-            drop(permit);
-            self.d.queue.release(&route);
+    /// Tell the route's breaker how the attempt went. While it is open, a
+    /// delivery whose retries are used up waits for the route instead of
+    /// dying: the outage is the route's, not the event's.
+    fn flow_ended(&self, claim: &Claim, key: &RouteKey, limits: &Limits, verdict: Verdict, end: &mut AttemptEnd) {
+        let now = now_ms();
+        let ended = self.d.flow.ended(key, limits, verdict, now);
+        let (source, route) = (&claim.event.source, &claim.route);
+        match ended.transition {
+            Some(Transition::Opened { until_ms, failures }) => {
+                let until = humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(until_ms));
+                tracing::warn!(%source, %route, failures, %until, last = %end.outcome, "breaker opened: no attempts of this route until the cool-down ends");
+                self.d.metrics.breaker(source, route, "open");
+                if let Some(alerts) = &self.d.alerts {
+                    let reason =
+                        format!("{failures} failures in a row (the last: {}); one probe at {until}", end.outcome);
+                    let inherit = self.d.inherit_env.clone();
+                    self.alerts.spawn(alert::on_breaker(
+                        alerts.clone(),
+                        self.d.client.clone(),
+                        claim.clone(),
+                        reason,
+                        inherit,
+                    ));
+                }
+            }
+            Some(Transition::Reopened { until_ms }) => {
+                let until = humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_millis(until_ms));
+                tracing::warn!(%source, %route, %until, last = %end.outcome, "breaker probe failed: open again");
+                self.d.metrics.breaker(source, route, "open");
+            }
+            Some(Transition::Closed) => {
+                tracing::info!(%source, %route, "breaker closed: the route works again");
+                self.d.metrics.breaker(source, route, "closed");
+            }
+            None => {}
         }
+        if verdict == Verdict::Failed && ended.route_down && matches!(end.next, Next::Dead(_)) {
+            let at =
+                ended.open_until_ms.unwrap_or(now + limits.breaker.map_or(60_000, |b| b.cool_down.as_millis() as u64));
+            end.next = Next::RetryAt(at.max(now));
+        }
+    }
+
+    /// Give back the delivery's slots and let the scan look again.
+    fn free(&self, due: &DueKey, slot: OwnedSemaphorePermit, route_slot: Option<(RouteKey, flow::Slot)>) {
+        drop(slot);
+        drop(route_slot);
+        self.d.queue.done(due);
         self.d.queue.wake();
     }
 
-    /// A slot of the route, for routes with `concurrency`; `None` when full.
-    fn route_permit(&self, source: &str, route: &str) -> Option<RoutePermit> {
-        let sources = self.d.sources.load();
-        let limit = sources.get(source).and_then(|s| s.routes.iter().find(|r| r.name == route)?.concurrency);
-        let Some(limit) = limit else { return Some(None) };
-        let key = (source.to_string(), route.to_string());
-        let sem = {
-            let mut slots = self.route_slots.lock().unwrap_or_else(|p| p.into_inner());
-            let entry = slots.entry(key.clone()).or_insert_with(|| (limit, Arc::new(Semaphore::new(limit))));
-            if entry.0 != limit {
-                *entry = (limit, Arc::new(Semaphore::new(limit)));
-            }
-            entry.1.clone()
-        };
-        sem.try_acquire_owned().ok().map(|p| Some((key, p)))
-    }
-
-    async fn run_handler(&self, claim: &Claim) -> AttemptEnd {
+    /// Run the attempt; with the route in force (`None`: it was removed,
+    /// and the delivery is dead) and what the attempt says of it.
+    async fn run_handler(&self, claim: &Claim) -> (AttemptEnd, Option<(Verdict, Limits)>) {
         let sources = self.d.sources.load_full();
         let source = sources.get(&claim.event.source);
         let route = source.and_then(|s| s.routes.iter().find(|r| r.name == claim.route));
         let (Some(_), Some(route)) = (source, route) else {
-            return AttemptEnd {
+            let end = AttemptEnd {
                 outcome: "route removed".into(),
                 exit_code: None,
                 http_status: None,
@@ -222,6 +252,7 @@ impl Running {
                     claim.route, claim.event.source
                 )),
             };
+            return (end, None);
         };
         let cx = run::Attempting {
             nats: &self.nats,
@@ -230,7 +261,8 @@ impl Running {
             admin_token: self.d.admin_token.as_ref(),
             tail: self.d.output_tail,
         };
-        run::handler(&cx, route, claim).await
+        let (end, verdict) = run::handler(&cx, route, claim).await;
+        (end, Some((verdict, route.limits.clone())))
     }
 }
 

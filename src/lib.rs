@@ -26,6 +26,7 @@ pub mod config;
 pub mod console;
 pub mod dispatch;
 pub mod feed;
+pub mod flow;
 pub mod http;
 pub mod ingress;
 pub mod janitor;

@@ -31,6 +31,18 @@ pub struct Metrics {
     delivery_duration: Family<Labels, Histogram>,
     attempts: Family<Labels, Counter>,
     dedup_body_mismatch: Family<Labels, Counter>,
+    route_state: Family<Labels, Gauge>,
+    route_waiting: Family<Labels, Gauge>,
+    breaker_transitions: Family<Labels, Counter>,
+}
+
+/// One route's gauges at scrape time.
+pub struct RouteGauges<'a> {
+    pub source: &'a str,
+    pub route: &'a str,
+    /// `flow::RouteState::code`: 0 running, 1 paused, 2 breaker open.
+    pub state: i64,
+    pub waiting: u64,
 }
 
 fn latency_buckets() -> Histogram {
@@ -52,6 +64,9 @@ impl Default for Metrics {
             delivery_duration: Family::new_with_constructor(latency_buckets),
             attempts: Family::default(),
             dedup_body_mismatch: Family::default(),
+            route_state: Family::default(),
+            route_waiting: Family::default(),
+            breaker_transitions: Family::default(),
             registry: Registry::default(),
         };
         registry.register("received", "Webhook requests by source, type and outcome", m.received.clone());
@@ -83,6 +98,17 @@ impl Default for Metrics {
             "dedup_body_mismatch",
             "Duplicates whose body differed from the first copy's (the first is kept), by source",
             m.dedup_body_mismatch.clone(),
+        );
+        registry.register(
+            "route_state",
+            "Each route's flow state: 0 running, 1 paused, 2 breaker open",
+            m.route_state.clone(),
+        );
+        registry.register("route_waiting", "Deliveries of each route pending or retrying", m.route_waiting.clone());
+        registry.register(
+            "breaker_transitions",
+            "Route breakers opening (a failed probe included) and closing, by source, route and to",
+            m.breaker_transitions.clone(),
         );
         Metrics { registry, ..m }
     }
@@ -124,6 +150,23 @@ impl Metrics {
         let mut labels = at;
         labels.push(("outcome", outcome.to_string()));
         self.attempts.get_or_create(&labels).inc();
+    }
+
+    /// A route's breaker moved `to` `open` or `closed`.
+    pub fn breaker(&self, source: &str, route: &str, to: &str) {
+        let labels = vec![("source", source.to_string()), ("route", route.to_string()), ("to", to.to_string())];
+        self.breaker_transitions.get_or_create(&labels).inc();
+    }
+
+    /// Set the per-route gauges before a scrape (the configured routes).
+    pub fn routes<'a>(&self, routes: impl IntoIterator<Item = RouteGauges<'a>>) {
+        self.route_state.clear();
+        self.route_waiting.clear();
+        for r in routes {
+            let labels = vec![("source", r.source.to_string()), ("route", r.route.to_string())];
+            self.route_state.get_or_create(&labels).set(r.state);
+            self.route_waiting.get_or_create(&labels).set(r.waiting as i64);
+        }
     }
 
     /// The exposition in `format`, with the gauges read from the store's

@@ -37,8 +37,8 @@ pub struct Route {
     /// JSON pointer into the body: deliveries with the same value run one
     /// at a time, in arrival order.
     pub order_by: Option<String>,
-    /// At most this many deliveries of this route run at once.
-    pub concurrency: Option<usize>,
+    /// `priority`, `rate`, `breaker`, `concurrency` (the `flow` module).
+    pub limits: crate::flow::Limits,
     /// Names of hookd's environment its handler sees: `[dispatch]
     /// inherit_env` followed by the route's own (SPEC §5).
     pub inherit_env: Vec<String>,
@@ -74,7 +74,7 @@ impl Route {
             retry,
             permanent_exit_codes,
             order_by: None,
-            concurrency: None,
+            limits: Default::default(),
             inherit_env: Vec::new(),
             env: Vec::new(),
             argv: Vec::new(),

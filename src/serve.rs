@@ -67,6 +67,7 @@ pub async fn run(config: Config, store: Arc<Store>, listeners: Listeners, hangup
     });
     let sources: SharedSources = Arc::new(ArcSwap::from_pointee(config.sources.clone()));
     let queue = Queue::default();
+    let flow = Arc::new(crate::flow::Flow::load(store.clone()));
     let guards = Arc::new(ArcSwap::from_pointee(Guards::new(
         &config.sources,
         config.server.trusted_proxies.clone(),
@@ -112,6 +113,7 @@ pub async fn run(config: Config, store: Arc<Store>, listeners: Listeners, hangup
                 sessions: Default::default(),
                 shutdown: shutdown.clone(),
                 output_tail: config.dispatch.output_tail,
+                flow: flow.clone(),
             });
             let handler = move |req, peer| api.clone().handle(req, peer);
             Some(tokio::spawn(http::serve(listener, handler, limits(), shutdown.clone())))
@@ -123,6 +125,7 @@ pub async fn run(config: Config, store: Arc<Store>, listeners: Listeners, hangup
         queue: queue.clone(),
         sources: sources.clone(),
         metrics,
+        flow,
         alerts: config.alerts.clone(),
         concurrency: config.dispatch.concurrency,
         output_tail: config.dispatch.output_tail,

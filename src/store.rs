@@ -20,6 +20,7 @@ mod claim;
 mod clock;
 mod counts;
 mod datadir;
+mod flow;
 pub mod inspect;
 mod journal;
 pub mod keys;
@@ -33,6 +34,7 @@ pub mod wal;
 
 pub use claim::{AttemptEnd, Claim, Claimed, Next};
 pub use counts::{SourceCounts, Stats};
+pub use flow::RouteControl;
 pub use lifecycle::{died_at, expires_at, Expired, PurgeOutcome, Retention, RetryNow, SweepCursor};
 pub use open::{Opened, Options};
 pub use procs::ProcessNote;
@@ -40,7 +42,7 @@ pub use query::{DeadView, EventFilter, EventView, Page};
 
 use bytes::Bytes;
 use counts::Counts;
-use keys::{dedup_key, delivery_key, order_key, order_prefix, DueKey, Id};
+use keys::{dedup_key, delivery_key, lane, order_key, order_prefix, DueKey, Id};
 use records::{
     decode, encode, Body, Change, DedupEntry, Delivery, DeliveryRecord, Event, EventRecord, LogRecord, State,
 };
@@ -191,6 +193,10 @@ pub struct Store {
     clock: clock::Clock,
     /// Checkpoints may run (set when the open, replay included, is done).
     checkpoints: Arc<AtomicBool>,
+    /// `storage.path` (for `flow.json`).
+    data_dir: PathBuf,
+    /// One writer of `flow.json` at a time.
+    flow_lock: Mutex<()>,
     /// Held until the store is dropped: one hookd per data dir.
     _lock: datadir::DirLock,
 }
@@ -359,7 +365,7 @@ impl Store {
             .map(|(i, r)| NewDelivery { route: r.clone(), order_key: order_keys.get(i).cloned().flatten() })
             .collect();
         self.add_deliveries(id, &event.source, &routes, event.received_ms)?;
-        self.counts.accepted(id, &event.source, routes.len());
+        self.counts.accepted(id, &event.source, &event.routes);
         self.events.insert(id, encode(&EventRecord::V1(event))?)?;
         Ok(())
     }
@@ -403,7 +409,7 @@ impl Store {
             if let Some(k) = &route.order_key {
                 self.order.insert(order_key(&order_prefix(source, &route.route, k), id, index), &[])?;
             }
-            self.due.insert(DueKey { due_ms, id: *id, index }.encode(), &[])?;
+            self.due.insert(DueKey { lane: lane(source, &route.route), due_ms, id: *id, index }.encode(), &[])?;
         }
         Ok(())
     }

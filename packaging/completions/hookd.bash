@@ -37,6 +37,9 @@ _hookd() {
             hookd,man)
                 cmd="hookd__subcmd__man"
                 ;;
+            hookd,routes)
+                cmd="hookd__subcmd__routes"
+                ;;
             hookd,send)
                 cmd="hookd__subcmd__send"
                 ;;
@@ -130,6 +133,9 @@ _hookd() {
             hookd__subcmd__help,man)
                 cmd="hookd__subcmd__help__subcmd__man"
                 ;;
+            hookd__subcmd__help,routes)
+                cmd="hookd__subcmd__help__subcmd__routes"
+                ;;
             hookd__subcmd__help,send)
                 cmd="hookd__subcmd__help__subcmd__send"
                 ;;
@@ -169,11 +175,44 @@ _hookd() {
             hookd__subcmd__help__subcmd__events,show)
                 cmd="hookd__subcmd__help__subcmd__events__subcmd__show"
                 ;;
+            hookd__subcmd__help__subcmd__routes,list)
+                cmd="hookd__subcmd__help__subcmd__routes__subcmd__list"
+                ;;
+            hookd__subcmd__help__subcmd__routes,pause)
+                cmd="hookd__subcmd__help__subcmd__routes__subcmd__pause"
+                ;;
+            hookd__subcmd__help__subcmd__routes,resume)
+                cmd="hookd__subcmd__help__subcmd__routes__subcmd__resume"
+                ;;
             hookd__subcmd__help__subcmd__store,check)
                 cmd="hookd__subcmd__help__subcmd__store__subcmd__check"
                 ;;
             hookd__subcmd__help__subcmd__store,export)
                 cmd="hookd__subcmd__help__subcmd__store__subcmd__export"
+                ;;
+            hookd__subcmd__routes,help)
+                cmd="hookd__subcmd__routes__subcmd__help"
+                ;;
+            hookd__subcmd__routes,list)
+                cmd="hookd__subcmd__routes__subcmd__list"
+                ;;
+            hookd__subcmd__routes,pause)
+                cmd="hookd__subcmd__routes__subcmd__pause"
+                ;;
+            hookd__subcmd__routes,resume)
+                cmd="hookd__subcmd__routes__subcmd__resume"
+                ;;
+            hookd__subcmd__routes__subcmd__help,help)
+                cmd="hookd__subcmd__routes__subcmd__help__subcmd__help"
+                ;;
+            hookd__subcmd__routes__subcmd__help,list)
+                cmd="hookd__subcmd__routes__subcmd__help__subcmd__list"
+                ;;
+            hookd__subcmd__routes__subcmd__help,pause)
+                cmd="hookd__subcmd__routes__subcmd__help__subcmd__pause"
+                ;;
+            hookd__subcmd__routes__subcmd__help,resume)
+                cmd="hookd__subcmd__routes__subcmd__help__subcmd__resume"
                 ;;
             hookd__subcmd__store,check)
                 cmd="hookd__subcmd__store__subcmd__check"
@@ -200,7 +239,7 @@ _hookd() {
 
     case "${cmd}" in
         hookd)
-            opts="-q -h -V --config --json --quiet --log-format --help --version serve check-config events dlq stats tail send store init version completions man help"
+            opts="-q -h -V --config --json --quiet --log-format --help --version serve check-config events dlq routes stats tail send store init version completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -678,7 +717,7 @@ _hookd() {
             return 0
             ;;
         hookd__subcmd__help)
-            opts="serve check-config events dlq stats tail send store init version completions man help"
+            opts="serve check-config events dlq routes stats tail send store init version completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -887,6 +926,62 @@ _hookd() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        hookd__subcmd__help__subcmd__routes)
+            opts="list pause resume"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookd__subcmd__help__subcmd__routes__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookd__subcmd__help__subcmd__routes__subcmd__pause)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookd__subcmd__help__subcmd__routes__subcmd__resume)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         hookd__subcmd__help__subcmd__send)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -1032,6 +1127,164 @@ _hookd() {
         hookd__subcmd__man)
             opts="-q -h --config --json --quiet --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookd__subcmd__routes)
+            opts="-q -h --config --json --quiet --log-format --help list pause resume help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookd__subcmd__routes__subcmd__help)
+            opts="list pause resume help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookd__subcmd__routes__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookd__subcmd__routes__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookd__subcmd__routes__subcmd__help__subcmd__pause)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookd__subcmd__routes__subcmd__help__subcmd__resume)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookd__subcmd__routes__subcmd__list)
+            opts="-q -h --config --json --quiet --log-format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookd__subcmd__routes__subcmd__pause)
+            opts="-q -h --config --json --quiet --log-format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log-format)
+                    COMPREPLY=($(compgen -W "text json" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        hookd__subcmd__routes__subcmd__resume)
+            opts="-q -h --config --json --quiet --log-format --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

@@ -1,4 +1,4 @@
-//! `hookd events`, `hookd dlq` and `hookd stats`: admin API calls printed
+//! `hookd events`, `hookd dlq`, `hookd routes` and `hookd stats`: admin API calls printed
 //! as tables for people, or the API's JSON with `--json` for scripts.
 
 use super::client::{Client, ClientError};
@@ -45,6 +45,13 @@ pub enum Op {
         older_than: Option<String>,
         dry_run: bool,
     },
+    RoutesList,
+    /// `routes pause` (`pause`) or `routes resume`.
+    RoutePause {
+        source: String,
+        route: String,
+        pause: bool,
+    },
     Stats,
     Tail {
         source: Option<String>,
@@ -73,6 +80,8 @@ impl Style {
             "dead" => "31",
             "retrying" => "33",
             "delivered" => "32",
+            "paused" => "33",
+            "breaker_open" => "31",
             _ => return word.to_string(),
         };
         if self.color {
@@ -253,6 +262,12 @@ async fn call(client: &Client, op: &Op) -> Result<Vec<Value>, ClientError> {
             }
             Ok(out)
         }
+        Op::RoutesList => one(client.call(Method::GET, "/v1/routes", None).await?),
+        Op::RoutePause { source, route, pause } => {
+            let verb = if *pause { "pause" } else { "resume" };
+            let path = format!("/v1/routes/{}/{}/{verb}", segment(source), segment(route));
+            one(client.call(Method::POST, &path, None).await?)
+        }
         Op::Stats => one(client.call(Method::GET, "/v1/stats", None).await?),
         Op::Tail { .. } => Ok(Vec::new()),
     }
@@ -268,6 +283,12 @@ fn dry(dry_run: bool) -> &'static str {
 
 fn encode(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// A path segment: everything but unreserved characters percent-encoded
+/// (a route name may hold `/` or spaces).
+fn segment(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
 fn query(pairs: &[(&str, &Option<String>)], limit: usize) -> String {
@@ -337,6 +358,36 @@ fn print_human(op: &Op, v: &Value, style: Style) {
                     println!("{verb} {n} {}{}", plural(n, "event", "events"), dry(*dry_run))
                 }
             }
+        }
+        Op::RoutesList => {
+            let list = v["items"].as_array().cloned().unwrap_or_default();
+            let rows = list
+                .iter()
+                .map(|r| {
+                    let state = text(&r["state"]);
+                    let state = match (r["paused_since"].as_str(), r["breaker_open_until"].as_str()) {
+                        (Some(since), _) => format!("{} since {since}", style.state(&state)),
+                        (None, Some(until)) => format!("{} until {until}", style.state(&state)),
+                        _ => style.state(&state),
+                    };
+                    let n = |k: &str| count(&r[k]).to_string();
+                    vec![
+                        text(&r["source"]),
+                        text(&r["route"]),
+                        state,
+                        text(&r["priority"]),
+                        n("waiting"),
+                        n("due"),
+                        n("running"),
+                    ]
+                })
+                .collect();
+            table(&["SOURCE", "ROUTE", "STATE", "PRIORITY", "WAITING", "DUE", "RUNNING"], rows, "no routes");
+        }
+        Op::RoutePause { .. } => {
+            let (source, route, state) = (text(&v["source"]), text(&v["route"]), text(&v["state"]));
+            let was = if v["changed"] == true { "" } else { " (no change)" };
+            println!("{source}/{route}: {}{was}", style.state(&state));
         }
         Op::Stats => print_stats(v),
         Op::Tail { .. } => {}

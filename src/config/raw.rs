@@ -183,6 +183,11 @@ pub struct RawRoute {
     pub permanent_exit_codes: Option<Vec<i32>>,
     pub order_by: Option<String>,
     pub concurrency: Option<usize>,
+    /// Flow control (SPEC §5): order for contended slots, attempt starts
+    /// per period, the circuit breaker.
+    pub priority: Option<i32>,
+    pub rate: Option<String>,
+    pub breaker: Option<RawBreaker>,
     pub signing_secret: Option<String>,
     pub signing_secret_env: Option<String>,
     pub signing_secret_file: Option<String>,
@@ -202,6 +207,14 @@ pub struct RawRoute {
     pub client_key: Option<String>,
     /// A NATS JetStream target instead of a command or url (SPEC §5).
     pub nats: Option<RawNats>,
+}
+
+/// `breaker = { failures = 10, cool_down = "1m" }`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawBreaker {
+    pub failures: Option<u32>,
+    pub cool_down: Option<String>,
 }
 
 /// One `match` entry: a field and one test (SPEC §5).

@@ -1,12 +1,14 @@
 //! `[[sources.NAME.routes]]`: event globs, the handler (a command, a
 //! callback with its Standard Webhooks signing secret, or a `nats` target,
-//! `nats.rs`), timeout, retry policy, `order_by`, `concurrency`. Validation
-//! only; every problem is recorded as `sources.NAME.routes[i].key: reason`.
+//! `nats.rs`), timeout, retry policy, `order_by`, flow control
+//! (`concurrency`, `priority`, `rate`, `breaker`). Validation only; every
+//! problem is recorded as `sources.NAME.routes[i].key: reason`.
 
 use super::raw::{self, RawRoute};
 use super::secret::{resolve, Secret, SecretSource};
 use super::tls::{self, Clients, RouteTls};
-use super::{units, Problems};
+use super::{guards, units, Problems};
+use crate::flow::{breaker, Limits};
 use crate::retry::RetryPolicy;
 use crate::route::condition::{Condition, Spec};
 use crate::route::template::Template;
@@ -60,9 +62,6 @@ fn route(
         ),
         other => Some(other.map(str::to_string)),
     };
-    if raw.concurrency == Some(0) {
-        p.push(format!("{at}.concurrency"), "must be at least 1");
-    }
     let events = raw.events.clone();
     let route = Route::new(name, events, handler?, timeout?, retry?, codes);
     if raw.events.is_empty() {
@@ -70,7 +69,7 @@ fn route(
     }
     let mut route = p.take(format!("{at}.events"), route)?;
     route.order_by = order_by?;
-    route.concurrency = raw.concurrency.filter(|c| *c > 0);
+    route.limits = limits(at, raw, p)?;
     route.inherit_env = inherit_env.to_vec();
     for name in &raw.inherit_env {
         if !route.inherit_env.contains(name) {
@@ -223,4 +222,40 @@ fn retry_policy(at: &str, raw: Option<&raw::RawRetry>, p: &mut Problems) -> Opti
         initial: initial.unwrap_or(Some(d.initial))?,
         max: max.unwrap_or(Some(d.max))?,
     })
+}
+
+/// `priority`, `rate`, `breaker` and `concurrency` (SPEC §5 flow control).
+fn limits(at: &str, raw: &RawRoute, p: &mut Problems) -> Option<Limits> {
+    let mut ok = true;
+    if raw.concurrency == Some(0) {
+        p.push(format!("{at}.concurrency"), "must be at least 1");
+        ok = false;
+    }
+    let rate = match raw.rate.as_deref() {
+        Some(r) => {
+            let quota = p.take(format!("{at}.rate"), guards::rate_limit(r));
+            ok &= quota.is_some();
+            quota
+        }
+        None => None,
+    };
+    let breaker = match &raw.breaker {
+        Some(b) => {
+            let d = breaker::Policy::default();
+            if b.failures == Some(0) {
+                p.push(format!("{at}.breaker.failures"), "must be at least 1");
+                ok = false;
+            }
+            let cool_down = match b.cool_down.as_deref() {
+                Some(c) => p.take(format!("{at}.breaker.cool_down"), units::duration(c)),
+                None => Some(d.cool_down),
+            };
+            ok &= cool_down.is_some();
+            cool_down.map(|cool_down| breaker::Policy { failures: b.failures.unwrap_or(d.failures).max(1), cool_down })
+        }
+        None => None,
+    };
+    let concurrency = raw.concurrency.filter(|c| *c > 0);
+    let rate_text = raw.rate.clone();
+    ok.then_some(Limits { priority: raw.priority.unwrap_or(0), rate, rate_text, breaker, concurrency })
 }

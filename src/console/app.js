@@ -488,16 +488,33 @@ async function dlqView(_parts, params) {
 
 async function routesView() {
   const r = await api("GET", "/v1/routes");
+  const when = (t) => new Date(t).toLocaleString();
+  const act = async (x, what) => {
+    await api("POST", `/v1/routes/${encodeURIComponent(x.source)}/${encodeURIComponent(x.route)}/${what}`);
+    toast(`${x.source}/${x.route} ${what === "pause" ? "paused" : "resumed"}.`);
+    await routesView();
+  };
+  const stateCell = (x) => h("td", {}, badge(x.state),
+    x.paused_since && h("div", { class: "muted" }, `since ${when(x.paused_since)}`),
+    x.state === "breaker_open" && h("div", { class: "muted" }, x.breaker_open_until ? `probe at ${when(x.breaker_open_until)}` : "probe running"));
+  const limits = (x) => [`timeout ${x.timeout_ms / 1000}s`, x.priority && `priority ${x.priority}`, x.rate && `rate ${x.rate}`,
+    x.concurrency && `concurrency ${x.concurrency}`, x.breaker && `breaker ${x.breaker.failures} / ${x.breaker.cool_down_ms / 1000}s`,
+    x.order_by && `order_by ${x.order_by}`].filter(Boolean).join(", ");
   show(h("h1", {}, "Routes"),
     h("div", { class: "scroll" }, h("table", {},
       h("thead", {}, h("tr", {}, h("th", {}, "Source"), h("th", {}, "Route"), h("th", {}, "Events"), h("th", {}, "Handler"),
-        h("th", { class: "wide" }, "Target"), h("th", { class: "wide" }, "Limits"), h("th", {}, "State"))),
+        h("th", { class: "wide" }, "Target"), h("th", { class: "wide" }, "Limits"), h("th", {}, "State"),
+        h("th", { class: "num" }, "Waiting"), h("th", { class: "num" }, "Due"), h("th", { class: "num" }, "Running"), h("th", {}, ""))),
       h("tbody", { id: "route-rows" }, ...r.items.map((x) => h("tr", {},
         h("td", {}, x.source), h("td", {}, x.route), h("td", { class: "mono" }, x.events.join(", ")), h("td", {}, x.handler),
         h("td", { class: "wide mono" }, x.target),
-        h("td", { class: "wide" }, [`timeout ${x.timeout_ms / 1000}s`, x.concurrency && `concurrency ${x.concurrency}`, x.order_by && `order_by ${x.order_by}`].filter(Boolean).join(", ")),
-        h("td", {}, badge(x.state))))))),
-    h("p", { class: "muted" }, "Pause, resume and breakers come with flow control; until then every route runs."));
+        h("td", { class: "wide" }, limits(x)),
+        stateCell(x),
+        h("td", { class: "num" }, x.waiting), h("td", { class: "num" }, x.due), h("td", { class: "num" }, x.running),
+        h("td", {}, x.state === "paused"
+          ? h("button", { type: "button", class: "resume", onclick: () => act(x, "resume").catch((e) => toast(e.message)) }, "Resume")
+          : h("button", { type: "button", class: "pause", onclick: () => act(x, "pause").catch((e) => toast(e.message)) }, "Pause"))))))),
+    h("p", { class: "muted" }, "A paused route starts no attempts (running ones finish) until resumed, across restarts too. A route whose breaker is open waits for its cool-down, then tries one delivery."));
 }
 
 // ---- stats ----------------------------------------------------------------

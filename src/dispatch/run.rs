@@ -10,6 +10,7 @@ use super::command;
 use super::nats;
 use crate::config::secret::Secret;
 use crate::config::Sources;
+use crate::flow::breaker::Verdict;
 use crate::retry::{self, Outcome};
 use crate::route::template::Event;
 use crate::route::{Handler, Route};
@@ -28,8 +29,9 @@ pub struct Attempting<'a> {
     pub tail: usize,
 }
 
-/// Run the route's handler for `claim` and decide what comes next.
-pub async fn handler(cx: &Attempting<'_>, route: &Route, claim: &Claim) -> AttemptEnd {
+/// Run the route's handler for `claim` and decide what comes next; the
+/// verdict is what the attempt says of the route (its breaker's input).
+pub async fn handler(cx: &Attempting<'_>, route: &Route, claim: &Claim) -> (AttemptEnd, Verdict) {
     let (outcome, mut end) = match &route.handler {
         Handler::Command { argv } => run_command(cx, route, argv, claim).await,
         Handler::Callback { url, signing_secret, client } => {
@@ -39,13 +41,18 @@ pub async fn handler(cx: &Attempting<'_>, route: &Route, claim: &Claim) -> Attem
         Handler::Nats(target) => run_nats(cx, route, target, claim).await,
     };
     end.output_tail = child::scrub(end.output_tail, &child::secrets(cx.sources, cx.admin_token));
+    let verdict = match outcome {
+        Outcome::Delivered => Verdict::Worked,
+        Outcome::Retry { .. } => Verdict::Failed,
+        Outcome::Dead { .. } => Verdict::Refused,
+    };
     let now = now_ms();
     end.next = match retry::next(&route.retry, claim.attempt_in_round, outcome, fastrand::f64) {
         retry::Next::Delivered => Next::Delivered,
         retry::Next::Dead(reason) => Next::Dead(reason),
         retry::Next::RetryIn(d) => Next::RetryAt(now + d.as_millis() as u64),
     };
-    end
+    (end, verdict)
 }
 
 async fn run_command(cx: &Attempting<'_>, route: &Route, argv: &[String], claim: &Claim) -> (Outcome, AttemptEnd) {

@@ -3,7 +3,7 @@
 //! and the `order_by` lines that let only the oldest live delivery of a key
 //! run. Never runs anything itself.
 
-use super::keys::{delivery_key, id_ms, order_key, order_prefix, DueKey, Id};
+use super::keys::{delivery_key, id_ms, lane, order_key, order_prefix, order_source, DueKey, Id, Lane};
 use super::records::{Attempt, Change, Delivery, Event, State};
 use super::{lock, now_ms, Result, Store, StoreError, PARKED};
 use bytes::Bytes;
@@ -56,28 +56,58 @@ pub enum Next {
 }
 
 impl Store {
-    /// Up to `limit` due-index entries due at or before `now`, in due order,
-    /// skipping those `skip` says are already running.
-    pub fn due(&self, now: u64, limit: usize, skip: impl Fn(&DueKey) -> bool) -> Result<Vec<DueKey>> {
-        let end = DueKey { due_ms: now, id: [0xff; 16], index: u16::MAX }.encode();
+    /// Every lane of the due index with its earliest entry's due time (a
+    /// running delivery's entry included): one seek per lane, however long
+    /// each lane is.
+    pub fn lanes(&self) -> Result<Vec<(Lane, u64)>> {
         let mut out = Vec::new();
-        for entry in self.due.range(..=end) {
+        let mut from = [0u8; 8];
+        while let Some(entry) = self.due.range(from..).next() {
+            let (k, _) = entry?;
+            let due = DueKey::decode(&k).ok_or_else(|| StoreError::Corrupt("due key".into()))?;
+            out.push((due.lane, due.due_ms));
+            let Some(next) = due.lane.checked_add(1) else { break };
+            from = next.to_be_bytes();
+        }
+        Ok(out)
+    }
+
+    /// Up to `limit` entries of `lane` due at or before `now`, in due
+    /// order, skipping those `skip` says are already running.
+    pub fn lane_due(&self, lane: Lane, now: u64, limit: usize, skip: impl Fn(&DueKey) -> bool) -> Result<Vec<DueKey>> {
+        let start = DueKey { lane, due_ms: 0, id: [0; 16], index: 0 }.encode();
+        let end = DueKey { lane, due_ms: now, id: [0xff; 16], index: u16::MAX }.encode();
+        let mut out = Vec::new();
+        for entry in self.due.range(start..=end) {
+            if out.len() >= limit {
+                break;
+            }
             let (k, _) = entry?;
             let due = DueKey::decode(&k).ok_or_else(|| StoreError::Corrupt("due key".into()))?;
             if !skip(&due) {
                 out.push(due);
-                if out.len() >= limit {
-                    break;
-                }
             }
         }
         Ok(out)
     }
 
-    /// When the earliest entry of the due index that `skip` does not
-    /// exclude is due, if any.
-    pub fn next_due(&self, skip: impl Fn(&DueKey) -> bool) -> Result<Option<u64>> {
-        for entry in self.due.iter() {
+    /// How many entries of `lane` are due at or before `now`, counting up
+    /// to `cap`.
+    pub fn due_count(&self, lane: Lane, now: u64, cap: usize) -> Result<usize> {
+        let start = DueKey { lane, due_ms: 0, id: [0; 16], index: 0 }.encode();
+        let end = DueKey { lane, due_ms: now, id: [0xff; 16], index: u16::MAX }.encode();
+        let mut n = 0;
+        for entry in self.due.range(start..=end).keys().take(cap) {
+            entry?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// When the earliest entry of `lane` that `skip` does not exclude is
+    /// due, if any.
+    pub fn lane_next(&self, lane: Lane, skip: impl Fn(&DueKey) -> bool) -> Result<Option<u64>> {
+        for entry in self.due.scan_prefix(lane.to_be_bytes()) {
             let (k, _) = entry?;
             let due = DueKey::decode(&k).ok_or_else(|| StoreError::Corrupt("due key".into()))?;
             if !skip(&due) {
@@ -229,19 +259,19 @@ impl Store {
         }
         if let (Some(key), true) = (order, state.is_terminal()) {
             let prefix = order_prefix(&claim.event.source, &claim.route, &key);
-            self.leave_line(&prefix, &claim.due.id, claim.due.index)?;
+            self.leave_line(&prefix, claim.due.lane, &claim.due.id, claim.due.index)?;
         }
         if !same_key {
             self.due.remove(claim.due.encode())?;
         }
         self.forget_process(&claim.due, claim.attempt)?;
-        self.counts.moved(&claim.due.id, &claim.event.source, before, state);
+        self.counts.moved(&claim.due.id, &claim.event.source, &claim.route, before, state);
         Ok(state)
     }
 
     /// A delivery of the line finished: make the next live one due now,
     /// then drop the finished one's entry.
-    pub(super) fn leave_line(&self, prefix: &[u8], id: &Id, index: u16) -> Result<()> {
+    pub(super) fn leave_line(&self, prefix: &[u8], lane: Lane, id: &Id, index: u16) -> Result<()> {
         let _line = lock(&self.locks, prefix);
         let mine = order_key(prefix, id, index);
         for entry in self.order.scan_prefix(prefix) {
@@ -252,7 +282,7 @@ impl Store {
             let Some(dk) = k.get(prefix.len()..) else { continue };
             match self.delivery(dk)? {
                 Some(d) if !d.state.is_terminal() => {
-                    self.promote(dk, d)?;
+                    self.promote(dk, lane, d)?;
                     break;
                 }
                 _ => {
@@ -265,7 +295,7 @@ impl Store {
     }
 
     /// A parked delivery whose turn came: due now.
-    fn promote(&self, dk: &[u8], mut d: Delivery) -> Result<()> {
+    fn promote(&self, dk: &[u8], lane: Lane, mut d: Delivery) -> Result<()> {
         if d.next_due_ms != PARKED {
             return Ok(());
         }
@@ -275,7 +305,7 @@ impl Store {
         let id: Id = id.try_into().map_err(|_| StoreError::Corrupt("order entry".into()))?;
         let index = u16::from_be_bytes(index.try_into().map_err(|_| StoreError::Corrupt("order entry".into()))?);
         let now = now_ms();
-        self.due.insert(DueKey { due_ms: now, id, index }.encode(), &[])?;
+        self.due.insert(DueKey { lane, due_ms: now, id, index }.encode(), &[])?;
         d.next_due_ms = now;
         self.put_delivery(dk, d)
     }
@@ -294,7 +324,8 @@ impl Store {
             match self.delivery(dk)? {
                 Some(d) if !d.state.is_terminal() => {
                     last_line = Some(line.to_vec());
-                    self.promote(dk, d)?;
+                    let source = order_source(line).ok_or_else(|| StoreError::Corrupt("order entry".into()))?;
+                    self.promote(dk, lane(source, &d.route), d)?;
                 }
                 _ => {
                     self.order.remove(&k)?;

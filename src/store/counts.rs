@@ -1,5 +1,7 @@
-//! Delivery counts per source and state, kept in memory beside the store so
-//! that `stats` and the metrics gauges cost nothing per scrape. Recounted
+//! Delivery counts per source and state, and the waiting (pending or
+//! retrying) deliveries of each route, kept in memory beside the store so
+//! that `stats`, `GET /v1/routes` and the metrics gauges cost nothing per
+//! scrape. Recounted
 //! from the records after every open, in the background (a large store
 //! would otherwise hold up readiness); every state change goes through here.
 
@@ -59,9 +61,13 @@ pub struct Stats {
 #[derive(Default)]
 pub(super) struct Counts(Mutex<Inner>);
 
+/// A route, named within its source.
+type RouteName = (String, String);
+
 #[derive(Default)]
 struct Inner {
     map: BTreeMap<String, SourceCounts>,
+    waiting: BTreeMap<RouteName, u64>,
     recount: Option<Progress>,
 }
 
@@ -83,6 +89,15 @@ impl Inner {
     fn source(&mut self, source: &str) -> &mut SourceCounts {
         self.map.entry(source.to_string()).or_default()
     }
+
+    /// One delivery of `route` entered `state` (`+1`) or left it (`-1`).
+    fn route(&mut self, source: &str, route: &str, state: State, delta: i64) {
+        if !matches!(state, State::Pending | State::Retrying) {
+            return;
+        }
+        let n = self.waiting.entry((source.to_string(), route.to_string())).or_default();
+        *n = n.saturating_add_signed(delta);
+    }
 }
 
 impl Counts {
@@ -94,6 +109,7 @@ impl Counts {
     pub fn start_recount(&self, upto: Option<Id>) {
         self.with(|c| {
             c.map.clear();
+            c.waiting.clear();
             c.recount = upto.map(|upto| Progress { upto, through: None });
         });
     }
@@ -105,14 +121,15 @@ impl Counts {
 
     /// The recount read event `id` (gone: `None`): count it, move past it.
     /// Caller holds the event's lock.
-    pub fn counted(&self, id: &Id, event: Option<(&str, &[State])>) {
+    pub fn counted(&self, id: &Id, event: Option<(&str, &[(String, State)])>) {
         self.with(|c| {
             if let Some((source, states)) = event {
                 let s = c.source(source);
                 if states.is_empty() {
                     s.unrouted += 1;
                 }
-                states.iter().for_each(|st| s.add(*st));
+                states.iter().for_each(|(_, st)| s.add(*st));
+                states.iter().for_each(|(r, st)| c.route(source, r, *st, 1));
             }
             if let Some(p) = &mut c.recount {
                 p.through = Some(*id);
@@ -124,46 +141,51 @@ impl Counts {
         self.with(|c| c.recount = None);
     }
 
-    /// A new event with `routes` pending deliveries (none: unrouted).
-    pub fn accepted(&self, id: &Id, source: &str, routes: usize) {
+    /// A new event with a pending delivery for each of `routes` (none:
+    /// unrouted).
+    pub fn accepted(&self, id: &Id, source: &str, routes: &[String]) {
         self.with(|c| {
             if !c.applies(id) {
                 return;
             }
             let s = c.source(source);
-            match routes {
+            match routes.len() {
                 0 => s.unrouted += 1,
                 n => s.pending += n as u64,
             }
+            routes.iter().for_each(|r| c.route(source, r, State::Pending, 1));
         });
     }
 
     /// An unrouted event got `routes` pending deliveries (replay with
     /// today's routes). Caller holds the event's lock.
-    pub fn rerouted(&self, id: &Id, source: &str, routes: usize) {
+    pub fn rerouted(&self, id: &Id, source: &str, routes: &[String]) {
         self.with(|c| {
             if c.applies(id) {
                 let s = c.source(source);
                 s.unrouted = s.unrouted.saturating_sub(1);
-                s.pending += routes as u64;
+                s.pending += routes.len() as u64;
+                routes.iter().for_each(|r| c.route(source, r, State::Pending, 1));
             }
         });
     }
 
     /// A delivery of event `id` changed state. Caller holds the event's lock.
-    pub fn moved(&self, id: &Id, source: &str, from: State, to: State) {
+    pub fn moved(&self, id: &Id, source: &str, route: &str, from: State, to: State) {
         self.with(|c| {
             if from != to && c.applies(id) {
                 let s = c.source(source);
                 s.remove(from);
                 s.add(to);
+                c.route(source, route, from, -1);
+                c.route(source, route, to, 1);
             }
         });
     }
 
     /// Event `id` left the store, with deliveries in `states` (none:
     /// unrouted). Caller holds the event's lock.
-    pub fn purged(&self, id: &Id, source: &str, states: &[State]) {
+    pub fn purged(&self, id: &Id, source: &str, states: &[(String, State)]) {
         self.with(|c| {
             if !c.applies(id) {
                 return;
@@ -172,8 +194,14 @@ impl Counts {
             if states.is_empty() {
                 s.unrouted = s.unrouted.saturating_sub(1);
             }
-            states.iter().for_each(|st| s.remove(*st));
+            states.iter().for_each(|(_, st)| s.remove(*st));
+            states.iter().for_each(|(r, st)| c.route(source, r, *st, -1));
         });
+    }
+
+    /// Each route's deliveries waiting to run (pending or retrying).
+    pub fn waiting(&self) -> BTreeMap<RouteName, u64> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).waiting.clone()
     }
 
     pub fn stats(&self) -> Stats {
@@ -201,25 +229,26 @@ mod tests {
         c.start_recount(Some(id(5)));
         // Event 3 finishes before the recount reads it: left to the recount,
         // which then reads it as delivered.
-        c.moved(&id(3), "s", State::Pending, State::Delivered);
-        c.counted(&id(3), Some(("s", &[State::Delivered])));
+        c.moved(&id(3), "s", "r", State::Pending, State::Delivered);
+        c.counted(&id(3), Some(("s", &[("r".into(), State::Delivered)])));
         // Event 4 is read pending, then dies: counted live.
-        c.counted(&id(4), Some(("s", &[State::Pending])));
-        c.moved(&id(4), "s", State::Pending, State::Dead);
+        c.counted(&id(4), Some(("s", &[("r".into(), State::Pending)])));
+        c.moved(&id(4), "s", "r", State::Pending, State::Dead);
         // Event 9 arrived after open.
-        c.accepted(&id(9), "s", 1);
+        c.accepted(&id(9), "s", &["r".into()]);
         assert!(c.stats().counting);
         c.recount_done();
         let s = c.stats();
         let want = SourceCounts { pending: 1, retrying: 0, delivered: 1, dead: 1, unrouted: 0 };
         assert_eq!((s.sources["s"], s.counting, s.dlq_size, s.queue_depth), (want, false, 1, 1));
+        assert_eq!(c.waiting()[&("s".to_string(), "r".to_string())], 1);
     }
 
     #[test]
     fn an_empty_store_needs_no_recount() {
         let c = Counts::default();
         c.start_recount(None);
-        c.accepted(&id(1), "s", 0);
+        c.accepted(&id(1), "s", &[]);
         assert_eq!((c.stats().counting, c.stats().sources["s"].unrouted), (false, 1));
     }
 }

@@ -5,7 +5,7 @@
 //! Never appends to the log and never decides anything: records carry the
 //! values they result in.
 
-use super::keys::{delivery_key, order_key, order_prefix, DueKey, Id};
+use super::keys::{delivery_key, lane, order_key, order_prefix, DueKey, Id};
 use super::records::{Body, Change, Event, EventRecord, LogPos};
 use super::{encode, lock, Fresh, Result, Store, PARKED};
 
@@ -51,7 +51,9 @@ impl Store {
                 if state == super::State::Dead {
                     self.dead.insert(dk, &[])?;
                 } else if !state.is_terminal() {
-                    self.due.insert(DueKey { due_ms: next_due_ms, id, index }.encode(), &[])?;
+                    let source = self.event(&id)?.map(|e| e.source).unwrap_or_default();
+                    let lane = lane(&source, &d.route);
+                    self.due.insert(DueKey { lane, due_ms: next_due_ms, id, index }.encode(), &[])?;
                 }
                 self.put_delivery(&dk, d)
             }
@@ -66,7 +68,8 @@ impl Store {
                 if let Some(k) = &d.order_key {
                     self.order.insert(order_key(&order_prefix(&event.source, &d.route, k), &id, index), &[])?;
                 }
-                self.due.insert(DueKey { due_ms: at_ms, id, index }.encode(), &[])?;
+                let lane = lane(&event.source, &d.route);
+                self.due.insert(DueKey { lane, due_ms: at_ms, id, index }.encode(), &[])?;
                 d.state = super::State::Pending;
                 d.next_due_ms = at_ms;
                 d.dead_reason = None;

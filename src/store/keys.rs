@@ -1,9 +1,10 @@
 //! Big-endian keys, so a range scan is arrival order (events) or due order
-//! (the due index). The hookd id is a ULID: 48 bits of milliseconds, then
-//! randomness; its 26-character text is what users see. Ids are monotonic
-//! within a process and, since the store tells [`observe`] its newest id at
-//! open, across restarts even when the clock went back; so id order is
-//! arrival order (what `order_by` keeps and listings show).
+//! (the due index, within each route's lane). The hookd id is a ULID: 48
+//! bits of milliseconds, then randomness; its 26-character text is what
+//! users see. Ids are monotonic within a process and, since the store tells
+//! [`observe`] its newest id at open, across restarts even when the clock
+//! went back; so id order is arrival order (what `order_by` keeps and
+//! listings show).
 
 use std::sync::Mutex;
 use ulid::Ulid;
@@ -71,6 +72,12 @@ pub fn order_prefix(source: &str, route: &str, key: &str) -> Vec<u8> {
     k
 }
 
+/// The source an `order_by` line's prefix names.
+pub fn order_source(prefix: &[u8]) -> Option<&str> {
+    let len = u32::from_be_bytes(prefix.get(..4)?.try_into().ok()?) as usize;
+    std::str::from_utf8(prefix.get(4..4usize.checked_add(len)?)?).ok()
+}
+
 /// One delivery's place in its `order_by` line: prefix, then arrival order.
 pub fn order_key(prefix: &[u8], id: &Id, index: u16) -> Vec<u8> {
     let mut k = prefix.to_vec();
@@ -78,29 +85,69 @@ pub fn order_key(prefix: &[u8], id: &Id, index: u16) -> Vec<u8> {
     k
 }
 
-/// An entry of the due index: when, which event, which delivery.
+/// A route's lane in the due index: the first 8 bytes of SHA-256 over
+/// `source \0 route`. Stable across versions and restarts, so the index
+/// needs no table of lanes; the dispatcher hashes the routes it knows.
+pub type Lane = u64;
+
+pub fn lane(source: &str, route: &str) -> Lane {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(source.as_bytes());
+    h.update([0u8]);
+    h.update(route.as_bytes());
+    let d = h.finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&d[..8]);
+    u64::from_be_bytes(first)
+}
+
+/// An entry of the due index: which route's lane, when, which event, which
+/// delivery. Lane first, so one route's due deliveries are one range and a
+/// paused or throttled route costs a scan nothing.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct DueKey {
+    pub lane: Lane,
     pub due_ms: u64,
     pub id: Id,
     pub index: u16,
 }
 
 impl DueKey {
-    pub fn encode(&self) -> [u8; 26] {
-        let mut k = [0u8; 26];
-        k[..8].copy_from_slice(&self.due_ms.to_be_bytes());
-        k[8..24].copy_from_slice(&self.id);
-        k[24..].copy_from_slice(&self.index.to_be_bytes());
+    pub const LEN: usize = 34;
+
+    pub fn encode(&self) -> [u8; Self::LEN] {
+        let mut k = [0u8; Self::LEN];
+        k[..8].copy_from_slice(&self.lane.to_be_bytes());
+        k[8..16].copy_from_slice(&self.due_ms.to_be_bytes());
+        k[16..32].copy_from_slice(&self.id);
+        k[32..].copy_from_slice(&self.index.to_be_bytes());
         k
     }
 
     pub fn decode(k: &[u8]) -> Option<Self> {
+        if k.len() != Self::LEN {
+            return None;
+        }
         Some(DueKey {
-            due_ms: u64::from_be_bytes(k.get(..8)?.try_into().ok()?),
-            id: k.get(8..24)?.try_into().ok()?,
-            index: u16::from_be_bytes(k.get(24..26)?.try_into().ok()?),
+            lane: u64::from_be_bytes(k.get(..8)?.try_into().ok()?),
+            due_ms: u64::from_be_bytes(k.get(8..16)?.try_into().ok()?),
+            id: k.get(16..32)?.try_into().ok()?,
+            index: u16::from_be_bytes(k.get(32..34)?.try_into().ok()?),
         })
+    }
+
+    /// An entry of the due index as stores before lanes wrote it (due ms,
+    /// id, index): read once, by the migration at open.
+    pub fn decode_unlaned(k: &[u8]) -> Option<(u64, Id, u16)> {
+        if k.len() != 26 {
+            return None;
+        }
+        Some((
+            u64::from_be_bytes(k.get(..8)?.try_into().ok()?),
+            k.get(8..24)?.try_into().ok()?,
+            u16::from_be_bytes(k.get(24..26)?.try_into().ok()?),
+        ))
     }
 }
 
@@ -109,12 +156,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn due_keys_sort_by_time_and_round_trip() {
-        let a = DueKey { due_ms: 5, id: [9; 16], index: 1 };
-        let b = DueKey { due_ms: 256, id: [0; 16], index: 0 };
-        assert!(a.encode() < b.encode());
+    fn due_keys_sort_by_lane_then_time_and_round_trip() {
+        let a = DueKey { lane: 7, due_ms: 5, id: [9; 16], index: 1 };
+        let b = DueKey { lane: 7, due_ms: 256, id: [0; 16], index: 0 };
+        let c = DueKey { lane: 8, due_ms: 1, id: [0; 16], index: 0 };
+        assert!(a.encode() < b.encode() && b.encode() < c.encode());
         assert_eq!(DueKey::decode(&a.encode()), Some(a));
         assert_eq!(DueKey::decode(&[1, 2]), None);
+        assert_ne!(lane("s", "a"), lane("s", "b"));
+        assert_eq!(lane("s", "a"), lane("s", "a"));
+        assert_eq!(order_source(&order_prefix("src", "r", "k")), Some("src"));
+        assert_eq!(order_source(&[0, 0, 0, 9, b'x']), None);
         let id = new_id();
         assert_eq!(parse_id(&id_text(&id)), Some(id));
     }

@@ -3,7 +3,7 @@
 //! removed after their time, dedup keys after their window). A purged
 //! event's dedup key is retired, not removed, so the window still holds.
 
-use super::keys::{dedup_key, delivery_key, id_ms, id_text, order_key, order_prefix, DueKey, Id};
+use super::keys::{dedup_key, delivery_key, id_ms, id_text, lane, order_key, order_prefix, DueKey, Id};
 use super::query::EventView;
 use super::records::{encode, Body, Change, DedupEntry, Event, EventRecord, State};
 use super::{lock, now_ms, NewDelivery, Result, Store, StoreError};
@@ -69,7 +69,7 @@ impl Store {
             if !new.is_empty() {
                 event.routes = new.iter().map(|d| d.route.clone()).collect();
                 self.events.insert(id, encode(&EventRecord::V1(event.clone()))?)?;
-                self.counts.rerouted(id, &event.source, new.len());
+                self.counts.rerouted(id, &event.source, &event.routes);
                 self.log(Change::Routed {
                     id: *id,
                     routes: event.routes.clone(),
@@ -108,7 +108,7 @@ impl Store {
                     _ if d.next_due_ms == super::PARKED => RetryNow::Parked,
                     _ if d.next_due_ms <= now => RetryNow::Due,
                     _ => {
-                        let old = DueKey { due_ms: d.next_due_ms, id: *id, index };
+                        let old = DueKey { lane: lane(&event.source, &d.route), due_ms: d.next_due_ms, id: *id, index };
                         self.due.insert(DueKey { due_ms: now, ..old }.encode(), &[])?;
                         d.next_due_ms = now;
                         self.put_delivery(&delivery_key(id, index), d.clone())?;
@@ -139,8 +139,9 @@ impl Store {
             if let Some(k) = &d.order_key {
                 self.order.insert(order_key(&order_prefix(&view.event.source, &d.route, k), id, index), &[])?;
             }
-            self.due.insert(DueKey { due_ms: now, id: *id, index }.encode(), &[])?;
-            let before = d.state;
+            let lane = lane(&view.event.source, &d.route);
+            self.due.insert(DueKey { lane, due_ms: now, id: *id, index }.encode(), &[])?;
+            let (before, route) = (d.state, d.route.clone());
             d.state = State::Pending;
             d.next_due_ms = now;
             d.dead_reason = None;
@@ -149,7 +150,7 @@ impl Store {
             self.put_delivery(&dk, d)?;
             self.dead.remove(dk)?;
             self.log(Change::Replayed { id: *id, index, at_ms: now, replayed_after })?;
-            self.counts.moved(id, &view.event.source, before, State::Pending);
+            self.counts.moved(id, &view.event.source, &route, before, State::Pending);
             replayed += 1;
         }
         Ok(Some(replayed))
@@ -265,7 +266,7 @@ impl Store {
         if matches!(view.event.body, Body::Spooled { .. }) {
             let _ = std::fs::remove_file(self.spool.join(id_text(&id)));
         }
-        let states: Vec<State> = view.deliveries.iter().map(|d| d.state).collect();
+        let states: Vec<(String, State)> = view.deliveries.iter().map(|d| (d.route.clone(), d.state)).collect();
         self.counts.purged(&id, &view.event.source, &states);
         Ok(())
     }

@@ -130,6 +130,7 @@ impl Store {
         }
         sync_dirs(path).map_err(|e| StoreError::Io(format!("{}: {e}", path.display())))?;
         store.repair_order_lines()?;
+        store.route_controls()?; // a damaged flow.json stops the open, like any damage
         store.set_aside_orphan_bodies()?;
         let newest = store.events.last()?.and_then(|(k, _)| <Id>::try_from(k.as_ref()).ok());
         if let Some(newest) = newest {
@@ -249,9 +250,15 @@ impl Index<'_> {
         let data_file = std::fs::File::open(&db_file).map_err(|e| format!("{}: {e}", db_file.display()))?;
         let unapplied = Arc::new(Mutex::new(Default::default()));
         let armed = Arc::new(AtomicBool::new(false));
+        // Stores from before lanes kept the due index in "due" (due ms, id,
+        // index): moved into "due_lanes" once the store is built.
+        let unlaned = match db.tree_names().iter().any(|n| n.as_ref() == b"due") {
+            true => Some(tree("due")?),
+            false => None,
+        };
         let trees = (
             tree("deliveries")?,
-            tree("due")?,
+            tree("due_lanes")?,
             tree("dedup")?,
             tree("dead")?,
             tree("order")?,
@@ -300,9 +307,40 @@ impl Index<'_> {
             space: Space::new(self.data.to_path_buf(), self.opts.segment_size),
             clock: super::clock::Clock::new(),
             checkpoints: armed,
+            data_dir: self.data.to_path_buf(),
+            flow_lock: Mutex::default(),
             _lock: lock,
         };
+        if let Some(old) = unlaned {
+            store.move_into_lanes(&old).map_err(|e| format!("moving the due index into lanes: {e}"))?;
+        }
         Ok((store, checkpoint))
+    }
+}
+
+impl Store {
+    /// The due index of a store from before lanes, moved into lanes: each
+    /// entry's lane is read from its delivery and event (an entry whose
+    /// records are gone is dropped: the claim would have repaired it away).
+    /// New entries first, then the old cleared, so a crash in between
+    /// re-runs an idempotent move.
+    fn move_into_lanes(&self, old: &sled::Tree) -> Result<()> {
+        let mut moved = 0u64;
+        for entry in old.iter() {
+            let (k, _) = entry?;
+            let Some((due_ms, id, index)) = keys::DueKey::decode_unlaned(&k) else { continue };
+            let (Some(d), Some(e)) = (self.delivery(&keys::delivery_key(&id, index))?, self.event(&id)?) else {
+                continue;
+            };
+            let lane = keys::lane(&e.source, &d.route);
+            self.due.insert(keys::DueKey { lane, due_ms, id, index }.encode(), &[])?;
+            moved += 1;
+        }
+        old.clear()?;
+        if moved > 0 {
+            tracing::info!(entries = moved, "moved the due index into per-route lanes");
+        }
+        Ok(())
     }
 }
 

@@ -182,6 +182,12 @@ impl Store {
         self.counts.stats()
     }
 
+    /// Each route's deliveries waiting to run (pending or retrying), by
+    /// (source, route); partial while `stats().counting`.
+    pub fn waiting(&self) -> std::collections::BTreeMap<(String, String), u64> {
+        self.counts.waiting()
+    }
+
     /// Rebuild the counts from the records: every event present at open,
     /// each read under its lock so that concurrent changes are counted
     /// once. Long on a large store; run it on a blocking thread.
@@ -196,7 +202,8 @@ impl Store {
             let view = self.event_view(&id)?;
             // A routed event with no delivery left is half removed: not counted.
             let view = view.filter(|v| v.event.routes.is_empty() || !v.deliveries.is_empty());
-            let states: Vec<State> = view.iter().flat_map(|v| v.deliveries.iter().map(|d| d.state)).collect();
+            let states: Vec<(String, State)> =
+                view.iter().flat_map(|v| v.deliveries.iter().map(|d| (d.route.clone(), d.state))).collect();
             self.counts.counted(&id, view.as_ref().map(|v| (v.event.source.as_str(), states.as_slice())));
             n += 1;
         }

@@ -239,6 +239,17 @@ async fn walk(c: &Client, h: &Hookd, ui: &str, shots: &Path, ids: (&str, &str), 
 
     c.goto(&format!("{ui}#/routes")).await.expect("routes");
     wait_text(c, "#route-rows", "billing").await;
+    // Pause the first route (billing) from the console: the API says so, and
+    // so does the page; then resume it.
+    click(c, "#route-rows tr:first-child button.pause").await;
+    wait_text(c, "#route-rows tr:first-child", "paused").await;
+    let (_, routes) = crate::operator::admin_get(h, "/v1/routes");
+    assert_eq!(routes["items"][0]["state"], "paused", "{routes}");
+    screenshot(c, shots, "routes-paused").await;
+    click(c, "#route-rows tr:first-child button.resume").await;
+    wait_text(c, "#route-rows tr:first-child button", "Pause").await;
+    let (_, routes) = crate::operator::admin_get(h, "/v1/routes");
+    assert_eq!(routes["items"][0]["state"], "running", "{routes}");
     screenshot(c, shots, "routes").await;
     c.goto(&format!("{ui}#/stats")).await.expect("stats");
     c.wait().at_most(WAIT).for_element(Locator::Css("#chart rect.received")).await.expect("the chart");

@@ -18,6 +18,7 @@ mod dispatch;
 mod durability;
 mod environment;
 mod faults;
+mod flow;
 mod header_props;
 mod hostile;
 mod ingress;

@@ -42,6 +42,10 @@ install -m 0644 "$here"/man/*.1 "$DESTDIR$share/man/man1/"
 install -m 0644 "$here/completions/hookd.bash" "$DESTDIR$share/bash-completion/completions/hookd"
 install -m 0644 "$here/completions/_hookd" "$DESTDIR$share/zsh/vendor-completions/_hookd"
 install -m 0644 "$here/completions/hookd.fish" "$DESTDIR$share/fish/vendor_completions.d/hookd.fish"
+# Alert rules and dashboard, for the operator's Prometheus and Grafana.
+install -d -m 0755 "$DESTDIR$share/hookd/prometheus" "$DESTDIR$share/hookd/grafana"
+install -m 0644 "$here/prometheus/hookd.rules.yml" "$DESTDIR$share/hookd/prometheus/hookd.rules.yml"
+install -m 0644 "$here/grafana/hookd.json" "$DESTDIR$share/hookd/grafana/hookd.json"
 
 unit=$(mktemp)
 trap 'rm -f "$unit"' EXIT

@@ -1,9 +1,10 @@
 //! Packaging and operations: systemd readiness over `NOTIFY_SOCKET`, secrets
-//! as systemd credentials, the production example config, and `install.sh`
-//! staged into a temp `DESTDIR` (twice) without touching the real system.
+//! as systemd credentials, the production example config, `install.sh`
+//! staged into a temp `DESTDIR` (twice) without touching the real system, and
+//! the shipped alert rules and Grafana dashboard against a real scrape.
 
 use crate::support::{Hookd, BIN};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
@@ -198,6 +199,11 @@ fn install_sh_stages_exactly_the_expected_files_twice_without_touching_the_syste
         ("usr/local/share/fish", "d755"),
         ("usr/local/share/fish/vendor_completions.d", "d755"),
         ("usr/local/share/fish/vendor_completions.d/hookd.fish", "f644"),
+        ("usr/local/share/hookd", "d755"),
+        ("usr/local/share/hookd/grafana", "d755"),
+        ("usr/local/share/hookd/grafana/hookd.json", "f644"),
+        ("usr/local/share/hookd/prometheus", "d755"),
+        ("usr/local/share/hookd/prometheus/hookd.rules.yml", "f644"),
         ("usr/local/share/man", "d755"),
         ("usr/local/share/man/man1", "d755"),
         ("usr/local/share/zsh", "d755"),
@@ -360,4 +366,163 @@ fn relative_paths_are_read_beside_the_config_from_any_directory() {
     assert!(v["sources"]["s"].is_object(), "{v}");
     unsafe { libc::kill(serve.id() as i32, libc::SIGTERM) };
     let _ = serve.wait();
+}
+
+/// Every `hookd_*` name in `text` (PromQL, or any text that names metrics).
+fn hookd_names(text: &str) -> BTreeSet<String> {
+    let re = regex::Regex::new(r"\bhookd_[a-z0-9_]*[a-z0-9]").expect("regex");
+    re.find_iter(text).map(|m| m.as_str().to_string()).collect()
+}
+
+/// The sample names of a Prometheus text scrape (`hookd_received_total`,
+/// `hookd_ack_latency_seconds_bucket`, …): the names a query can select.
+fn sample_names(scrape: &str) -> BTreeSet<String> {
+    scrape
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| l.split(['{', ' ']).next())
+        .map(str::to_string)
+        .collect()
+}
+
+/// The metric families of a scrape, as its `# TYPE` lines name them (0.0.4:
+/// counters with `_total`, histograms without `_bucket`).
+fn families(scrape: &str) -> BTreeSet<String> {
+    scrape.lines().filter_map(|l| l.strip_prefix("# TYPE ")?.split(' ').next()).map(str::to_string).collect()
+}
+
+/// Names used in `queries` that the scrape lacks, each with a hint when the
+/// scrape has it with another suffix.
+fn missing(queries: &BTreeSet<String>, scraped: &BTreeSet<String>) -> Vec<String> {
+    let suffixes = ["_total", "_bucket", "_sum", "_count"];
+    queries
+        .iter()
+        .filter(|n| !scraped.contains(*n))
+        .map(|n| {
+            let base = suffixes.iter().find_map(|s| n.strip_suffix(s)).unwrap_or(n);
+            let near: Vec<&String> = scraped.iter().filter(|s| s.starts_with(base)).collect();
+            format!("{n} (the scrape has {near:?})")
+        })
+        .collect()
+}
+
+/// Every panel but rows, those in collapsed rows included.
+fn dashboard_panels(dashboard: &serde_json::Value) -> Vec<&serde_json::Value> {
+    let mut out = Vec::new();
+    let mut stack: Vec<&serde_json::Value> = dashboard["panels"].as_array().expect("panels").iter().collect();
+    while let Some(p) = stack.pop() {
+        stack.extend(p["panels"].as_array().into_iter().flatten());
+        if p["type"] != "row" {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// packaging/prometheus/hookd.rules.yml and packaging/grafana/hookd.json
+/// query only series a real hookd exports: hookd runs with a route that
+/// delivers and one whose breaker opens, gets an event, a duplicate with
+/// another body and a forged request, so that every family has samples;
+/// then every `hookd_*` name in the rules and in each panel's query must be
+/// a sample name of the scrape (so `_total`, `_bucket` … are right), the
+/// dashboard must show every family hookd exports, and its queries must
+/// parse (`promtool check rules` on them, with Grafana's variables filled
+/// in). promtool's own checks of the rules are in .ci/run.
+#[test]
+fn shipped_alert_rules_and_dashboard_query_what_hookd_exports() {
+    use crate::operator::{admin_tcp, send, token_file, TOKEN};
+    let (_t, token) = token_file();
+    let config = format!(
+        "{}[sources.s]\nkind = \"stripe\"\nsecret = \"k\"\n\n\
+         [[sources.s.routes]]\nname = \"ok\"\nevents = [\"*\"]\ncommand = [\"/bin/true\"]\n\n\
+         [[sources.s.routes]]\nname = \"down\"\nevents = [\"*\"]\ncommand = [\"/bin/false\"]\n\
+         breaker = {{ failures = 1, cool_down = \"1h\" }}\n",
+        admin_tcp(&token)
+    );
+    let h = Hookd::start(&config);
+    assert_eq!(send(&h, "s", "evt_1", "invoice.paid").0, 202);
+    assert_eq!(send(&h, "s", "evt_1", "invoice.updated").0, 200, "a duplicate, with another body");
+    let body = crate::support::sign::stripe_event("evt_2", "invoice.paid");
+    let forged = crate::support::sign::stripe("not-the-secret", crate::support::sign::unix_now(), &body);
+    let r = crate::support::http::post(&h.addr, "/webhooks/s", &[forged], &body).expect("answer");
+    assert_eq!(r.status, 401);
+
+    let rules = std::fs::read_to_string(Path::new(ROOT).join("packaging/prometheus/hookd.rules.yml")).expect("rules");
+    let text = std::fs::read_to_string(Path::new(ROOT).join("packaging/grafana/hookd.json")).expect("dashboard");
+    let dashboard: serde_json::Value = serde_json::from_str(&text).expect("the dashboard is JSON");
+
+    // The template variables: a Prometheus data source every query uses, and
+    // source and route from label_values.
+    assert!(dashboard["schemaVersion"].as_u64().is_some_and(|v| v >= 36), "schemaVersion");
+    let vars: BTreeMap<&str, &serde_json::Value> = dashboard["templating"]["list"]
+        .as_array()
+        .expect("templating")
+        .iter()
+        .map(|v| (v["name"].as_str().expect("name"), v))
+        .collect();
+    let ds = vars.get("DS_PROMETHEUS").expect("a DS_PROMETHEUS variable");
+    assert_eq!(ds["type"], "datasource");
+    assert_eq!(ds["query"], "prometheus");
+    for name in ["source", "route"] {
+        let v = vars.get(name).unwrap_or_else(|| panic!("a {name} variable"));
+        let def = v["definition"].as_str().unwrap_or_default();
+        assert_eq!(v["type"], "query", "{name}");
+        assert!(def.starts_with("label_values(hookd_") && def.ends_with(&format!(", {name})")), "{name}: {def}");
+        assert_eq!(v["datasource"]["uid"], "${DS_PROMETHEUS}", "{name}");
+    }
+    let mut queries = BTreeSet::new();
+    let mut exprs = Vec::new();
+    for panel in dashboard_panels(&dashboard) {
+        let title = panel["title"].as_str().unwrap_or_default();
+        let targets = panel["targets"].as_array().filter(|t| !t.is_empty());
+        for target in targets.unwrap_or_else(|| panic!("panel {title:?} has no query")) {
+            let expr = target["expr"].as_str().filter(|e| !e.trim().is_empty());
+            let expr = expr.unwrap_or_else(|| panic!("panel {title:?}: a target without expr"));
+            assert_eq!(target["datasource"]["uid"], "${DS_PROMETHEUS}", "panel {title:?}");
+            assert!(!hookd_names(expr).is_empty(), "panel {title:?} queries no hookd metric: {expr}");
+            queries.extend(hookd_names(expr));
+            exprs.push(expr.to_string());
+        }
+    }
+    for v in vars.values() {
+        queries.extend(hookd_names(v["definition"].as_str().unwrap_or_default()));
+    }
+    let alerting = hookd_names(&rules);
+    assert!(alerting.len() >= 5, "{alerting:?}");
+
+    // Both deliveries of evt_1 ended: one delivered, one opened its breaker.
+    let auth = format!("Bearer {TOKEN}");
+    let admin = h.admin.clone().expect("admin");
+    let scrape = crate::support::wait_until(Duration::from_secs(20), "both attempts' metrics", || {
+        let r = crate::support::http::request(&admin, "GET", "/metrics", &[("Authorization", &auth)], b"")?;
+        let done = r.body.contains("hookd_breaker_transitions_total{") && r.body.contains("outcome=\"delivered\"");
+        done.then_some(r.body)
+    });
+    let scraped = sample_names(&scrape);
+    let missing_rules = missing(&alerting, &scraped);
+    assert!(missing_rules.is_empty(), "hookd.rules.yml uses what hookd does not export: {missing_rules:?}\n{scrape}");
+    let missing_panels = missing(&queries, &scraped);
+    assert!(missing_panels.is_empty(), "hookd.json queries what hookd does not export: {missing_panels:?}\n{scrape}");
+
+    // The dashboard shows every family hookd exports.
+    let unshown: Vec<String> = families(&scrape)
+        .into_iter()
+        .filter(|f| f.starts_with("hookd_") && !queries.iter().any(|q| q.starts_with(f.as_str())))
+        .collect();
+    assert!(unshown.is_empty(), "hookd.json has no panel for {unshown:?}");
+
+    // Each query parses: as a recording rule, with the variables filled in.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut file = String::from("groups:\n  - name: dashboard\n    rules:\n");
+    for (i, expr) in exprs.iter().enumerate() {
+        let filled = [("$__rate_interval", "1m"), ("$instance", ".*"), ("$source", ".*"), ("$route", ".*")]
+            .iter()
+            .fold(expr.clone(), |e, (var, value)| e.replace(var, value));
+        assert!(!filled.contains('$'), "an unknown variable in {expr}");
+        file.push_str(&format!("      - record: dashboard:query{i}\n        expr: {}\n", serde_json::json!(filled)));
+    }
+    let path = dir.path().join("queries.yml");
+    std::fs::write(&path, file).expect("write");
+    let out = Command::new("promtool").args(["check", "rules"]).arg(&path).output().expect("run promtool");
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
 }

@@ -137,8 +137,13 @@ impl NatsServer {
     }
 
     /// SIGSTOP: the server keeps its connections but answers nothing.
+    /// Returns once every thread is stopped: `kill` only starts the stop,
+    /// and on a busy machine a thread already running can still answer a
+    /// publish before the group stop reaches it.
     pub fn pause(&self) {
         self.signal(libc::SIGSTOP);
+        let Some(pid) = self.child.as_ref().map(Child::id) else { return };
+        wait_until(Duration::from_secs(10), "nats-server stopped", || all_stopped(pid).then_some(()));
     }
 
     /// SIGCONT after `pause`: it reads what was sent meanwhile, in order.
@@ -162,6 +167,19 @@ impl NatsServer {
     pub fn logs(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+}
+
+/// Whether every thread of `pid` is in the stopped state (`T`).
+fn all_stopped(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return false };
+    let states: Vec<Option<char>> = tasks
+        .flatten()
+        .map(|t| {
+            let stat = std::fs::read_to_string(t.path().join("stat")).ok()?;
+            stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next())
+        })
+        .collect();
+    !states.is_empty() && states.iter().all(|s| *s == Some('T'))
 }
 
 impl Drop for NatsServer {

@@ -10,6 +10,7 @@ pub mod background;
 pub mod callback;
 mod child;
 pub mod command;
+pub mod nats;
 mod plan;
 mod run;
 
@@ -58,6 +59,8 @@ pub struct Dispatcher {
 struct Running {
     d: Dispatcher,
     slots: Arc<Semaphore>,
+    /// Shared NATS connections of `nats` routes.
+    nats: nats::Pool,
     alerts: TaskTracker,
 }
 
@@ -68,7 +71,7 @@ impl Dispatcher {
     pub async fn run(self, shutdown: CancellationToken, grace: Duration) {
         end_interrupted(&self.store);
         let slots = Arc::new(Semaphore::new(self.concurrency));
-        let me = Arc::new(Running { d: self, slots, alerts: TaskTracker::new() });
+        let me = Arc::new(Running { d: self, slots, nats: nats::Pool::default(), alerts: TaskTracker::new() });
         let tracker = TaskTracker::new();
         while !shutdown.is_cancelled() {
             let first = tokio::select! {
@@ -258,6 +261,7 @@ impl Running {
             return (end, None);
         };
         let cx = run::Attempting {
+            nats: &self.nats,
             store: &self.d.store,
             sources: &sources,
             admin_token: self.d.admin_token.as_ref(),

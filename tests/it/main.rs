@@ -24,6 +24,7 @@ mod hostile;
 mod ingress;
 mod limits;
 mod metrics_format;
+mod nats;
 mod neighbours;
 mod operator;
 mod packaging;

@@ -241,6 +241,9 @@ impl Config {
                     breaker.insert("cool_down".into(), text(b.cool_down));
                     t.insert("breaker".into(), toml::Value::Table(breaker));
                 }
+                if let Some(reply) = &route.reply {
+                    t.insert("reply_within".into(), text(reply.within));
+                }
             }
         }
     }

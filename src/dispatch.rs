@@ -12,6 +12,7 @@ mod child;
 pub mod command;
 pub mod nats;
 mod plan;
+pub mod reply;
 mod run;
 
 use crate::config::admin::Alerts;
@@ -24,6 +25,7 @@ use crate::queue::Queue;
 use crate::store::keys::{id_text, DueKey};
 use crate::store::records::State;
 use crate::store::{now_ms, AttemptEnd, Claim, Claimed, Next, Store, StoreError};
+use bytes::Bytes;
 use std::sync::Arc;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -53,6 +55,8 @@ pub struct Dispatcher {
     pub feed: crate::feed::Feed,
     /// For `alerts.url` (routes carry their own).
     pub client: callback::Client,
+    /// Senders waiting for a reply route's first attempt (ingress registers them).
+    pub replies: reply::Replies,
 }
 
 /// The running dispatcher and its global slots.
@@ -165,7 +169,8 @@ impl Running {
         };
         self.d.metrics.running(1);
         let started = Instant::now();
-        let (mut end, route) = self.run_handler(&claim).await;
+        let replying = self.d.replies.take(&claim, &self.d.sources.load());
+        let (mut end, route, output) = self.run_handler(&claim, replying.is_some()).await;
         let took = started.elapsed();
         self.d.metrics.running(-1);
         if let (Some((verdict, limits)), Some((key, _))) = (route, &route_slot) {
@@ -175,6 +180,9 @@ impl Running {
         let state = self.d.store.finish(&claim, end)?;
         self.free(&due, slot, route_slot);
         self.d.store.sync().await?;
+        if let Some(replying) = replying {
+            replying.send(state == State::Delivered, output);
+        }
         let label = match state {
             State::Delivered => "delivered",
             State::Dead => "dead",
@@ -242,8 +250,9 @@ impl Running {
     }
 
     /// Run the attempt; with the route in force (`None`: it was removed,
-    /// and the delivery is dead) and what the attempt says of it.
-    async fn run_handler(&self, claim: &Claim) -> (AttemptEnd, Option<(Verdict, Limits)>) {
+    /// and the delivery is dead) and what the attempt says of it; with
+    /// `reply` (a sender waits), its output too.
+    async fn run_handler(&self, claim: &Claim, reply: bool) -> (AttemptEnd, Option<(Verdict, Limits)>, Option<Bytes>) {
         let sources = self.d.sources.load_full();
         let source = sources.get(&claim.event.source);
         let route = source.and_then(|s| s.routes.iter().find(|r| r.name == claim.route));
@@ -258,7 +267,7 @@ impl Running {
                     claim.route, claim.event.source
                 )),
             };
-            return (end, None);
+            return (end, None, None);
         };
         let cx = run::Attempting {
             nats: &self.nats,
@@ -266,9 +275,10 @@ impl Running {
             sources: &sources,
             admin_token: self.d.admin_token.as_ref(),
             tail: self.d.output_tail,
+            reply,
         };
-        let (end, verdict) = run::handler(&cx, route, claim).await;
-        (end, Some((verdict, route.limits.clone())))
+        let (end, verdict, output) = run::handler(&cx, route, claim).await;
+        (end, Some((verdict, route.limits.clone())), output)
     }
 }
 

@@ -7,9 +7,13 @@
 //! it reaches a log line.
 
 pub mod guard;
+mod log_safe;
+
+pub use log_safe::LogSafe;
 
 use crate::config::SharedSources;
 use crate::dispatch::background::AckWaiting;
+use crate::dispatch::reply;
 use crate::feed::Happening;
 use crate::http::HttpResponse;
 use crate::metrics::Metrics;
@@ -43,6 +47,8 @@ pub struct Ingress {
     pub feed: crate::feed::Feed,
     /// With `[server] tls`: `/readyz` is 503 while no certificate is held.
     pub tls: Option<Arc<crate::tls::ingress::Certs>>,
+    /// Requests waiting for their reply route's first attempt.
+    pub replies: reply::Replies,
 }
 
 /// A refusal: status, error code, human message, and for 429 the seconds
@@ -62,11 +68,22 @@ fn refuse(status: StatusCode, code: &'static str, message: String) -> Refusal {
 
 /// What a request that passed the checks is answered.
 enum Answer {
-    /// 202 (new) or 200 (duplicate), with the sender's event id and type
-    /// and how many routes took it (0: unrouted).
-    Stored(StatusCode, serde_json::Value, String, String, usize),
+    Stored(Box<Stored>),
     /// A sender handshake answered in place: 200, nothing stored.
     Handshake(serde_json::Value),
+}
+
+/// An event stored: 202 (new) or 200 (duplicate) with `answer`, unless its
+/// reply route's first attempt answers first.
+struct Stored {
+    status: StatusCode,
+    answer: serde_json::Value,
+    event_id: String,
+    event_type: String,
+    /// How many routes took it (0: unrouted).
+    routes: usize,
+    /// A new event of a reply route: who waits for it, and its hookd id.
+    reply: Option<(reply::Waiter, crate::store::keys::Id)>,
 }
 
 impl Ingress {
@@ -101,32 +118,44 @@ impl Ingress {
         let started = Instant::now();
         let client = self.guards.load().client_ip(peer, req.headers());
         let result = self.accept(&source, req, peer, client).await;
-        let latency = started.elapsed();
-        let latency_ms = millis(latency);
+        let mut latency = started.elapsed();
         let logged = LogSafe(&source);
         match result {
-            Ok(Answer::Stored(status, body, event_id, event_type, routes)) => {
-                let outcome = if status == StatusCode::OK { "duplicate" } else { "accepted" };
+            Ok(Answer::Stored(stored)) => {
+                let outcome = if stored.status == StatusCode::OK { "duplicate" } else { "accepted" };
+                // The ack latency is the durable write's; a reply's wait
+                // is the handler's time, and shows in the log line.
+                let acked = latency;
+                let replied = match stored.reply {
+                    Some((waiter, id)) => waiter.answer(&id).await,
+                    None => None,
+                };
+                latency = started.elapsed();
+                let status = if replied.is_some() { StatusCode::OK } else { stored.status };
                 tracing::info!(
                     source = %logged,
-                    event_id = %LogSafe(&event_id),
-                    event_type = %LogSafe(&event_type),
+                    event_id = %LogSafe(&stored.event_id),
+                    event_type = %LogSafe(&stored.event_type),
                     outcome,
-                    routes,
+                    routes = stored.routes,
                     status = status.as_u16(),
                     %client,
-                    latency_ms,
+                    latency_ms = millis(latency),
                     "request"
                 );
-                self.metrics.request(&source, &event_type, outcome, status.as_u16(), latency);
-                reply(status, body)
+                self.metrics.request(&source, &stored.event_type, outcome, status.as_u16(), acked);
+                match replied {
+                    Some(answer) => replied_with(answer),
+                    None => reply(stored.status, stored.answer),
+                }
             }
             Ok(Answer::Handshake(body)) => {
+                let latency_ms = millis(latency);
                 tracing::info!(source = %logged, outcome = "handshake", status = 200, %client, latency_ms, "request");
                 reply(StatusCode::OK, body)
             }
             Err(r) => {
-                let status = r.status.as_u16();
+                let (status, latency_ms) = (r.status.as_u16(), millis(latency));
                 // A signature failure is the operator's business (a wrong
                 // secret, or someone probing): WARN, so `journalctl -p warning` shows it.
                 if r.status == StatusCode::UNAUTHORIZED {
@@ -195,6 +224,7 @@ impl Ingress {
         let routes = route::deliveries_for(&source.routes, &ident.event_type, &headers, &body);
         let routed = !routes.is_empty();
         let new_routes: Vec<String> = routes.iter().map(|r| r.route.clone()).collect();
+        let waiter = reply::waiter(&self.replies, &source, source_name, &new_routes, &ident.event_id);
         tracing::debug!(
             source = %LogSafe(source_name),
             event_id = %LogSafe(&ident.event_id),
@@ -234,7 +264,9 @@ impl Ingress {
             "event_id": ident.event_id,
             "deduped": accepted.deduped,
         });
-        Ok(Answer::Stored(status, answer, ident.event_id, ident.event_type, new_routes.len()))
+        let (event_id, event_type, routes) = (ident.event_id, ident.event_type, new_routes.len());
+        let reply = waiter.filter(|_| !accepted.deduped).map(|w| (w, accepted.id));
+        Ok(Answer::Stored(Box::new(Stored { status, answer, event_id, event_type, routes, reply })))
     }
 
     /// Read at most `max_body` bytes within `read_timeout`: 413 as soon as
@@ -292,44 +324,6 @@ fn millis(d: Duration) -> f64 {
     (d.as_secs_f64() * 100_000.0).round() / 100.0
 }
 
-/// A value a sender chose (event id, type, source name from the path), made
-/// safe for a log line: control characters (newline, carriage return,
-/// escape, …), invisible line and direction marks and `\` are escaped
-/// (`\n`, `\u{1b}`, `\\`), and the value is quoted (`"…"`, with `\"`)
-/// when it is empty or holds spaces, `"` or `=`, so it can neither start a
-/// forged log line nor pass as another `key=value` field.
-pub struct LogSafe<'a>(pub &'a str);
-
-impl std::fmt::Display for LogSafe<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        use std::fmt::Write;
-        let quoted = self.0.is_empty() || self.0.contains(|c: char| c.is_whitespace() || c == '"' || c == '=');
-        if quoted {
-            f.write_char('"')?;
-        }
-        for c in self.0.chars() {
-            match c {
-                '\n' | '\r' | '\t' | '\\' => write!(f, "{}", c.escape_default())?,
-                '"' if quoted => f.write_str("\\\"")?,
-                c if needs_escape(c) => write!(f, "{}", c.escape_unicode())?,
-                c => f.write_char(c)?,
-            }
-        }
-        if quoted {
-            f.write_char('"')?;
-        }
-        Ok(())
-    }
-}
-
-/// Control characters, and the invisible ones that move or break a line
-/// in a terminal or log viewer (line/paragraph separators, direction marks
-/// and overrides, zero-width characters, BOM).
-fn needs_escape(c: char) -> bool {
-    c.is_control()
-        || matches!(c, '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}')
-}
-
 /// The feed's news of a new event.
 fn news_of(id: &crate::store::keys::Id, source: &str, ident: &identify::Identity, routes: &[String]) -> Happening {
     Happening::Received {
@@ -359,6 +353,13 @@ pub fn reply(status: StatusCode, body: serde_json::Value) -> HttpResponse {
     resp
 }
 
+/// A reply route's answer: 200 with the handler's output.
+fn replied_with(answer: reply::Answer) -> HttpResponse {
+    let mut resp = hyper::Response::new(Full::new(answer.body));
+    resp.headers_mut().insert(http::header::CONTENT_TYPE, answer.content_type);
+    resp
+}
+
 pub fn error(status: StatusCode, code: &str, message: &str) -> HttpResponse {
     reply(status, json!({"error": code, "message": message}))
 }
@@ -366,23 +367,6 @@ pub fn error(status: StatusCode, code: &str, message: &str) -> HttpResponse {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn log_safe_escapes_what_could_forge_a_line_or_a_field() {
-        let safe = |s: &str| LogSafe(s).to_string();
-        assert_eq!(safe("evt_1PqR"), "evt_1PqR");
-        assert_eq!(safe("payment_intent.succeeded"), "payment_intent.succeeded");
-        assert_eq!(safe("évènement"), "évènement", "printable Unicode stays");
-        assert_eq!(safe("evt\n2026 INFO forged"), r#""evt\n2026 INFO forged""#);
-        assert_eq!(safe("a\u{1b}[2Kb"), r"a\u{1b}[2Kb");
-        assert_eq!(safe("a\rb"), r#""a\rb""#);
-        assert_eq!(safe("x\u{0}\u{7f}\u{9b}y"), r"x\u{0}\u{7f}\u{9b}y");
-        assert_eq!(safe("ab\u{2028}\u{202e}"), r#""ab\u{2028}\u{202e}""#, "line separator, RTL override");
-        assert_eq!(safe(r"a\nb"), r"a\\nb", "a literal backslash is not an escape");
-        assert_eq!(safe("x status=202"), r#""x status=202""#);
-        assert_eq!(safe(r#"say "hi""#), r#""say \"hi\"""#);
-        assert_eq!(safe(""), r#""""#);
-    }
 
     #[test]
     fn latency_has_at_most_two_decimals() {

@@ -53,6 +53,17 @@ pub struct Route {
     pub conditions: Vec<condition::Condition>,
     /// Text forms of the route's signing secret: scrubbed from output tails.
     pub redact: Vec<Secret>,
+    /// `reply = true`: the sender is answered with the first attempt's output.
+    pub reply: Option<Reply>,
+}
+
+/// A reply route's rules (SPEC §5): how long the sender's request waits for
+/// the first attempt, and the answer's content type (`None`: JSON when the
+/// output parses as JSON, else text/plain).
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub within: Duration,
+    pub content_type: Option<http::HeaderValue>,
 }
 
 impl Route {
@@ -81,6 +92,7 @@ impl Route {
             cwd: None,
             conditions: Vec::new(),
             redact: Vec::new(),
+            reply: None,
         })
     }
 

@@ -88,7 +88,9 @@ pub async fn run(config: Config, store: Arc<Store>, listeners: Listeners, hangup
         tls: None,
     };
     let certs = listeners.tls.as_ref().map(|t| t.certs().clone());
+    let replies = crate::dispatch::reply::Replies::default();
     let ingress = Arc::new(Ingress {
+        replies: replies.clone(),
         sources: sources.clone(),
         metrics: metrics.clone(),
         store: store.clone(),
@@ -133,6 +135,7 @@ pub async fn run(config: Config, store: Arc<Store>, listeners: Listeners, hangup
         admin_token: config.admin.as_ref().and_then(|a| a.token.clone()),
         feed,
         client: config.https.clone(),
+        replies,
     };
     // The backlog's work runs below the acks' priority, handlers below that
     // (dispatch/background.rs).

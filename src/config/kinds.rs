@@ -88,7 +88,13 @@ fn defaults(kind: Kind) -> (Field, Field) {
     match kind {
         Kind::Stripe => (json("/id"), json("/type")),
         Kind::Github => (header("x-github-delivery"), Field::GithubEvent),
-        Kind::Slack => (json("/event_id"), Field::AnyOf(vec![json("/event/type"), json("/type")])),
+        // Events API JSON; slash commands (form bodies: `trigger_id`, unique
+        // per invocation, and the command, e.g. `/deploy`); interactivity
+        // (`payload=<json>`, read as that JSON: `trigger_id` and `type`).
+        Kind::Slack => (
+            Field::AnyOf(vec![json("/event_id"), Field::Param("trigger_id".into())]),
+            Field::AnyOf(vec![json("/event/type"), json("/type"), Field::Param("command".into())]),
+        ),
         Kind::Shopify => (header("x-shopify-webhook-id"), header("x-shopify-topic")),
         Kind::Twilio => (
             Field::AnyOf(vec![

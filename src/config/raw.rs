@@ -200,6 +200,10 @@ pub struct RawRoute {
     /// Conditions that must all hold for the route to take an event.
     #[serde(rename = "match")]
     pub conditions: Vec<RawCondition>,
+    /// Answer the sender with the handler's output (SPEC §5 reply routes).
+    pub reply: bool,
+    pub reply_within: Option<String>,
+    pub reply_content_type: Option<String>,
     // TLS of an https:// callback (config/tls.rs): extra roots, and a
     // client certificate for mTLS.
     pub ca_file: Option<String>,

@@ -12,7 +12,7 @@ use crate::flow::{breaker, Limits};
 use crate::retry::RetryPolicy;
 use crate::route::condition::{Condition, Spec};
 use crate::route::template::Template;
-use crate::route::{Handler, Route};
+use crate::route::{Handler, Reply, Route};
 
 /// `inherit_env`: `[dispatch] inherit_env`, which every route's handler gets.
 /// `clients`: the https clients of this load (`[tls]`).
@@ -33,6 +33,14 @@ pub(super) fn routes(
             }
             Some(route) => out.push(route),
             None => ok = false,
+        }
+        if raw[..i].iter().any(|r| r.reply) && r.reply {
+            let first = raw.iter().position(|r| r.reply).unwrap_or_default();
+            let why = format!(
+                "{at}.routes[{first}] already replies; at most one route per source may (the sender gets one answer)"
+            );
+            p.push(format!("{at}.routes[{i}].reply"), why);
+            ok = false;
         }
     }
     ok.then_some(out)
@@ -121,11 +129,50 @@ fn route(
             None => templates_ok = false,
         }
     }
+    route.reply = reply(at, raw, p)?;
     if !templates_ok {
         return None;
     }
     route.redact = redact;
     Some(route)
+}
+
+/// `reply`, `reply_within` (default 2500ms) and `reply_content_type`.
+fn reply(at: &str, raw: &RawRoute, p: &mut Problems) -> Option<Option<Reply>> {
+    if !raw.reply {
+        for (key, set) in
+            [("reply_within", raw.reply_within.is_some()), ("reply_content_type", raw.reply_content_type.is_some())]
+        {
+            if set {
+                p.push(format!("{at}.{key}"), "applies only with reply = true");
+            }
+        }
+        return Some(None);
+    }
+    if raw.nats.is_some() {
+        p.push(format!("{at}.reply"), "applies to command and url routes only: a NATS publish has no answer to give");
+        return None;
+    }
+    let within = p.take(format!("{at}.reply_within"), units::duration(raw.reply_within.as_deref().unwrap_or("2500ms")));
+    if within.is_some_and(|d| d.is_zero()) {
+        p.push(format!("{at}.reply_within"), "must be more than 0 (e.g. \"2500ms\")");
+        return None;
+    }
+    let content_type = match raw.reply_content_type.as_deref() {
+        Some(ct) => p.take(format!("{at}.reply_content_type"), content_type(ct)).map(Some),
+        None => Some(None),
+    };
+    Some(Some(Reply { within: within?, content_type: content_type? }))
+}
+
+/// A media type for the answer (`text/xml`, `application/json; charset=utf-8`).
+fn content_type(text: &str) -> Result<http::HeaderValue, String> {
+    let essence = text.split(';').next().unwrap_or_default().trim();
+    let valid = essence.split_once('/').is_some_and(|(t, s)| !t.is_empty() && !s.is_empty() && !s.contains('/'));
+    match http::HeaderValue::from_str(text) {
+        Ok(v) if valid => Ok(v),
+        _ => Err(format!("{text:?} is not a media type (e.g. \"text/xml\" or \"application/json\")")),
+    }
 }
 
 /// `redact` gets the text forms of a callback's signing secret.

@@ -147,6 +147,7 @@ async fn once(
                 stdin: claim.body.clone(),
                 timeout: alerts.timeout,
                 tail_bytes: TAIL,
+                stdout_bytes: 0,
                 on_start: None,
             };
             match command::run(spec).await.exit {
@@ -185,6 +186,7 @@ async fn once(
                 attempt: claim.attempt,
                 timeout: alerts.timeout,
                 tail_bytes: TAIL,
+                body_bytes: 0,
             };
             match callback::deliver(client, spec).await.outcome {
                 CallbackOutcome::Delivered { .. } => Ok(()),

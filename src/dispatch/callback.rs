@@ -17,6 +17,7 @@ use http::{Method, Request, Response, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 
+use super::reply::Whole;
 use crate::verify::standard::sign_v1;
 
 /// http:// and https:// (verified; see `tls::client`), HTTP/1 only.
@@ -49,6 +50,9 @@ pub struct CallbackSpec {
     pub attempt: u32,
     pub timeout: Duration,
     pub tail_bytes: usize,
+    /// Also keep the response body whole, up to this many bytes (0: not
+    /// at all): a reply route's answer.
+    pub body_bytes: usize,
     /// More headers (e.g. `X-Hookd-Dead-Reason` on alerts).
     pub extra_headers: Vec<(&'static str, String)>,
 }
@@ -77,6 +81,9 @@ pub struct CallbackResult {
     /// request was sent. A body not read to its end is followed by a line
     /// saying why (`[response body incomplete: …]`).
     pub response_tail: String,
+    /// The whole response body, when `body_bytes` asked for it, it fit and
+    /// it was read to its end.
+    pub body: Option<Bytes>,
     pub duration: Duration,
 }
 
@@ -85,6 +92,7 @@ pub struct CallbackResult {
 /// of `spec.timeout`, whichever is less.
 pub async fn deliver(client: &Client, spec: CallbackSpec) -> CallbackResult {
     let started = Instant::now();
+    let mut whole = Whole::new(spec.body_bytes);
     let (outcome, response_tail) = match build_request(&spec, SystemTime::now()) {
         Err(why) => (CallbackOutcome::Permanent { status: 0 }, why.to_string()),
         Ok(req) => match tokio::time::timeout(spec.timeout, client.request(req)).await {
@@ -92,11 +100,11 @@ pub async fn deliver(client: &Client, spec: CallbackSpec) -> CallbackResult {
             Ok(Err(e)) => (transport_retry(describe(&e)), String::new()),
             Ok(Ok(response)) => {
                 let budget = spec.timeout.saturating_sub(started.elapsed()).min(BODY_BUDGET);
-                answered(response, spec.tail_bytes, budget).await
+                answered(response, (spec.tail_bytes, &mut whole), budget).await
             }
         },
     };
-    CallbackResult { outcome, response_tail, duration: started.elapsed() }
+    CallbackResult { outcome, response_tail, body: whole.into_bytes(), duration: started.elapsed() }
 }
 
 /// Status (and `Retry-After`) → verdict. Pure.
@@ -155,19 +163,26 @@ fn build_request(spec: &CallbackSpec, now: SystemTime) -> Result<Request<Full<By
     builder.body(Full::new(spec.body.clone())).map_err(|_| "a header value cannot be sent (control characters?)")
 }
 
-/// The status line decides; the body is read within `budget` for the tail.
-async fn answered(response: Response<Incoming>, tail_bytes: usize, budget: Duration) -> (CallbackOutcome, String) {
+/// The status line decides; the body is read within `budget` for the tail
+/// (and whole, for a reply).
+async fn answered(
+    response: Response<Incoming>,
+    (tail_bytes, whole): (usize, &mut Whole),
+    budget: Duration,
+) -> (CallbackOutcome, String) {
     let status = response.status().as_u16();
     let retry_after = response.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let outcome = classify(status, retry_after.as_deref(), SystemTime::now());
     let mut tail = Vec::new();
-    let why = match tokio::time::timeout(budget, read_tail(response.into_body(), tail_bytes, &mut tail)).await {
+    let read = read_tail(response.into_body(), tail_bytes, &mut tail, whole);
+    let why = match tokio::time::timeout(budget, read).await {
         Ok(Ok(())) => None,
         Ok(Err(e)) => Some(format!("{e}")),
         Err(_) => Some(format!("not finished after {budget:?}")),
     };
     let mut text = tail_text(&tail);
     if let Some(why) = why {
+        whole.spoil();
         let why: String = why.chars().take(REASON_MAX).collect();
         if !text.is_empty() && !text.ends_with('\n') {
             text.push('\n');
@@ -177,14 +192,15 @@ async fn answered(response: Response<Incoming>, tail_bytes: usize, budget: Durat
     (outcome, text)
 }
 
-/// Read the whole body into `tail`, keeping only its last `keep` bytes; on
-/// an error `tail` holds what arrived before it (so does a caller that
-/// stops waiting).
-async fn read_tail(mut body: Incoming, keep: usize, tail: &mut Vec<u8>) -> Result<(), hyper::Error> {
+/// Read the whole body into `tail`, keeping only its last `keep` bytes
+/// (and into `whole`); on an error `tail` holds what arrived before it (so
+/// does a caller that stops waiting).
+async fn read_tail(mut body: Incoming, keep: usize, tail: &mut Vec<u8>, whole: &mut Whole) -> Result<(), hyper::Error> {
     while let Some(frame) = body.frame().await {
         let Ok(chunk) = frame?.into_data() else {
             continue;
         };
+        whole.push(&chunk);
         if chunk.len() >= keep {
             tail.clear();
             tail.extend_from_slice(&chunk[chunk.len() - keep..]);

@@ -23,6 +23,8 @@ use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::{Child, ChildStderr, ChildStdout, Command};
 
+use super::reply::Whole;
+
 /// Size of one pipe read; the tail may briefly hold this much on top of `tail_bytes`.
 const CHUNK: usize = 8 * 1024;
 /// How long the pipes may stay open after the direct child is gone before the group is killed.
@@ -38,6 +40,9 @@ pub struct CommandSpec {
     pub timeout: Duration,
     /// Keep at most this many last bytes of stdout+stderr, interleaved as they arrive.
     pub tail_bytes: usize,
+    /// Also keep stdout alone, whole, up to this many bytes (0: not at all):
+    /// a reply route's answer.
+    pub stdout_bytes: usize,
     /// Told the handler's process group as soon as it started.
     pub on_start: Option<Box<dyn FnOnce(Started) + Send>>,
     /// The working directory (`None`: hookd's own).
@@ -63,6 +68,8 @@ pub struct CommandResult {
     pub exit: CommandExit,
     /// Lossy UTF-8 of the kept tail; never longer than `tail_bytes` bytes.
     pub output_tail: String,
+    /// All of stdout, when `stdout_bytes` asked for it and it fit.
+    pub stdout: Option<Bytes>,
     pub duration: Duration,
 }
 
@@ -117,6 +124,7 @@ async fn spawn_at_priority(mut cmd: Command) -> io::Result<Child> {
 pub async fn run(mut spec: CommandSpec) -> CommandResult {
     let started = Instant::now();
     let mut tail = Tail::new(spec.tail_bytes);
+    let mut stdout = Whole::new(spec.stdout_bytes);
     let built = build(&spec);
     let spawned = match built {
         Ok((cmd, program)) => spawn_at_priority(cmd).await.map_err(|e| format!("could not start {program}: {e}")),
@@ -129,11 +137,11 @@ pub async fn run(mut spec: CommandSpec) -> CommandResult {
                     tell(who);
                 }
             }
-            supervise(child, spec.timeout, &mut tail).await
+            supervise(child, spec.timeout, &mut tail, &mut stdout).await
         }
         Err(e) => CommandExit::SpawnFailed(e),
     };
-    CommandResult { exit, output_tail: tail.into_string(), duration: started.elapsed() }
+    CommandResult { exit, output_tail: tail.into_string(), stdout: stdout.into_bytes(), duration: started.elapsed() }
 }
 
 /// The command for `spec` (its program's name, for messages).
@@ -218,10 +226,10 @@ pub fn end_interrupted(who: &Started) -> bool {
 }
 
 /// Collects output and waits for the child, enforcing the timeout and drain grace.
-async fn supervise(mut child: Child, timeout: Duration, tail: &mut Tail) -> CommandExit {
+async fn supervise(mut child: Child, timeout: Duration, tail: &mut Tail, whole: &mut Whole) -> CommandExit {
     let group = GroupGuard::new(child.id());
     let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
-    let mut io = pin!(collect(stdout, stderr, tail));
+    let mut io = pin!(collect(stdout, stderr, tail, whole));
     let mut io_done = false;
     let waited = tokio::time::timeout(timeout, wait_alongside(&mut child, io.as_mut(), &mut io_done)).await;
     let exit = match waited {
@@ -274,11 +282,14 @@ fn exit_of(status: ExitStatus) -> CommandExit {
     }
 }
 
-async fn collect(mut out: Option<ChildStdout>, mut err: Option<ChildStderr>, tail: &mut Tail) {
+async fn collect(mut out: Option<ChildStdout>, mut err: Option<ChildStderr>, tail: &mut Tail, whole: &mut Whole) {
     let (mut a, mut b) = (vec![0u8; CHUNK], vec![0u8; CHUNK]);
     while out.is_some() || err.is_some() {
         tokio::select! {
-            n = read_some(&mut out, &mut a) => tail.accept(&mut out, &a[..n]),
+            n = read_some(&mut out, &mut a) => {
+                whole.push(&a[..n]);
+                tail.accept(&mut out, &a[..n])
+            }
             n = read_some(&mut err, &mut b) => tail.accept(&mut err, &b[..n]),
         }
     }
@@ -377,6 +388,7 @@ mod tests {
             stdin: stdin.into(),
             timeout: Duration::from_millis(timeout_ms),
             tail_bytes: 4096,
+            stdout_bytes: 0,
             on_start: None,
         }
     }
@@ -495,6 +507,17 @@ mod tests {
         spec = sh("", "", 1000);
         spec.argv.clear();
         assert!(matches!(run(spec).await.exit, CommandExit::SpawnFailed(_)));
+    }
+
+    #[tokio::test]
+    async fn stdout_alone_is_kept_whole_up_to_its_cap() {
+        let mut spec = sh("printf '<Response/>'; echo noise >&2", "", 5000);
+        spec.stdout_bytes = 11;
+        assert_eq!(run(spec).await.stdout.as_deref(), Some(&b"<Response/>"[..]), "stderr is not in it");
+        let mut spec = sh("printf '<Response/>!'", "", 5000);
+        spec.stdout_bytes = 11;
+        assert_eq!(run(spec).await.stdout, None, "one byte over is no answer");
+        assert_eq!(run(sh("echo hi", "", 5000)).await.stdout, None, "not asked for");
     }
 
     #[test]

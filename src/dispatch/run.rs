@@ -16,6 +16,7 @@ use crate::route::template::Event;
 use crate::route::{Handler, Route};
 use crate::store::keys::id_text;
 use crate::store::{now_ms, AttemptEnd, Claim, Next, Store};
+use bytes::Bytes;
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -27,18 +28,27 @@ pub struct Attempting<'a> {
     pub sources: &'a Sources,
     pub admin_token: Option<&'a Secret>,
     pub tail: usize,
+    /// A sender waits for this attempt's output (a reply route): keep it.
+    pub reply: bool,
 }
 
 /// Run the route's handler for `claim` and decide what comes next; the
 /// verdict is what the attempt says of the route (its breaker's input).
-pub async fn handler(cx: &Attempting<'_>, route: &Route, claim: &Claim) -> (AttemptEnd, Verdict) {
-    let (outcome, mut end) = match &route.handler {
-        Handler::Command { argv } => run_command(cx, route, argv, claim).await,
+/// With `cx.reply`, also its output for the sender (a command's stdout, a
+/// callback's response body; `None` past `reply::REPLY_MAX`).
+pub async fn handler(cx: &Attempting<'_>, route: &Route, claim: &Claim) -> (AttemptEnd, Verdict, Option<Bytes>) {
+    let keep = if cx.reply { super::reply::REPLY_MAX } else { 0 };
+    let (outcome, mut end, output) = match &route.handler {
+        Handler::Command { argv } => run_command(cx, route, argv, claim, keep).await,
         Handler::Callback { url, signing_secret, client } => {
             let secret = signing_secret.as_ref().map(|s| s.expose().to_vec());
-            run_callback(client, route, url, secret, claim, cx.tail).await
+            run_callback(client, route, url, secret, claim, (cx.tail, keep)).await
         }
-        Handler::Nats(target) => run_nats(cx, route, target, claim).await,
+        Handler::Nats(target) => {
+            // A publish has no output to answer with (no nats route replies).
+            let (outcome, end) = run_nats(cx, route, target, claim).await;
+            (outcome, end, None)
+        }
     };
     end.output_tail = child::scrub(end.output_tail, &child::secrets(cx.sources, cx.admin_token));
     let verdict = match outcome {
@@ -52,10 +62,12 @@ pub async fn handler(cx: &Attempting<'_>, route: &Route, claim: &Claim) -> (Atte
         retry::Next::Dead(reason) => Next::Dead(reason),
         retry::Next::RetryIn(d) => Next::RetryAt(now + d.as_millis() as u64),
     };
-    (end, verdict)
+    (end, verdict, output)
 }
 
-async fn run_command(cx: &Attempting<'_>, route: &Route, argv: &[String], claim: &Claim) -> (Outcome, AttemptEnd) {
+type Ran = (Outcome, AttemptEnd, Option<Bytes>);
+
+async fn run_command(cx: &Attempting<'_>, route: &Route, argv: &[String], claim: &Claim, keep: usize) -> Ran {
     let (store, due, attempt) = (cx.store.clone(), claim.due, claim.attempt);
     let note = move |who: command::Started| {
         if let Err(e) = store.note_process(&due, attempt, &who) {
@@ -70,6 +82,7 @@ async fn run_command(cx: &Attempting<'_>, route: &Route, argv: &[String], claim:
         stdin: claim.body.clone(),
         timeout: route.timeout,
         tail_bytes: cx.tail,
+        stdout_bytes: keep,
         on_start: Some(Box::new(note)),
     };
     let result = command::run(spec).await;
@@ -93,7 +106,7 @@ async fn run_command(cx: &Attempting<'_>, route: &Route, argv: &[String], claim:
         output_tail: result.output_tail,
         next: Next::Delivered,
     };
-    (outcome, end)
+    (outcome, end, result.stdout)
 }
 
 async fn run_callback(
@@ -102,8 +115,8 @@ async fn run_callback(
     url: &str,
     secret: Option<Vec<u8>>,
     claim: &Claim,
-    tail: usize,
-) -> (Outcome, AttemptEnd) {
+    (tail, keep): (usize, usize),
+) -> Ran {
     let content_type = claim.event.headers.iter().find(|(k, _)| k == "content-type").map(|(_, v)| v.clone());
     let spec = callback::CallbackSpec {
         extra_headers: Vec::new(),
@@ -117,6 +130,7 @@ async fn run_callback(
         attempt: claim.attempt,
         timeout: route.timeout,
         tail_bytes: tail,
+        body_bytes: keep,
     };
     let result = callback::deliver(client, spec).await;
     let (outcome, summary, status) = match result.outcome {
@@ -136,7 +150,7 @@ async fn run_callback(
         output_tail: result.response_tail,
         next: Next::Delivered,
     };
-    (outcome, end)
+    (outcome, end, result.body)
 }
 
 async fn run_nats(

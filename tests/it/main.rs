@@ -29,6 +29,7 @@ mod neighbours;
 mod operator;
 mod packaging;
 mod powercut;
+mod reply;
 mod security;
 mod senders;
 mod support;

@@ -72,6 +72,7 @@ fn spec(url: &str, secret: Option<&[u8]>) -> CallbackSpec {
         attempt: 3,
         timeout: Duration::from_secs(5),
         tail_bytes: 16,
+        body_bytes: 0,
     }
 }
 

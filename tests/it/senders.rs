@@ -129,6 +129,48 @@ fn slack_and_zoom_handshakes_are_answered_in_place_and_not_stored() {
     assert!(lines(&out.path().join("slack")).is_empty() && lines(&out.path().join("zoom")).is_empty());
 }
 
+/// One slack source takes the Events API, slash commands (a form: id
+/// `trigger_id`, type the command) and interactivity (`payload=<json>`: its
+/// `trigger_id` and `type`), all signed alike; a route reads form fields.
+#[test]
+fn slack_slash_commands_and_interactivity_are_identified_from_their_forms() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let texts = out.path().join("texts");
+    let config = format!(
+        "{}[[sources.slack.routes]]\nname = \"deploy\"\nevents = [\"/deploy\"]\n\
+         command = [\"/bin/sh\", \"-c\", \"echo \\\"$1 $2\\\" >> {}\", \"sh\", \"{{form:text}}\", \"{{form:user_id}}\"]\n",
+        source_toml("slack", "slack", "", out.path()),
+        texts.display()
+    );
+    let h = Hookd::start(&config);
+    let key = secret("slack", "new");
+    let form = "application/x-www-form-urlencoded";
+    let slash = "token=gIkuvaNzQIHg97ATvDxqgjtO&team_id=T0001&team_domain=acme&channel_id=C2147483705\
+                 &channel_name=ops&user_id=U2147483697&user_name=ana&command=%2Fdeploy&text=api+v2\
+                 &api_app_id=A0001&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT0001%2F1%2Fx\
+                 &trigger_id=13345224609.738474920.8088930838d88f008e0";
+    let r =
+        post_as(&h.addr, "/webhooks/slack", form, &sign::slack(&key, unix_now(), slash.as_bytes()), slash.as_bytes())
+            .expect("response");
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert_eq!(r.json()["event_id"], "13345224609.738474920.8088930838d88f008e0");
+    let payload = r#"{"type":"block_actions","trigger_id":"9.8.abc","user":{"id":"U1"},"actions":[{"action_id":"ok","value":"yes"}]}"#;
+    let body = form_urlencoded::Serializer::new(String::new()).append_pair("payload", payload).finish();
+    let r = post_as(&h.addr, "/webhooks/slack", form, &sign::slack(&key, unix_now(), body.as_bytes()), body.as_bytes())
+        .expect("response");
+    assert_eq!((r.status, r.json()["event_id"].as_str()), (202, Some("9.8.abc")), "{}", r.body);
+    let forged = sign::slack("not-the-secret", unix_now(), slash.as_bytes());
+    assert_eq!(post_as(&h.addr, "/webhooks/slack", form, &forged, slash.as_bytes()).map(|r| r.status), Some(401));
+
+    let want = ["13345224609.738474920.8088930838d88f008e0 1 /deploy", "9.8.abc 1 block_actions"];
+    wait_until(Duration::from_secs(10), "both recorded with their types", || {
+        let got = lines(&out.path().join("slack"));
+        want.iter().all(|w| got.iter().any(|g| g == w)).then_some(())
+    });
+    let got = wait_until(Duration::from_secs(10), "the deploy route", || lines(&texts).pop());
+    assert_eq!(got, "api v2 U2147483697");
+}
+
 fn github_source(name: &str, extra: &str) -> String {
     format!("[sources.{name}]\nkind = \"github\"\nsecret = \"gh\"\n{extra}\n")
 }

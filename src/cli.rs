@@ -90,11 +90,18 @@ enum Command {
         ty: Option<String>,
     },
     /// Sign a test event with the source's secret and POST it to the receiver.
+    ///
+    /// The body is a realistic sample of what the source's sender posts for
+    /// that type (its field names and nesting; fresh ids and times), e.g.
+    /// stripe invoice.paid, github push or pull_request.opened, slack
+    /// app_mention or a slash command (/deploy), twilio an incoming SMS.
+    /// Only this source's secret is read.
     Send {
         /// The source (its kind and secret) to sign for.
         #[arg(long)]
         source: String,
-        /// Event type of the sample event.
+        /// Event type of the sample (default: the kind's most common one;
+        /// a type without a sample of its own gets the kind's generic event).
         #[arg(long = "type")]
         ty: Option<String>,
         /// Send this file as the body instead of a sample event.
@@ -429,11 +436,16 @@ fn admin(cli: &Cli) -> ExitCode {
 }
 
 fn send(cli: &Cli, source: &str, ty: Option<&str>, file: Option<&Path>, url: Option<&str>) -> ExitCode {
-    let config = match load(cli) {
-        Ok(c) => c,
-        Err(code) => return code,
+    let sending = match config::locate(cli.config.as_deref()).and_then(|p| config::load_for_send(&p, source)) {
+        Ok(s) => s,
+        Err(errors) => {
+            for e in &errors.0 {
+                eprintln!("{e}");
+            }
+            return ExitCode::from(2);
+        }
     };
-    match block_on(send::run(&config, source, ty, file, url, cli.json)) {
+    match block_on(send::run(&sending, ty, file, url, cli.json)) {
         Ok(Ok(true)) => ExitCode::SUCCESS,
         Ok(Ok(false)) => ExitCode::from(1),
         Ok(Err(SendError::Usage(why))) => {

@@ -172,6 +172,34 @@ pub fn load_admin(path: &Path) -> Result<Option<admin::Admin>, ConfigErrors> {
     }
 }
 
+/// What `hookd send` needs: where the receiver listens, whether it speaks
+/// TLS, and the one source it signs for.
+pub struct Sending {
+    pub listen: SocketAddr,
+    pub tls: bool,
+    pub source: Source,
+}
+
+/// Only `[server] listen`, whether `[server] tls` is set, and source
+/// `name` without its routes, for `hookd send`: it signs with that source's
+/// secret alone, so no other secret (another source's, a route's signing
+/// secret, the admin token) need be readable where it runs.
+pub fn load_for_send(path: &Path, name: &str) -> Result<Sending, ConfigErrors> {
+    let raw = load_raw(path)?;
+    let Some(raw_source) = raw.sources.get(name) else {
+        return Err(ConfigErrors(vec![format!("sources.{name}: no such source")]));
+    };
+    let mut p = Problems::default();
+    let listen = p.take("server.listen", socket_addr(&raw.server.listen));
+    let alone = RawSource { routes: Vec::new(), ..raw_source.clone() };
+    let clients = tls::clients(&raw::RawTls::default(), false, &mut p);
+    let source = source(name, &alone, Duration::ZERO, &[], &clients, &mut p);
+    match (listen, source) {
+        (Some(listen), Some(source)) if p.0.is_empty() => Ok(Sending { listen, tls: raw.server.tls.is_some(), source }),
+        _ => Err(ConfigErrors(p.0)),
+    }
+}
+
 /// Only `[storage]`, for `hookd store check|export`: they run where the
 /// sources' secrets may not be readable.
 pub fn load_storage(path: &Path) -> Result<Storage, ConfigErrors> {

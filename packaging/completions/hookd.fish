@@ -199,7 +199,7 @@ complete -c hookd -n "__fish_hookd_using_subcommand tail" -l json -d 'Machine-re
 complete -c hookd -n "__fish_hookd_using_subcommand tail" -s q -l quiet -d 'Lists print ids only, one per line; other commands print nothing on success (for scripts)'
 complete -c hookd -n "__fish_hookd_using_subcommand tail" -s h -l help -d 'Print help'
 complete -c hookd -n "__fish_hookd_using_subcommand send" -l source -d 'The source (its kind and secret) to sign for' -r
-complete -c hookd -n "__fish_hookd_using_subcommand send" -l type -d 'Event type of the sample event' -r
+complete -c hookd -n "__fish_hookd_using_subcommand send" -l type -d 'Event type of the sample (default: the kind\'s most common one; a type without a sample of its own gets the kind\'s generic event)' -r
 complete -c hookd -n "__fish_hookd_using_subcommand send" -l file -d 'Send this file as the body instead of a sample event' -r -F
 complete -c hookd -n "__fish_hookd_using_subcommand send" -l url -d 'Where to POST (default: this config\'s listen address, /webhooks/SOURCE)' -r
 complete -c hookd -n "__fish_hookd_using_subcommand send" -l config -d 'Config file (default: $HOOKD_CONFIG, ./config.toml, /etc/hookd/config.toml)' -r -F
@@ -207,7 +207,7 @@ complete -c hookd -n "__fish_hookd_using_subcommand send" -l log-format -d 'Log 
 json\t''"
 complete -c hookd -n "__fish_hookd_using_subcommand send" -l json -d 'Machine-readable output: exactly one JSON document on stdout'
 complete -c hookd -n "__fish_hookd_using_subcommand send" -s q -l quiet -d 'Lists print ids only, one per line; other commands print nothing on success (for scripts)'
-complete -c hookd -n "__fish_hookd_using_subcommand send" -s h -l help -d 'Print help'
+complete -c hookd -n "__fish_hookd_using_subcommand send" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c hookd -n "__fish_hookd_using_subcommand store; and not __fish_seen_subcommand_from check export help" -l config -d 'Config file (default: $HOOKD_CONFIG, ./config.toml, /etc/hookd/config.toml)' -r -F
 complete -c hookd -n "__fish_hookd_using_subcommand store; and not __fish_seen_subcommand_from check export help" -l log-format -d 'Log format on stderr' -r -f -a "text\t''
 json\t''"

@@ -1,8 +1,10 @@
 //! `hookd send`: sign a test event with a source's own secret exactly as its
-//! sender would, POST it to the running receiver, print the answer. This is
-//! hookd's `stripe trigger`. Prints the answer, never the secret.
+//! sender would — a realistic sample of the kind and type (`verify/sample.rs`)
+//! or a file —, POST it to the running receiver, print the answer. This is
+//! hookd's `stripe trigger`. Reads only that source's secret; prints the
+//! answer, never the secret.
 
-use crate::config::Config;
+use crate::config::Sending;
 use crate::verify::sign::{request_url, sample_body, sign_request_typed};
 use bytes::Bytes;
 use http_body_util::Full;
@@ -18,24 +20,22 @@ pub enum SendError {
 }
 
 pub async fn run(
-    config: &Config,
-    source: &str,
+    sending: &Sending,
     ty: Option<&str>,
     file: Option<&Path>,
     url: Option<&str>,
     json: bool,
 ) -> Result<bool, SendError> {
-    let src =
-        config.sources.get(source).ok_or_else(|| SendError::Usage(format!("sources.{source}: no such source")))?;
+    let src = &sending.source;
     let body = match file {
         Some(f) => std::fs::read(f).map_err(|e| SendError::Usage(format!("--file {}: {e}", f.display())))?,
         None => sample_body(src.kind, ty),
     };
-    if url.is_none() && config.server.tls.is_some() {
+    if url.is_none() && sending.tls {
         let why = "server.tls is set: pass --url https://<the certificate's name>:<port>/webhooks/<source>";
         return Err(SendError::Usage(why.into()));
     }
-    let default_url = format!("http://{}/webhooks/{source}", loopback(config.server.listen));
+    let default_url = format!("http://{}/webhooks/{}", loopback(sending.listen), src.name);
     let url = url.unwrap_or(&default_url);
     let uri: http::Uri = url.parse().map_err(|_| SendError::Usage(format!("--url {url:?} is not a URL")))?;
     let (Some(scheme @ ("http" | "https")), Some(host)) = (uri.scheme_str(), uri.host()) else {

@@ -7,7 +7,7 @@ use super::{Scheme, Verifier};
 use crate::config::{Kind, Source};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-pub use super::sample::sample_body;
+pub use super::sample::{default_type, known_types, sample_body};
 
 type Headers = Vec<(String, String)>;
 
@@ -26,6 +26,7 @@ pub fn sign_request_typed(source: &Source, ty: Option<&str>, body: &[u8], url: &
     let ts = now.duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
     let secret = source.verifier.secrets.first().map(Vec::as_slice).unwrap_or_default();
     let id = ulid::Ulid::generate().to_string().to_lowercase();
+    let ty = ty.unwrap_or(super::sample::default_type(source.kind));
     let mut h: Headers = vec![("Content-Type".into(), content_type(source.kind, body).into())];
     let mut add = |k: &str, v: String| h.push((k.to_string(), v));
     if matches!(source.verifier.scheme, Scheme::Insecure) {
@@ -35,8 +36,11 @@ pub fn sign_request_typed(source: &Source, ty: Option<&str>, body: &[u8], url: &
         Kind::Stripe => add("Stripe-Signature", stripe::sign(secret, ts, body)),
         Kind::Github => {
             add("X-Hub-Signature-256", github::sign(secret, body));
-            add("X-GitHub-Event", ty.unwrap_or("push").split('.').next().unwrap_or("push").into());
+            add("X-GitHub-Event", ty.split('.').next().unwrap_or(ty).into());
             add("X-GitHub-Delivery", id);
+            add("X-GitHub-Hook-ID", "109948940".into());
+            add("X-GitHub-Hook-Installation-Target-Type", "repository".into());
+            add("X-GitHub-Hook-Installation-Target-ID", "35129377".into());
         }
         Kind::Slack => {
             add("X-Slack-Signature", slack::sign(secret, ts, body));
@@ -44,7 +48,7 @@ pub fn sign_request_typed(source: &Source, ty: Option<&str>, body: &[u8], url: &
         }
         Kind::Shopify => {
             add("X-Shopify-Hmac-Sha256", shopify::sign(secret, body));
-            add("X-Shopify-Topic", ty.unwrap_or("orders/create").into());
+            add("X-Shopify-Topic", ty.into());
             add("X-Shopify-Webhook-Id", id);
             add("X-Shopify-Shop-Domain", "demo.myshopify.com".into());
         }
@@ -55,14 +59,14 @@ pub fn sign_request_typed(source: &Source, ty: Option<&str>, body: &[u8], url: &
         Kind::Standard => standard_headers(&source.verifier, &id, ts, body, &mut add),
         Kind::Gitlab => {
             add("X-Gitlab-Token", gitlab::sign(secret));
-            add("X-Gitlab-Event", ty.unwrap_or("Push Hook").into());
+            add("X-Gitlab-Event", ty.into());
             add("X-Gitlab-Event-UUID", id);
         }
         Kind::Paddle => add("Paddle-Signature", paddle::sign(secret, ts, body)),
         Kind::Linear => {
             add("Linear-Signature", linear::sign(secret, body));
             add("Linear-Delivery", id);
-            add("Linear-Event", ty.unwrap_or("Issue").split('.').next().unwrap_or("Issue").into());
+            add("Linear-Event", ty.split('.').next().unwrap_or(ty).into());
         }
         Kind::Square => add("x-square-hmacsha256-signature", square::sign(secret, url, body)),
         Kind::Zoom => {
@@ -111,9 +115,10 @@ fn is_json(body: &[u8]) -> bool {
     matches!(body.trim_ascii_start().first(), Some(b'{' | b'['))
 }
 
+/// Twilio and Slack (slash commands, interactivity) post forms.
 fn content_type(kind: Kind, body: &[u8]) -> &'static str {
     match kind {
-        Kind::Twilio if !is_json(body) => "application/x-www-form-urlencoded",
+        Kind::Twilio | Kind::Slack if !is_json(body) => "application/x-www-form-urlencoded",
         _ => "application/json",
     }
 }

@@ -31,6 +31,7 @@ mod packaging;
 mod powercut;
 mod reply;
 mod security;
+mod send;
 mod senders;
 mod support;
 mod tls;

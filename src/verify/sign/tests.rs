@@ -82,6 +82,33 @@ fn sample_bodies_have_fresh_ids_and_the_asked_type() {
     assert_eq!(ids[0].event_type, "subscription.created");
 }
 
+/// Every sample `send` has — per kind and per common type — verifies and
+/// is identified as the type asked for, read the way ingress reads it (a
+/// form's `payload=` JSON for Slack's interactivity).
+#[test]
+fn every_samples_type_is_the_type_identified() {
+    let all: String = Kind::ALL.iter().map(|k| source_toml(*k)).collect();
+    let config = load(&all);
+    let now = SystemTime::now();
+    for kind in Kind::ALL {
+        let source = &config.sources[kind.name()];
+        let slash = (kind == Kind::Slack).then_some("/deploy");
+        for ty in known_types(kind).chain([default_type(kind)]).chain(slash) {
+            let body = sample_body(kind, Some(ty));
+            let headers = to_map(&sign_request_typed(source, Some(ty), &body, URL, now));
+            let url = request_url(source, &body, URL);
+            let req = Inbound { headers: &headers, body: &body, url: &url, now };
+            assert_eq!(check(&source.verifier, &req), Ok(()), "{kind:?} {ty}");
+            let content_type = headers.get("content-type").and_then(|v| v.to_str().ok());
+            let view = crate::route::payload::json_bytes(&body, content_type);
+            let ident = identify::identify(&source.identify, &Inbound { body: &view, ..req })
+                .unwrap_or_else(|e| panic!("{kind:?} {ty}: {e}"));
+            let want = if kind == Kind::Hmac { "event" } else { ty };
+            assert_eq!(ident.event_type, want, "{kind:?}");
+        }
+    }
+}
+
 /// Stripe's `whsec_…` is the HMAC key as written; Standard Webhooks'
 /// `whsec_…` is base64 of the key. The same text must not cross over.
 #[test]

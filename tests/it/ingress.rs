@@ -360,3 +360,64 @@ fn match_rules_route_by_payload_and_say_why_not() {
     assert!(err.contains("sources.gh.routes[0].match[0]: regex \"(\""), "{err}");
     assert!(err.contains("sources.gh.routes[0].match[1]: field \"body:/x\" is not"), "{err}");
 }
+
+/// `form:` and `header:` conditions through the real binary, on a Twilio
+/// form body: `regex`, `glob`, `exists` and `one_of` on fields and
+/// headers, each negated once; what no route takes says why per route.
+#[test]
+fn form_and_header_match_conditions_route_twilio_forms_and_say_why_not() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (stop, other) = (dir.path().join("stop"), dir.path().join("other"));
+    let h = Hookd::start(&format!(
+        "[admin]\nlisten = \"unix:{}/admin.sock\"\n\n[sources.tw]\nkind = \"twilio\"\nsecret = \"tw\"\n\
+         public_url = \"https://hooks.example.com/tw\"\n\n\
+         [[sources.tw.routes]]\nname = \"stop\"\nevents = [\"*\"]\n\
+         match = [{{ field = \"form:Body\", regex = \"(?i)^\\\\s*stop\\\\b\" }},\n\
+                  {{ field = \"header:X-Home-Region\", one_of = [\"us1\", \"ie1\"] }}]\n\
+         command = {}\n\n\
+         [[sources.tw.routes]]\nname = \"other\"\nevents = [\"*\"]\n\
+         match = [{{ field = \"form:Body\", regex = \"(?i)^\\\\s*stop\\\\b\", not = true }},\n\
+                  {{ field = \"form:From\", glob = \"+1*\" }},\n\
+                  {{ field = \"form:MediaUrl0\", exists = false }},\n\
+                  {{ field = \"header:X-Home-Region\", exists = true }}]\n\
+         command = {}\n",
+        dir.path().display(),
+        recorder(&stop, 0),
+        recorder(&other, 0)
+    ));
+    let send = |sid: &str, from: &str, text: &str, region: Option<&str>| {
+        let form = [("MessageSid", sid), ("From", from), ("Body", text), ("SmsStatus", "received")];
+        let body = form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
+        let mut headers = vec![crate::support::sign::twilio("tw", "https://hooks.example.com/tw", &form)];
+        headers.extend(region.map(|r| ("X-Home-Region".to_string(), r.to_string())));
+        let form_type = "application/x-www-form-urlencoded";
+        let r = crate::support::http::post_as(&h.addr, "/webhooks/tw", form_type, &headers, body.as_bytes());
+        let r = r.expect("answer");
+        assert_eq!(r.status, 202, "{}", r.body);
+        r.json()["id"].as_str().expect("id").to_string()
+    };
+    send("SM1", "+14155550123", "STOP please", Some("us1"));
+    send("SM2", "+14155550123", "hello", Some("ie1"));
+    wait_until(Duration::from_secs(10), "both routes", || {
+        (!lines(&stop).is_empty() && !lines(&other).is_empty()).then_some(())
+    });
+    assert_eq!((lines(&stop), lines(&other)), (vec!["SM1 1 twilio".to_string()], vec!["SM2 1 twilio".to_string()]));
+
+    let why = |id: &str| {
+        let shown = h.cli_json(&["events", "show", id]);
+        assert_eq!(shown["status"], "unrouted", "{shown}");
+        let not_taken = shown["routes_not_taken"].as_array().cloned().unwrap_or_default();
+        not_taken
+            .iter()
+            .map(|r| format!("{}: {}", r["route"].as_str().unwrap_or(""), r["why"].as_str().unwrap_or("")))
+            .collect::<Vec<_>>()
+    };
+    let unrouted = send("SM3", "+447700900123", "stop", None);
+    let got = why(&unrouted);
+    assert!(got[0].starts_with("stop: header:X-Home-Region is missing"), "{got:?}");
+    assert!(got[1].starts_with("other: form:Body is \"stop\""), "{got:?}");
+    let abroad = send("SM4", "+447700900123", "hello", Some("us1"));
+    let got = why(&abroad);
+    assert!(got[1].starts_with("other: form:From is \"+447700900123\", wanted a match for glob \"+1*\""), "{got:?}");
+    assert_eq!(lines(&stop).len() + lines(&other).len(), 2, "the unrouted ran nothing");
+}

@@ -29,6 +29,7 @@ mod neighbours;
 mod operator;
 mod packaging;
 mod powercut;
+mod recipes;
 mod reply;
 mod security;
 mod send;

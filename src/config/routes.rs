@@ -137,6 +137,9 @@ fn route(
     Some(route)
 }
 
+/// The longest a reply route may keep a sender's request open.
+const REPLY_WITHIN_MAX: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// `reply`, `reply_within` (default 2500ms) and `reply_content_type`.
 fn reply(at: &str, raw: &RawRoute, p: &mut Problems) -> Option<Option<Reply>> {
     if !raw.reply {
@@ -154,8 +157,9 @@ fn reply(at: &str, raw: &RawRoute, p: &mut Problems) -> Option<Option<Reply>> {
         return None;
     }
     let within = p.take(format!("{at}.reply_within"), units::duration(raw.reply_within.as_deref().unwrap_or("2500ms")));
-    if within.is_some_and(|d| d.is_zero()) {
-        p.push(format!("{at}.reply_within"), "must be more than 0 (e.g. \"2500ms\")");
+    if within.is_some_and(|d| d.is_zero() || d > REPLY_WITHIN_MAX) {
+        let why = "must be more than 0 and at most 60s: the sender's connection stays open meanwhile (Slack waits 3 s, Twilio 15 s)";
+        p.push(format!("{at}.reply_within"), why);
         return None;
     }
     let content_type = match raw.reply_content_type.as_deref() {

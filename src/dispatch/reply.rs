@@ -123,7 +123,7 @@ impl Taker {
         if delivered && output.is_none() {
             tracing::warn!(
                 max_bytes = REPLY_MAX,
-                "a reply route's output was over the reply limit or not read whole; the sender was answered 202"
+                "a reply route's output was over the reply limit, not read whole, or not text holding a secret; the sender was answered 202"
             );
         }
         let body = output.filter(|_| delivered);
@@ -151,6 +151,18 @@ impl Drop for Waiter {
             waiting.by_event.remove(&self.key);
         }
     }
+}
+
+/// The output a sender may be answered with: as it is when it holds no
+/// configured secret (the usual case, left byte for byte), else scrubbed
+/// like an output tail; `None` when it is not text and holds one.
+pub fn scrubbed(output: Bytes, secrets: &[&[u8]]) -> Option<Bytes> {
+    let holds = |s: &&[u8]| !s.is_empty() && output.windows(s.len()).any(|w| w == *s);
+    if !secrets.iter().any(holds) {
+        return Some(output);
+    }
+    let text = String::from_utf8(output.to_vec()).ok()?;
+    Some(Bytes::from(super::child::scrub(text, secrets)))
 }
 
 /// A reply's output as it arrives: all of it up to `cap` bytes; a byte
@@ -204,6 +216,16 @@ mod tests {
         assert_eq!(sniffed(b"<Response><Message>hi</Message></Response>"), "text/plain");
         assert_eq!(sniffed(b""), "text/plain");
         assert_eq!(sniffed(b"{\"cut"), "text/plain");
+    }
+
+    #[test]
+    fn a_reply_never_carries_a_secret() {
+        let secrets: Vec<&[u8]> = vec![b"whsec_abcdefgh"];
+        let clean = Bytes::from_static(b"<Response/>");
+        assert_eq!(scrubbed(clean.clone(), &secrets), Some(clean));
+        let leaky = Bytes::from_static(b"key=whsec_abcdefgh");
+        assert_eq!(scrubbed(leaky, &secrets).as_deref(), Some(&b"key=[redacted]"[..]));
+        assert_eq!(scrubbed(Bytes::from_static(b"\xffwhsec_abcdefgh"), &secrets), None);
     }
 
     #[test]

@@ -50,7 +50,9 @@ pub async fn handler(cx: &Attempting<'_>, route: &Route, claim: &Claim) -> (Atte
             (outcome, end, None)
         }
     };
-    end.output_tail = child::scrub(end.output_tail, &child::secrets(cx.sources, cx.admin_token));
+    let secrets = child::secrets(cx.sources, cx.admin_token);
+    end.output_tail = child::scrub(end.output_tail, &secrets);
+    let output = output.and_then(|o| super::reply::scrubbed(o, &secrets));
     let verdict = match outcome {
         Outcome::Delivered => Verdict::Worked,
         Outcome::Retry { .. } => Verdict::Failed,

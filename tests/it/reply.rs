@@ -10,10 +10,13 @@ use crate::support::{lines, wait_until, Hookd};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+/// A secret as long as real ones (answers are scrubbed of secrets).
+const SECRET: &str = "whsec_reply_test_secret";
+
 /// A stripe source `name` whose one route replies; `route` is the rest of
 /// the route's table (`command = …`, `reply_within = …`).
 fn source(name: &str, route: &str) -> String {
-    format!("[sources.{name}]\nkind = \"stripe\"\nsecret = \"k\"\n\n[[sources.{name}.routes]]\nname = \"answer\"\nevents = [\"invoice.*\"]\nreply = true\n{route}\n\n")
+    format!("[sources.{name}]\nkind = \"stripe\"\nsecret = \"{SECRET}\"\n\n[[sources.{name}.routes]]\nname = \"answer\"\nevents = [\"invoice.*\"]\nreply = true\n{route}\n\n")
 }
 
 /// `sh -c SCRIPT` as a TOML command, the script recording each run in `runs`.
@@ -33,7 +36,7 @@ fn with_admin(dir: &Path, sources: &str) -> Hookd {
 fn send(h: &Hookd, source: &str, id: &str, ty: &str) -> (Response, Duration) {
     let body = stripe_event(id, ty);
     let started = Instant::now();
-    let r = post(&h.addr, &format!("/webhooks/{source}"), &[stripe("k", unix_now(), &body)], &body).expect("answer");
+    let r = post(&h.addr, &format!("/webhooks/{source}"), &[stripe(SECRET, unix_now(), &body)], &body).expect("answer");
     (r, started.elapsed())
 }
 
@@ -60,6 +63,7 @@ fn reply_in_time_answers_200_with_stdout_and_its_content_type() {
         source("text", &sh(&runs, "echo hello; echo not-in-the-answer >&2")),
         source("xml", &format!("reply_content_type = \"text/xml\"\n{}", sh(&runs, "printf '<Response/>'"))),
         source("big", &sh(&runs, "head -c 70000 /dev/zero | tr '\\0' a")),
+        source("leak", &sh(&runs, &format!("printf 'key={SECRET}'"))),
     ]
     .concat();
     let h = with_admin(dir.path(), &sources);
@@ -71,6 +75,9 @@ fn reply_in_time_answers_200_with_stdout_and_its_content_type() {
     assert_eq!((r.status, r.header("content-type"), r.body.as_str()), (200, Some("text/plain"), "hello\n"));
     let (r, _) = send(&h, "xml", "evt_xml", "invoice.paid");
     assert_eq!((r.status, r.header("content-type"), r.body.as_str()), (200, Some("text/xml"), "<Response/>"));
+
+    let (r, _) = send(&h, "leak", "evt_leak", "invoice.paid");
+    assert_eq!((r.status, r.body.as_str()), (200, "key=[redacted]"), "an answer never carries a secret");
 
     let (r, _) = send(&h, "big", "evt_big", "invoice.paid");
     assert_eq!(r.status, 202, "output over the 64 KiB reply limit is no answer: {}", &r.body[..r.body.len().min(200)]);
@@ -87,7 +94,7 @@ fn reply_in_time_answers_200_with_stdout_and_its_content_type() {
         let shown = shown_when(&h, event, "delivered");
         assert_eq!(attempts(&shown), 1, "{shown}");
     }
-    assert_eq!(lines(&runs).len(), 4, "each handler ran once: {:?}", lines(&runs));
+    assert_eq!(lines(&runs).len(), 5, "each handler ran once: {:?}", lines(&runs));
 }
 
 #[test]
@@ -165,7 +172,9 @@ fn one_reply_route_per_source_and_reply_keys_need_reply() {
         "[sources.tw]\nkind = \"twilio\"\nsecret = \"t\"\n\n\
          [[sources.tw.routes]]\nname = \"sms\"\nevents = [\"*\"]\nreply = true\ncommand = [\"/bin/true\"]\n\n\
          [[sources.tw.routes]]\nname = \"log\"\nevents = [\"*\"]\ncommand = [\"/bin/true\"]\nreply_within = \"1s\"\n\n\
-         [[sources.tw.routes]]\nname = \"also\"\nevents = [\"*\"]\nreply = true\nreply_content_type = \"xml\"\ncommand = [\"/bin/true\"]\n",
+         [[sources.tw.routes]]\nname = \"also\"\nevents = [\"*\"]\nreply = true\nreply_content_type = \"xml\"\ncommand = [\"/bin/true\"]\n\n\
+         [sources.sl]\nkind = \"slack\"\nsecret = \"s\"\n\n\
+         [[sources.sl.routes]]\nevents = [\"/*\"]\nreply = true\nreply_within = \"5m\"\ncommand = [\"/bin/true\"]\n",
     );
     assert_eq!(code, 2, "{err}");
     assert!(
@@ -176,4 +185,5 @@ fn one_reply_route_per_source_and_reply_keys_need_reply() {
     );
     assert!(err.contains("sources.tw.routes[1].reply_within: applies only with reply = true"), "{err}");
     assert!(err.contains("sources.tw.routes[2].reply_content_type: \"xml\" is not a media type"), "{err}");
+    assert!(err.contains("sources.sl.routes[0].reply_within: must be more than 0 and at most 60s"), "{err}");
 }

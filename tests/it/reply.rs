@@ -174,7 +174,9 @@ fn one_reply_route_per_source_and_reply_keys_need_reply() {
          [[sources.tw.routes]]\nname = \"log\"\nevents = [\"*\"]\ncommand = [\"/bin/true\"]\nreply_within = \"1s\"\n\n\
          [[sources.tw.routes]]\nname = \"also\"\nevents = [\"*\"]\nreply = true\nreply_content_type = \"xml\"\ncommand = [\"/bin/true\"]\n\n\
          [sources.sl]\nkind = \"slack\"\nsecret = \"s\"\n\n\
-         [[sources.sl.routes]]\nevents = [\"/*\"]\nreply = true\nreply_within = \"5m\"\ncommand = [\"/bin/true\"]\n",
+         [[sources.sl.routes]]\nevents = [\"/*\"]\nreply = true\nreply_within = \"5m\"\ncommand = [\"/bin/true\"]\n\n\
+         [sources.st]\nkind = \"stripe\"\nsecret = \"s\"\n\n\
+         [[sources.st.routes]]\nevents = [\"*\"]\nreply = true\nnats = { url = \"nats://127.0.0.1:4222\", subject = \"hooks.{source}\" }\n",
     );
     assert_eq!(code, 2, "{err}");
     assert!(
@@ -186,4 +188,5 @@ fn one_reply_route_per_source_and_reply_keys_need_reply() {
     assert!(err.contains("sources.tw.routes[1].reply_within: applies only with reply = true"), "{err}");
     assert!(err.contains("sources.tw.routes[2].reply_content_type: \"xml\" is not a media type"), "{err}");
     assert!(err.contains("sources.sl.routes[0].reply_within: must be more than 0 and at most 60s"), "{err}");
+    assert!(err.contains("sources.st.routes[0].reply: applies to command and url routes only"), "{err}");
 }

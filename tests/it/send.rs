@@ -11,7 +11,11 @@ use std::time::Duration;
 /// Each source's route keeps the body as `got/<hookd id>` and its type as
 /// `got/<hookd id>.type`.
 fn route(got: &Path) -> String {
-    let script = format!("cat > {0}/$HOOKD_ID; printf %s \"$HOOKD_EVENT_TYPE\" > {0}/$HOOKD_ID.type", got.display());
+    // The type file appears whole (renamed into place): the test reads it as soon as it exists.
+    let script = format!(
+        "cat > {0}/$HOOKD_ID; printf %s \"$HOOKD_EVENT_TYPE\" > {0}/$HOOKD_ID.tmp; mv {0}/$HOOKD_ID.tmp {0}/$HOOKD_ID.type",
+        got.display()
+    );
     format!(
         "[[sources.KIND.routes]]\nevents = [\"*\"]\ncommand = [\"/bin/sh\", \"-c\", {}]\n\n",
         toml::Value::String(script)

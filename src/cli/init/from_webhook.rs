@@ -32,8 +32,15 @@ pub(super) struct Notes {
 
 impl Notes {
     fn push(&mut self, field: impl Into<String>, why: impl Into<String>) {
-        self.list.push(Note { hook: self.hook.clone(), field: field.into(), why: why.into() });
+        let (field, why) = (one_line(&field.into()), one_line(&why.into()));
+        self.list.push(Note { hook: one_line(&self.hook), field, why });
     }
+}
+
+/// Text from the hooks file made fit for one line of stderr or a TOML
+/// comment: control characters escaped (`\n`).
+fn one_line(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { c.escape_debug().to_string() } else { c.to_string() }).collect()
 }
 
 /// One hook as a hookd source.
@@ -175,9 +182,17 @@ fn route(hook: &Hook, payload: Payload, notes: &mut Notes) -> Option<Route> {
         }
     }
     let dir = &hook.command_working_directory;
-    let cwd = (!dir.is_empty()).then(|| (dir.clone(), Path::new(dir).is_dir()));
-    if let Some((dir, false)) = &cwd {
-        notes.push("command-working-directory", format!("{dir} is not a directory here: written commented out"));
+    let cwd = (!dir.is_empty()).then(|| (dir.clone(), Path::new(dir).is_absolute() && Path::new(dir).is_dir()));
+    match &cwd {
+        Some((dir, false)) if Path::new(dir).is_relative() => notes.push(
+            "command-working-directory",
+            "a relative directory: webhook read it from its working directory, hookd beside config.toml; \
+             written commented out (make it absolute)",
+        ),
+        Some((dir, false)) => {
+            notes.push("command-working-directory", format!("{dir} is not a directory here: written commented out"))
+        }
+        _ => {}
     }
     if hook.include_command_output_in_response {
         notes.push(
@@ -202,7 +217,8 @@ fn program(hook: &Hook, notes: &mut Notes) -> String {
             "a relative path: webhook read it from its working directory, hookd beside config.toml",
         );
     }
-    program.display().to_string()
+    // command[0] is a template too, that must render to itself.
+    program.display().to_string().replace('{', "{{").replace('}', "}}")
 }
 
 /// What hookd does differently, property by property.
@@ -299,5 +315,33 @@ fn checked(dir: &Path, text: &str) -> Result<tempfile::NamedTempFile, String> {
     match crate::config::load(tmp.path()) {
         Ok(_) => Ok(tmp),
         Err(e) => Err(format!("the converted config does not check, a converter bug (please report it): {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by feeding random hooks files to the converter: values that
+    /// must not break a TOML comment, a template or a line of stderr.
+    #[test]
+    fn hostile_strings_still_give_a_config_that_loads() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("hooks.json");
+        let hooks = serde_json::json!([{
+            "id": "a\nb\u{0}",
+            "execute-command": "/bin/{true}",
+            "command-working-directory": "/no\nsuch\r",
+            "pass-environment-to-command": [{"source": "string", "name": "x", "envname": "1 bad\nname"}],
+            "odd\nkey": 1,
+            "trigger-rule": {"match": {"type": "value", "value": "v\n", "parameter": {"source": "payload", "name": "a\nb"}}}
+        }]);
+        std::fs::write(&file, hooks.to_string()).expect("write");
+        let out = dir.path().join("out");
+        let done = run(&out, &file).unwrap_or_else(|_| panic!("converted"));
+        assert!(done.notes.iter().all(|n| !format!("{}{}{}", n.hook, n.field, n.why).contains(['\n', '\r', '\0'])));
+        let text = std::fs::read_to_string(out.join("config.toml")).expect("config");
+        assert!(text.contains(r#"command = ["/bin/{{true}}"]"#), "{text}");
+        assert!(text.contains("[sources.a-b-]") && text.contains(r#"_1_bad_name = "x""#), "{text}");
     }
 }

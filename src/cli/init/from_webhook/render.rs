@@ -31,7 +31,8 @@ pub fn config(file: &Path, sources: &[Source], notes: &[Note]) -> String {
 
 fn source(s: &Source, notes: &[&Note]) -> String {
     let name = &s.name;
-    let mut t = format!("\n# webhook's hook {:?}: was /hooks/{}, now POST /webhooks/{name}\n", s.hook, s.hook);
+    let hook = super::one_line(&s.hook);
+    let mut t = format!("\n# webhook's hook {hook:?}: was /hooks/{hook}, now POST /webhooks/{name}\n");
     let _ = writeln!(t, "[sources.{name}]");
     match &s.trigger.signature {
         Some(Signature::Github(_)) => t.push_str("kind = \"github\"\n"),
@@ -70,11 +71,8 @@ fn source(s: &Source, notes: &[&Note]) -> String {
                 let _ = writeln!(t, "cwd = {}", q(dir.as_str()));
             }
             Some((dir, false)) => {
-                let _ = writeln!(
-                    t,
-                    "# cwd = {}   # not a directory on this machine (check-config refuses that)",
-                    q(dir.as_str())
-                );
+                let dir = q(super::one_line(dir));
+                let _ = writeln!(t, "# cwd = {dir}   # not a directory on this machine (check-config refuses that)");
             }
             None => {}
         }

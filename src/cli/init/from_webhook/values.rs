@@ -54,6 +54,9 @@ pub fn field(arg: &Argument, payload: Payload) -> Result<String, String> {
 /// hookd's own template compiler took it.
 pub fn template(arg: &Argument, payload: Payload) -> Result<String, String> {
     let text = unchecked(arg, payload)?;
+    if text.contains('\0') {
+        return Err("it holds a NUL byte, which no argument or variable can".to_string());
+    }
     crate::route::template::Template::parse(&text)?;
     Ok(text)
 }
@@ -140,6 +143,7 @@ mod tests {
         assert!(template(&arg("url", "q"), p).is_err());
         assert!(template(&arg("payload", "a}b"), p).is_err());
         assert!(template(&arg("header", "bad header"), p).is_err());
+        assert!(template(&arg("string", "a\0b"), p).is_err());
         let form = Payload { form: true, ..p };
         assert_eq!(template(&arg("payload", "text"), form), Ok("{form:text}".into()));
         let gh = Payload { github_form: true, ..p };

@@ -79,7 +79,7 @@ pub fn run(dir: &Path, file: &Path) -> Result<Converted, InitError> {
         notes.extend(n.list);
     }
     let written = write(dir, file, &sources, &notes)?;
-    let sources = sources.into_iter().map(|s| (s.name, s.hook)).collect();
+    let sources = sources.into_iter().map(|s| (s.name, one_line(&s.hook))).collect();
     Ok(Converted { written, notes, sources })
 }
 

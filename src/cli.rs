@@ -354,18 +354,28 @@ fn init_from_webhook(dir: &Path, file: &Path, cli: &Cli) -> ExitCode {
     if cli.json {
         println!("{}", converted_json(&done));
     } else if !cli.quiet {
-        for path in &done.written {
-            println!("wrote {}", path.display());
-        }
-        let config = dir.join("config.toml");
-        println!("next: hookd check-config --config {}", config.display());
-        println!("  hookd serve --config {}", config.display());
-        println!("and point each sender at its new URL:");
-        for (source, hook) in &done.sources {
-            println!("  /hooks/{hook} -> POST http://HOST:PORT/webhooks/{source}");
-        }
+        print_converted(dir, &done);
     }
     ExitCode::SUCCESS
+}
+
+fn print_converted(dir: &Path, done: &init::from_webhook::Converted) {
+    for path in &done.written {
+        println!("wrote {}", path.display());
+    }
+    let config = dir.join("config.toml");
+    if done.written.iter().any(|p| p.parent().is_some_and(|d| d.ends_with("secrets"))) {
+        println!(
+            "the hooks file's secrets are in {} now: remove them from it once hookd serves",
+            dir.join("secrets").display()
+        );
+    }
+    println!("next: hookd check-config --config {}", config.display());
+    println!("  hookd serve --config {}", config.display());
+    println!("and point each sender at its new URL:");
+    for (source, hook) in &done.sources {
+        println!("  /hooks/{hook} -> POST http://HOST:PORT/webhooks/{source}");
+    }
 }
 
 fn converted_json(done: &init::from_webhook::Converted) -> serde_json::Value {

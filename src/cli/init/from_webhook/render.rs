@@ -3,7 +3,7 @@
 //! `secret_file` path (never its text), what did not convert as comments.
 
 use super::rules::{Cond, Signature};
-use super::{Note, Source};
+use super::{Note, Reply, Source};
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -76,10 +76,12 @@ fn source(s: &Source, notes: &[&Note]) -> String {
             }
             None => {}
         }
-        if r.reply {
-            t.push_str(
+        match r.reply {
+            Reply::Yes => t.push_str("reply = true                     # include-command-output-in-response\n"),
+            Reply::NotYet => t.push_str(
                 "# reply = true   # include-command-output-in-response: reply routes are not in this hookd yet\n",
-            );
+            ),
+            Reply::No => {}
         }
     }
     t

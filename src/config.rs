@@ -7,6 +7,7 @@ pub mod admin;
 mod child_env;
 pub mod guards;
 pub mod kinds;
+mod nats;
 mod paths;
 pub mod raw;
 mod routes;
@@ -651,7 +652,12 @@ fn template_headers(at: &str, routes: Option<&[crate::route::Route]>, p: &mut Pr
     let mut names = Vec::new();
     for (i, r) in routes.unwrap_or_default().iter().enumerate() {
         let from_templates = r.argv.iter().chain(r.env.iter().map(|(_, t)| t)).flat_map(|t| t.headers());
-        for name in from_templates.chain(r.conditions.iter().filter_map(|c| c.header())) {
+        let from_subject = match &r.handler {
+            crate::route::Handler::Nats(target) => target.subject.headers().collect(),
+            _ => Vec::new(),
+        };
+        let from_conditions = r.conditions.iter().filter_map(|c| c.header());
+        for name in from_templates.chain(from_subject).chain(from_conditions) {
             if kinds::never_kept(&name) {
                 p.push(format!("{at}.routes[{i}]"), format!("{{header:{name}}}: hookd never keeps that header"));
             } else {

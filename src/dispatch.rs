@@ -10,6 +10,7 @@ pub mod background;
 pub mod callback;
 mod child;
 pub mod command;
+pub mod nats;
 mod plan;
 mod run;
 
@@ -58,6 +59,8 @@ pub struct Dispatcher {
 struct Running {
     d: Dispatcher,
     slots: Arc<Semaphore>,
+    /// Shared NATS connections of `nats` routes.
+    nats: nats::Pool,
     alerts: TaskTracker,
 }
 
@@ -68,7 +71,7 @@ impl Dispatcher {
     pub async fn run(self, shutdown: CancellationToken, grace: Duration) {
         end_interrupted(&self.store);
         let slots = Arc::new(Semaphore::new(self.concurrency));
-        let me = Arc::new(Running { d: self, slots, alerts: TaskTracker::new() });
+        let me = Arc::new(Running { d: self, slots, nats: nats::Pool::default(), alerts: TaskTracker::new() });
         let tracker = TaskTracker::new();
         while !shutdown.is_cancelled() {
             let first = tokio::select! {
@@ -133,9 +136,12 @@ impl Running {
     }
 
     async fn deliver(self: Arc<Self>, start: plan::Start, permit: OwnedSemaphorePermit) {
-        let due = start.due;
+        let (due, key) = (start.due, start.slot.as_ref().map(|(k, _)| k.clone()));
         if let Err(e) = self.attempt(start, permit).await {
             tracing::error!(id = %id_text(&due.id), error = %e, "recording a delivery failed; it stays due");
+            if let Some(key) = key {
+                self.d.flow.unstarted(&key);
+            }
             tokio::time::sleep(STORE_ERROR_PAUSE).await;
             self.d.queue.done(&due);
             self.d.queue.wake();
@@ -150,6 +156,9 @@ impl Running {
         let claim = match self.d.store.claim(due, |_, _| Some(())).await? {
             Claimed::Run(claim, ()) => claim,
             Claimed::Nothing | Claimed::Busy { .. } => {
+                if let Some((key, _)) = &route_slot {
+                    self.d.flow.unstarted(key);
+                }
                 self.free(&due, slot, route_slot);
                 return Ok(());
             }
@@ -252,6 +261,7 @@ impl Running {
             return (end, None);
         };
         let cx = run::Attempting {
+            nats: &self.nats,
             store: &self.d.store,
             sources: &sources,
             admin_token: self.d.admin_token.as_ref(),

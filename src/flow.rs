@@ -87,6 +87,10 @@ pub struct Ended {
 pub struct Flow {
     store: Arc<Store>,
     routes: Mutex<HashMap<RouteKey, RouteFlow>>,
+    /// Held from the snapshot to the end of its write, so that an older
+    /// snapshot never overwrites a newer one (a pause lost to a breaker's
+    /// save).
+    saving: Mutex<()>,
 }
 
 #[derive(Default)]
@@ -127,7 +131,7 @@ impl Flow {
                 f.breaker = breaker::State::Open { until_ms };
             }
         }
-        Flow { store, routes: Mutex::new(routes) }
+        Flow { store, routes: Mutex::new(routes), saving: Mutex::new(()) }
     }
 
     fn with<T>(&self, key: &RouteKey, f: impl FnOnce(&mut RouteFlow) -> T) -> T {
@@ -175,6 +179,12 @@ impl Flow {
     /// Attempts of `key` were handed out under `allowance(now)`.
     pub fn started(&self, key: &RouteKey, now_ms: u64) {
         self.with(key, |f| f.breaker.started(now_ms));
+    }
+
+    /// A delivery handed out did not run (its claim found nothing to do):
+    /// if it was the probe, the next due delivery may probe instead.
+    pub fn unstarted(&self, key: &RouteKey) {
+        self.with(key, |f| f.breaker.unstarted());
     }
 
     /// A place for one attempt of `key` (the store's claim asks it last):
@@ -232,6 +242,7 @@ impl Flow {
         if !changed {
             return Ok(false);
         }
+        let _one = self.saving.lock().unwrap_or_else(|p| p.into_inner());
         match self.store.save_route_controls(&self.controls()) {
             Ok(()) => Ok(true),
             Err(e) => {
@@ -244,6 +255,7 @@ impl Flow {
     /// Save after a breaker transition; a failure is logged (the breaker
     /// works on in memory).
     fn save(&self) {
+        let _one = self.saving.lock().unwrap_or_else(|p| p.into_inner());
         if let Err(e) = self.store.save_route_controls(&self.controls()) {
             tracing::error!(error = %e, "could not save the breakers' state");
         }

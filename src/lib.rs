@@ -8,7 +8,7 @@
 //! - `route`    — event-type globs → routes and their handlers; `order_by` keys
 //! - `store`    — the only sled user: dedup + event log + deliveries, group-committed
 //! - `queue`    — wake-ups and the deliveries running now (the store is the truth)
-//! - `dispatch` — runs due deliveries: command and HTTP-callback handlers, alerts
+//! - `dispatch` — runs due deliveries: command and HTTP-callback handlers, NATS JetStream, alerts
 //! - `retry`    — pure backoff schedule and outcome → next state
 //! - `janitor`  — retention of finished events and dedup keys
 //! - `feed`     — what happens as it happens (`/v1/tail`) and per-minute counts of the last hour

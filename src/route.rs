@@ -7,6 +7,7 @@ pub mod payload;
 pub mod template;
 
 use crate::config::secret::Secret;
+use crate::dispatch::nats::NatsTarget;
 use crate::retry::RetryPolicy;
 use crate::store::NewDelivery;
 use globset::{Glob, GlobSet, GlobSetBuilder};
@@ -19,6 +20,8 @@ pub enum Handler {
     /// HTTP POST, signed per Standard Webhooks when a secret is set; over
     /// `client` (https:// verified with the route's TLS settings).
     Callback { url: String, signing_secret: Option<Secret>, client: crate::tls::client::HttpsClient },
+    /// JetStream publish, delivered on the stream's ack (`dispatch/nats.rs`).
+    Nats(Box<NatsTarget>),
 }
 
 #[derive(Debug, Clone)]

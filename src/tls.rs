@@ -1,4 +1,4 @@
-//! TLS, shared by ingress and every client (callbacks, alerts, ACME): rustls
+//! TLS, shared by ingress and every client (callbacks, alerts, ACME, NATS): rustls
 //! on the ring provider, PEM files read and checked, the reasons a
 //! certificate did not verify named in words. Never skips verification,
 //! never offers a way to, and never logs or returns key material.

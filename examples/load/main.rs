@@ -11,6 +11,8 @@
 //! - `command`: end to end to a command handler: `--argv`, or
 //!   (`--burn-ms`) this binary's hidden `burn-handler`, which burns a set
 //!   amount of its own CPU time per event, see `burn.rs`.
+//! - `nats`: end to end to a `nats` route into a temp JetStream stream
+//!   (`--replicas 3`: a three-node cluster and an R3 stream), see `nats.rs`.
 //! - `duplicates`: every event twice at once; executions must equal events.
 //! - `ceiling`: `ingest`'s load on a bare server that only parses HTTP,
 //!   checks the HMAC and makes one WAL append durable, see `ceiling.rs`.
@@ -32,11 +34,13 @@ mod body;
 mod burn;
 mod ceiling;
 mod drive;
+mod nats;
 mod nginx;
 mod restart;
 mod server;
 mod sink;
 
+use clap::builder::TypedValueParser as _;
 use clap::{Parser, Subcommand, ValueEnum};
 use server::{Hookd, Launch, Route};
 use std::path::{Path, PathBuf};
@@ -105,6 +109,14 @@ enum Mode {
         /// time (on top of its exec and start-up).
         #[arg(long, value_parser = burn::parse_cpu_ms, conflicts_with = "argv")]
         burn_ms: Option<f64>,
+    },
+    /// End to end to a `nats` route: a temp `nats-server -js` and a stream
+    /// on `load.>`, counted through the admin API's delivered count and
+    /// checked against the stream's message count (one copy per event).
+    Nats {
+        /// 1: one node; 3: three nodes on loopback and an R3 stream.
+        #[arg(long, default_value_t = 1, value_parser = clap::builder::PossibleValuesParser::new(["1", "3"]).map(|s| s.parse::<usize>().unwrap_or(1)))]
+        replicas: usize,
     },
     /// Every event sent twice, at the same time on two connections, to an
     /// HTTP callback: handler executions must equal the number of events.
@@ -175,13 +187,23 @@ fn main() -> ExitCode {
         },
         _ => None,
     };
+    let nats_server = match args.mode {
+        Mode::Nats { .. } => match nats::find() {
+            Some(path) => Some(path),
+            None => {
+                eprintln!("{}", nats::MISSING);
+                return ExitCode::FAILURE;
+            }
+        },
+        _ => None,
+    };
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("tokio runtime");
     let ok = match &args.mode {
         Mode::Restart { store } => {
             rt.block_on(restart_mode(&args, store, args.runs));
             true
         }
-        _ => rt.block_on(load(&args, nginx.as_deref())),
+        _ => rt.block_on(load(&args, nginx.as_deref().or(nats_server.as_deref()))),
     };
     if ok {
         ExitCode::SUCCESS
@@ -218,11 +240,12 @@ struct Summary {
 
 /// `--runs` runs, the medians, and whether every run acked every request
 /// and (end to end) executed every event exactly once.
-async fn load(args: &Args, nginx: Option<&Path>) -> bool {
+/// `server`: the nginx or nats-server binary the mode needs.
+async fn load(args: &Args, server: Option<&Path>) -> bool {
     let mut runs = Vec::new();
     for run in 1..=args.runs {
         println!("--- run {run} of {}", args.runs);
-        runs.push(load_once(args, nginx).await);
+        runs.push(load_once(args, server).await);
     }
     let median = |f: fn(&Summary) -> f64| {
         let mut v: Vec<f64> = runs.iter().map(f).collect();
@@ -320,6 +343,7 @@ async fn load_once(args: &Args, nginx_binary: Option<&Path>) -> Summary {
     let sink = Arc::new(sink::Sink::default());
     // Held to the end of the run; stopped (Drop) after hookd.
     let mut nginx = None;
+    let mut jetstream = None;
     let (route, handler) = match &args.mode {
         Mode::Ingest | Mode::Ceiling => (Route::None, None),
         Mode::Command { argv, burn_ms } => {
@@ -333,6 +357,21 @@ async fn load_once(args: &Args, nginx_binary: Option<&Path>) -> Summary {
             let shown = format!("{} (nginx {}, pid {})", n.url, binary.display(), n.pid());
             let route = Route::Callback(n.url.clone());
             nginx = Some(n);
+            (route, Some(shown))
+        }
+        Mode::Nats { replicas } => {
+            let binary = nginx_binary.expect("nats-server was located before the first run");
+            let n = nats::Nats::start(binary, *replicas).await;
+            let shown = format!(
+                "nats {} -> stream {} (R{replicas}; nats-server {} pids {:?}, under {})",
+                n.urls,
+                nats::STREAM,
+                binary.display(),
+                n.pids(),
+                n.dir.display()
+            );
+            let route = Route::Nats(n.urls.clone());
+            jetstream = Some(n);
             (route, Some(shown))
         }
         _ => {
@@ -414,10 +453,18 @@ async fn load_once(args: &Args, nginx_binary: Option<&Path>) -> Summary {
     };
     let (executions, took) = match (&args.mode, target.hookd()) {
         (Mode::Ingest | Mode::Ceiling, _) | (_, None) => (0, Duration::ZERO),
-        (Mode::Command { .. } | Mode::Callback { sink: SinkKind::Nginx }, Some(h)) => {
-            let (done, at) = wait_delivered(h, expected, deadline).await;
+        (Mode::Command { .. } | Mode::Callback { sink: SinkKind::Nginx } | Mode::Nats { .. }, Some(h)) => {
+            let (mut done, at) = wait_delivered(h, expected, deadline).await;
             if nginx.is_some() {
                 println!("sink            nginx: counted through hookd's delivered count");
+            }
+            if let Some(js) = &jetstream {
+                let held = js.count().await;
+                println!("sink            stream {} holds {held} messages (hookd delivered {done})", nats::STREAM);
+                // One copy per event, or the run fails.
+                if held != done {
+                    done = held;
+                }
             }
             (done, at.duration_since(started))
         }
@@ -448,6 +495,7 @@ async fn load_once(args: &Args, nginx_binary: Option<&Path>) -> Summary {
     summary.load_mb = mb(sampled.max(hwm));
     target.stop();
     drop(nginx);
+    drop(jetstream);
     summary
 }
 
@@ -513,6 +561,8 @@ fn mode_name(m: &Mode) -> &'static str {
         Mode::Callback { sink: SinkKind::Nginx } => "callback --sink nginx",
         Mode::Command { burn_ms: None, .. } => "command",
         Mode::Command { burn_ms: Some(_), .. } => "command --burn-ms",
+        Mode::Nats { replicas: 1 } => "nats",
+        Mode::Nats { .. } => "nats --replicas 3",
         Mode::Duplicates => "duplicates",
         Mode::Ceiling => "ceiling",
         Mode::Forkexec => "forkexec",

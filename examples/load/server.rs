@@ -21,6 +21,8 @@ pub enum Route {
     None,
     Command(Vec<String>),
     Callback(String),
+    /// A `nats` route: these servers (comma-separated), `nats::SUBJECT`.
+    Nats(String),
 }
 
 pub struct Hookd {
@@ -86,6 +88,10 @@ impl Hookd {
             ),
             Route::Callback(url) => format!(
                 "[[sources.stripe.routes]]\nname = \"cb\"\nevents = [\"*\"]\nurl = \"{url}\"\nsigning_secret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\ntimeout = \"30s\"\nretry = {{ attempts = 5, initial = \"1s\", max = \"5s\" }}\n"
+            ),
+            Route::Nats(urls) => format!(
+                "[[sources.stripe.routes]]\nname = \"js\"\nevents = [\"*\"]\nnats = {{ url = \"{urls}\", subject = \"{}\" }}\ntimeout = \"30s\"\nretry = {{ attempts = 5, initial = \"1s\", max = \"5s\" }}\n",
+                crate::nats::SUBJECT
             ),
         };
         let config = format!(

@@ -4,7 +4,7 @@
 # and, end to end, every event delivered exactly once. No timing is judged.
 # Builds the release hookd it drives (the load example too, a no-op after
 # .ci/run's build; `cargo deb` reuses the binary), installs nginx from
-# Debian when missing (needs root, like .ci/test's tools). About 10 s on 2
+# Debian when missing, and nats-server (needs root, like .ci/test's tools). About 10 s on 2
 # cores once built; every run is capped at 2 minutes.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -13,11 +13,14 @@ target=${CARGO_TARGET_DIR:-target}
 if ! command -v nginx >/dev/null && [ ! -x /usr/sbin/nginx ]; then
     apt-get update -qq && apt-get install -y -qq --no-install-recommends nginx >/dev/null
 fi
+if ! command -v nats-server >/dev/null && [ ! -x /usr/sbin/nats-server ]; then
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends nats-server >/dev/null
+fi
 cargo build --release --quiet --example load --bin hookd
 
 load=$target/release/examples/load
 hookd=$target/release/hookd
-for mode in "ceiling -n 2000" "command --burn-ms 1 -n 300" "callback --sink nginx -n 2000"; do
+for mode in "ceiling -n 2000" "command --burn-ms 1 -n 300" "callback --sink nginx -n 2000" "nats --replicas 3 -n 1000"; do
     echo "smoke: load $mode"
     # $mode is split into words on purpose.
     # shellcheck disable=SC2086
@@ -26,4 +29,4 @@ for mode in "ceiling -n 2000" "command --burn-ms 1 -n 300" "callback --sink ngin
         exit 1
     fi
 done
-echo "smoke: load ceiling, command --burn-ms, callback --sink nginx: every event acked and delivered"
+echo "smoke: load ceiling, command --burn-ms, callback --sink nginx, nats --replicas 3: every event acked and delivered"

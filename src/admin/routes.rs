@@ -129,11 +129,10 @@ impl Admin {
 
 /// The handler's kind and what it runs or calls, without secrets.
 fn handler(h: &Handler) -> (&'static str, String) {
-    #[allow(unreachable_patterns)] // other kinds of target may come
     match h {
         Handler::Command { argv } => ("command", argv.first().cloned().unwrap_or_default()),
         Handler::Callback { url, .. } => ("url", shown_url(url)),
-        _ => ("other", String::new()),
+        Handler::Nats(target) => ("nats", target.describe()),
     }
 }
 

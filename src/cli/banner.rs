@@ -38,6 +38,7 @@ pub fn log(config: &Config, origin: &str, addr: &str) {
                 let target = match &r.handler {
                     Handler::Command { argv } => argv.first().cloned().unwrap_or_default(),
                     Handler::Callback { url, .. } => url.clone(),
+                    Handler::Nats(target) => target.describe(),
                 };
                 format!("{} [{}] -> {target}", r.name, r.events.join(", "))
             })

@@ -89,6 +89,11 @@ pub fn absolutize(raw: &mut RawConfig, base: &Path) {
             fix_opt(&mut route.ca_file);
             fix_opt(&mut route.client_cert);
             fix_opt(&mut route.client_key);
+            if let Some(nats) = route.nats.as_mut() {
+                fix_secret(&mut nats.credentials_file);
+                fix_secret(&mut nats.token_file);
+                fix_opt(&mut nats.tls_ca_file);
+            }
         }
     }
 }

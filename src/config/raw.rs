@@ -205,6 +205,8 @@ pub struct RawRoute {
     pub ca_file: Option<String>,
     pub client_cert: Option<String>,
     pub client_key: Option<String>,
+    /// A NATS JetStream target instead of a command or url (SPEC §5).
+    pub nats: Option<RawNats>,
 }
 
 /// `breaker = { failures = 10, cool_down = "1m" }`.
@@ -226,6 +228,18 @@ pub struct RawCondition {
     pub regex: Option<String>,
     pub exists: Option<bool>,
     pub not: bool,
+}
+
+/// `nats = { url = "nats://…", subject = "webhooks.{source}.{event_type}", … }`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawNats {
+    /// One server or several, comma-separated (`nats://` or `tls://`).
+    pub url: String,
+    pub subject: String,
+    pub credentials_file: Option<String>,
+    pub token_file: Option<String>,
+    pub tls_ca_file: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]

@@ -1,8 +1,8 @@
-//! `[[sources.NAME.routes]]`: event globs, the handler (a command or a
-//! callback with its Standard Webhooks signing secret), timeout, retry
-//! policy, `order_by`, flow control (`concurrency`, `priority`, `rate`,
-//! `breaker`). Validation only; every problem is
-//! recorded as `sources.NAME.routes[i].key: reason`.
+//! `[[sources.NAME.routes]]`: event globs, the handler (a command, a
+//! callback with its Standard Webhooks signing secret, or a `nats` target,
+//! `nats.rs`), timeout, retry policy, `order_by`, flow control
+//! (`concurrency`, `priority`, `rate`, `breaker`). Validation only; every
+//! problem is recorded as `sources.NAME.routes[i].key: reason`.
 
 use super::raw::{self, RawRoute};
 use super::secret::{resolve, Secret, SecretSource};
@@ -130,6 +130,19 @@ fn route(
 
 /// `redact` gets the text forms of a callback's signing secret.
 fn handler(at: &str, raw: &RawRoute, redact: &mut Vec<Secret>, clients: &Clients, p: &mut Problems) -> Option<Handler> {
+    // A `nats` target (issue 17): the only target of its route.
+    if let Some(nats) = &raw.nats {
+        let others: Vec<&str> = [("command", raw.command.is_some()), ("url", raw.url.is_some())]
+            .into_iter()
+            .filter_map(|(k, set)| set.then_some(k))
+            .collect();
+        if !others.is_empty() {
+            let why = format!("has both nats and {}; a route has exactly one target", others.join(" and "));
+            return p.take(at, Err(why));
+        }
+        let keys = route_tls(raw);
+        return super::nats::target(at, nats, keys, clients, redact, p).map(|t| Handler::Nats(Box::new(t)));
+    }
     match (&raw.command, &raw.url) {
         (Some(argv), None) if argv.is_empty() || argv[0].is_empty() => {
             p.take(format!("{at}.command"), Err("must name a program: [\"/path/to/handler\", \"arg\"…]".into()))
@@ -141,7 +154,7 @@ fn handler(at: &str, raw: &RawRoute, redact: &mut Vec<Secret>, clients: &Clients
         (Some(argv), None) => Some(Handler::Command { argv: argv.clone() }),
         (None, Some(url)) => callback(at, url, raw, redact, clients, p),
         (Some(_), Some(_)) => p.take(at, Err("has both command and url; a route runs exactly one handler".into())),
-        (None, None) => p.take(at, Err("has neither command nor url".into())),
+        (None, None) => p.take(at, Err("has no target: command, url or nats".into())),
     }
 }
 
@@ -157,12 +170,7 @@ fn callback(
         Ok(u) if matches!(u.scheme_str(), Some("http" | "https")) && u.host().is_some() => {}
         _ => return p.take(format!("{at}.url"), Err(format!("not an http:// or https:// URL: {url:?}"))),
     }
-    let keys = RouteTls {
-        ca_file: raw.ca_file.as_deref(),
-        client_cert: raw.client_cert.as_deref(),
-        client_key: raw.client_key.as_deref(),
-    };
-    let client = tls::route_client(at, url, keys, clients, p);
+    let client = tls::route_client(at, url, route_tls(raw), clients, p);
     let sources = [
         (raw.signing_secret.as_deref().map(SecretSource::Literal), "signing_secret"),
         (raw.signing_secret_env.as_deref().map(SecretSource::Env), "signing_secret_env"),
@@ -178,6 +186,15 @@ fn callback(
         secret = Some(p.take(format!("{at}.{key}"), decoded)?);
     }
     Some(Handler::Callback { url: url.to_string(), signing_secret: secret, client: client? })
+}
+
+/// A route's TLS keys (a callback's or a nats target's).
+fn route_tls(raw: &RawRoute) -> RouteTls<'_> {
+    RouteTls {
+        ca_file: raw.ca_file.as_deref(),
+        client_cert: raw.client_cert.as_deref(),
+        client_key: raw.client_key.as_deref(),
+    }
 }
 
 /// A Standard Webhooks secret: `whsec_<base64>`, base64-decoded.

@@ -1,14 +1,15 @@
-//! The TLS keys: `[tls] ca_file`, a callback route's `ca_file`,
-//! `client_cert` and `client_key`, and `[server] tls` (certificate files or
-//! ACME). Reads and checks every PEM file now, so a bad one is a config
-//! error (`path.to.key: reason`) at start and a refused reload on SIGHUP.
+//! The TLS keys: `[tls] ca_file`, a route's `ca_file`, `client_cert` and
+//! `client_key` (a callback's or a nats target's, whose `tls_ca_file` adds
+//! to them), and `[server] tls` (certificate files or ACME). Reads and
+//! checks every PEM file now, so a bad one is a config error
+//! (`path.to.key: reason`) at start and a refused reload on SIGHUP.
 //! Validation only; never prints key material.
 
 use super::raw::{RawAcme, RawServerTls, RawTls};
 use super::Problems;
-use crate::tls::client::HttpsClient;
+use crate::tls::client::{ClientTls, HttpsClient};
 use crate::tls::{self, acme};
-use rustls::pki_types::CertificateDer;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::sign::CertifiedKey;
 use rustls::RootCertStore;
 use std::path::{Path, PathBuf};
@@ -30,6 +31,8 @@ pub enum ServerTls {
 /// roots plus `[tls] ca_file`, and the client built on them.
 pub(super) struct Clients {
     roots: RootCertStore,
+    /// `[tls] ca_file`'s certificates (part of `roots`).
+    extra: Vec<CertificateDer<'static>>,
     pub default: HttpsClient,
 }
 
@@ -39,12 +42,15 @@ pub(super) struct Clients {
 pub(super) fn clients(raw: &RawTls, https: bool, p: &mut Problems) -> Clients {
     let extra = raw.ca_file.as_deref().and_then(|f| p.take("tls.ca_file", ca_file(f)));
     let roots = if https { tls::client::system_roots() } else { RootCertStore::empty() };
-    let roots = match extra {
-        Some(extra) => p.take("tls.ca_file", tls::client::with_extra(roots.clone(), &extra)).unwrap_or(roots),
-        None => roots,
+    let (roots, extra) = match extra {
+        Some(extra) => match p.take("tls.ca_file", tls::client::with_extra(roots.clone(), &extra)) {
+            Some(with) => (with, extra),
+            None => (roots, Vec::new()),
+        },
+        None => (roots, Vec::new()),
     };
     let default = tls::client::http_client(tls::client::verifying(roots.clone()));
-    Clients { roots, default }
+    Clients { roots, extra, default }
 }
 
 fn ca_file(path: &str) -> Result<Vec<CertificateDer<'static>>, String> {
@@ -71,17 +77,50 @@ pub(super) fn route_client(
         p.push(format!("{at}.{key}"), "applies only to an https:// url");
         return None;
     }
-    let roots = match keys.ca_file {
-        Some(f) => {
-            let extra = p.take(format!("{at}.ca_file"), ca_file(f))?;
-            p.take(format!("{at}.ca_file"), tls::client::with_extra(clients.roots.clone(), &extra))?
-        }
-        None => clients.roots.clone(),
-    };
-    let identity = match (keys.client_cert, keys.client_key) {
-        (None, None) => None,
-        (Some(_), None) => return p.take(format!("{at}.client_key"), Err("missing (client_cert is set)".into())),
-        (None, Some(_)) => return p.take(format!("{at}.client_cert"), Err("missing (client_key is set)".into())),
+    let tls = route_config(at, keys, &[], clients, p)?;
+    Some(tls::client::http_client(tls.config))
+}
+
+/// A route's client TLS: `clients`' roots (the system's + `[tls] ca_file`)
+/// plus the route's `ca_file` and `more` (`(key path, file)`: a nats
+/// target's `tls_ca_file`), added, never instead; and its client
+/// certificate (mTLS). Every problem recorded under its key.
+pub(super) fn route_config(
+    at: &str,
+    keys: RouteTls<'_>,
+    more: &[(String, &str)],
+    clients: &Clients,
+    p: &mut Problems,
+) -> Option<ClientTls> {
+    // Every file is read and reported before giving up on any of them.
+    let mut roots = Some(clients.roots.clone());
+    let mut trusted = clients.extra.clone();
+    let route_ca = keys.ca_file.map(|f| (format!("{at}.ca_file"), f));
+    for (key, file) in route_ca.iter().chain(more) {
+        let extra = p.take(key.clone(), ca_file(file));
+        roots = match (roots, extra) {
+            (Some(roots), Some(extra)) => {
+                let with = p.take(key.clone(), tls::client::with_extra(roots, &extra));
+                trusted.extend(extra);
+                with
+            }
+            _ => None,
+        };
+    }
+    let identity = identity(at, keys, p);
+    let (roots, identity) = (roots?, identity?);
+    let client_chain = identity.as_ref().map(|(chain, _)| chain.clone()).unwrap_or_default();
+    let config = p.take(format!("{at}.client_cert"), tls::client::config(roots, identity))?;
+    Some(ClientTls { config, trusted, client_chain })
+}
+
+/// A route's `client_cert` and `client_key`, read and checked to match
+/// (`Some(None)`: neither is set).
+fn identity(at: &str, keys: RouteTls<'_>, p: &mut Problems) -> Option<Option<Identity>> {
+    match (keys.client_cert, keys.client_key) {
+        (None, None) => Some(None),
+        (Some(_), None) => p.take(format!("{at}.client_key"), Err("missing (client_cert is set)".into())),
+        (None, Some(_)) => p.take(format!("{at}.client_cert"), Err("missing (client_key is set)".into())),
         (Some(cert), Some(key)) => {
             let chain = p.take(
                 format!("{at}.client_cert"),
@@ -94,12 +133,13 @@ pub(super) fn route_client(
                 format!("{at}.client_key"),
                 tls::certified_key(chain.clone(), pkey.clone_key()).map_err(|e| format!("{key}: {e}")),
             )?;
-            Some((chain, pkey))
+            Some(Some((chain, pkey)))
         }
-    };
-    let config = p.take(format!("{at}.client_cert"), tls::client::config(roots, identity))?;
-    Some(tls::client::http_client(config))
+    }
 }
+
+/// A client certificate chain and its key.
+type Identity = (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>);
 
 /// A route's TLS keys.
 #[derive(Clone, Copy)]
@@ -109,12 +149,14 @@ pub(super) struct RouteTls<'a> {
     pub client_key: Option<&'a str>,
 }
 
-/// Whether anything in `raw` speaks https (see `clients`).
+/// Whether anything in `raw` may speak TLS as a client (see `clients`):
+/// an https:// URL, ACME, or a nats route (a NATS server may ask for TLS
+/// on a nats:// URL too).
 pub(super) fn wanted(raw: &super::raw::RawConfig) -> bool {
     let https = |u: &Option<String>| u.as_deref().is_some_and(|u| u.starts_with("https://"));
     https(&raw.alerts.url)
         || raw.server.tls.as_ref().is_some_and(|t| t.acme.is_some())
-        || raw.sources.values().flat_map(|s| &s.routes).any(|r| https(&r.url))
+        || raw.sources.values().flat_map(|s| &s.routes).any(|r| https(&r.url) || r.nats.is_some())
 }
 
 /// `[server] tls`; the ACME directory is verified with `clients`' roots.

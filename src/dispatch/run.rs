@@ -1,16 +1,18 @@
-//! One attempt of one handler, as data: runs the route's command or
-//! callback and maps what happened to an `Outcome` and the `AttemptEnd`
-//! the store records (retry timing from the pure `retry` module), its
-//! output tail scrubbed of every secret. Also the SPEC §5 `HOOKD_*`
-//! variables.
+//! One attempt of one handler, as data: runs the route's command,
+//! callback or NATS publish and maps what happened to an `Outcome` and the
+//! `AttemptEnd` the store records (retry timing from the pure `retry`
+//! module), its output tail scrubbed of every secret. Also the SPEC §5
+//! `HOOKD_*` variables.
 
 use super::callback;
 use super::child;
 use super::command;
+use super::nats;
 use crate::config::secret::Secret;
 use crate::config::Sources;
 use crate::flow::breaker::Verdict;
 use crate::retry::{self, Outcome};
+use crate::route::template::Event;
 use crate::route::{Handler, Route};
 use crate::store::keys::id_text;
 use crate::store::{now_ms, AttemptEnd, Claim, Next, Store};
@@ -19,6 +21,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 /// What every attempt needs besides its route and claim.
 pub struct Attempting<'a> {
+    pub nats: &'a nats::Pool,
     pub store: &'a Arc<Store>,
     /// All sources in force: their secrets are scrubbed from every tail.
     pub sources: &'a Sources,
@@ -35,6 +38,7 @@ pub async fn handler(cx: &Attempting<'_>, route: &Route, claim: &Claim) -> (Atte
             let secret = signing_secret.as_ref().map(|s| s.expose().to_vec());
             run_callback(client, route, url, secret, claim, cx.tail).await
         }
+        Handler::Nats(target) => run_nats(cx, route, target, claim).await,
     };
     end.output_tail = child::scrub(end.output_tail, &child::secrets(cx.sources, cx.admin_token));
     let verdict = match outcome {
@@ -135,23 +139,54 @@ async fn run_callback(
     (outcome, end)
 }
 
+async fn run_nats(
+    cx: &Attempting<'_>,
+    route: &Route,
+    target: &nats::NatsTarget,
+    claim: &Claim,
+) -> (Outcome, AttemptEnd) {
+    let pool = cx.nats;
+    // A server not seen before: the routes may have been reloaded, so let
+    // go of the connections no route names any more.
+    if !pool.knows(&target.server) {
+        pool.retain(|s| names_server(cx.sources, s));
+    }
+    let (event, id, received_at) = (&claim.event, id_text(&claim.due.id), received_at(claim));
+    let subject = target.subject.render(&template_event(claim, &id, &received_at));
+    let content_type = event.headers.iter().find(|(k, _)| k == "content-type").map(|(_, v)| v.clone());
+    let msg = nats::Publish {
+        msg_id: format!("{}:{}", event.source, event.event_id),
+        subject: subject.clone(),
+        body: claim.body.clone(),
+        hookd_id: id,
+        source: event.source.clone(),
+        event_type: event.event_type.clone(),
+        attempt: claim.attempt,
+        content_type: content_type.unwrap_or_else(|| "application/json".into()),
+        timeout: route.timeout,
+    };
+    let (outcome, summary, tail) = match nats::publish(pool, target, msg).await {
+        nats::NatsOutcome::Delivered { stream, sequence, duplicate } => {
+            let what = if duplicate { "nats ack (duplicate)" } else { "nats ack" };
+            (Outcome::Delivered, what.to_string(), format!("{subject} -> stream {stream} seq {sequence}"))
+        }
+        nats::NatsOutcome::Retry { reason } => (retry_with(reason.clone()), reason, format!("{subject}: no ack")),
+    };
+    let end =
+        AttemptEnd { outcome: summary, exit_code: None, http_status: None, output_tail: tail, next: Next::Delivered };
+    (outcome, end)
+}
+
+fn names_server(sources: &Sources, server: &nats::Server) -> bool {
+    let mut routes = sources.values().flat_map(|s| s.routes.iter());
+    routes.any(|r| matches!(&r.handler, Handler::Nats(t) if &t.server == server))
+}
+
 /// The route's argv and `env` values rendered for this attempt (SPEC §5
 /// templates; the body's JSON is parsed at most once, and only if asked).
 fn rendered(route: &Route, argv: &[String], claim: &Claim) -> (Vec<String>, Vec<(String, String)>) {
-    use crate::route::template::Event;
-    let id = id_text(&claim.due.id);
-    let received = humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(claim.event.received_ms));
-    let received = received.to_string();
-    let ev = Event {
-        source: &claim.event.source,
-        event_id: &claim.event.event_id,
-        event_type: &claim.event.event_type,
-        id: &id,
-        attempt: claim.attempt,
-        received_at: &received,
-        headers: &claim.event.headers,
-        body: &claim.body,
-    };
+    let (id, received) = (id_text(&claim.due.id), received_at(claim));
+    let ev = template_event(claim, &id, &received);
     let mut doc = None;
     let argv = match route.argv.len() == argv.len() {
         true => route.argv.iter().map(|t| t.render(&ev, &mut doc)).collect(),
@@ -159,6 +194,26 @@ fn rendered(route: &Route, argv: &[String], claim: &Claim) -> (Vec<String>, Vec<
     };
     let env = route.env.iter().map(|(k, t)| (k.clone(), t.render(&ev, &mut doc))).collect();
     (argv, env)
+}
+
+/// What a route's templates read for this attempt; `id` and `received_at`
+/// are the claim's, as text.
+fn template_event<'a>(claim: &'a Claim, id: &'a str, received_at: &'a str) -> Event<'a> {
+    Event {
+        source: &claim.event.source,
+        event_id: &claim.event.event_id,
+        event_type: &claim.event.event_type,
+        id,
+        attempt: claim.attempt,
+        received_at,
+        headers: &claim.event.headers,
+        body: &claim.body,
+    }
+}
+
+/// When the event was received, RFC 3339 with milliseconds.
+fn received_at(claim: &Claim) -> String {
+    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(claim.event.received_ms)).to_string()
 }
 
 fn retry_with(reason: String) -> Outcome {

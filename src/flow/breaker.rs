@@ -91,6 +91,13 @@ impl State {
         }
     }
 
+    /// The probe handed out did not run: probing may start again at once.
+    pub fn unstarted(&mut self) {
+        if *self == State::Probing {
+            *self = State::Open { until_ms: 0 };
+        }
+    }
+
     /// An attempt ended.
     pub fn ended(&mut self, policy: &Policy, verdict: Verdict, now_ms: u64) -> Option<Transition> {
         let until_ms = now_ms.saturating_add(policy.cool_down.as_millis() as u64);
@@ -157,6 +164,9 @@ mod tests {
         b.started(60_004);
         assert_eq!(b.allowance(60_005), Allowance::None { until_ms: None }, "one probe at a time");
         assert_eq!(b.ended(&P, Verdict::Failed, 61_000), Some(Transition::Reopened { until_ms: 121_000 }));
+        b.started(121_000);
+        b.unstarted();
+        assert_eq!(b.allowance(121_000), Allowance::One, "a probe that never ran frees the next");
         b.started(121_000);
         assert!(b.is_open());
         assert_eq!(b.ended(&P, Verdict::Refused, 121_500), Some(Transition::Closed), "the route answered");

@@ -7,6 +7,7 @@
 
 use super::payload;
 use serde_json::Value;
+use std::borrow::Cow;
 
 /// One compiled template.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,35 +88,54 @@ impl Template {
     }
 
     pub fn render(&self, ev: &Event, doc: &mut Option<Option<Value>>) -> String {
+        self.render_escaped(ev, doc, |value, out| out.push_str(value))
+    }
+
+    /// `render`, with each placeholder's value written by `escape` (a
+    /// missing one as `""`); literal text is written as it is. For targets
+    /// whose syntax a value must not change, such as a NATS subject.
+    pub fn render_escaped(
+        &self,
+        ev: &Event,
+        doc: &mut Option<Option<Value>>,
+        mut escape: impl FnMut(&str, &mut String),
+    ) -> String {
         let mut out = String::new();
         for part in &self.0 {
-            match part {
-                Part::Text(t) => out.push_str(t),
-                Part::Source => out.push_str(ev.source),
-                Part::EventId => out.push_str(ev.event_id),
-                Part::EventType => out.push_str(ev.event_type),
-                Part::Id => out.push_str(ev.id),
-                Part::Attempt => out.push_str(&ev.attempt.to_string()),
-                Part::ReceivedAt => out.push_str(ev.received_at),
+            let value = match part {
+                Part::Text(t) => {
+                    out.push_str(t);
+                    continue;
+                }
+                Part::Source => Cow::Borrowed(ev.source),
+                Part::EventId => Cow::Borrowed(ev.event_id),
+                Part::EventType => Cow::Borrowed(ev.event_type),
+                Part::Id => Cow::Borrowed(ev.id),
+                Part::Attempt => Cow::Owned(ev.attempt.to_string()),
+                Part::ReceivedAt => Cow::Borrowed(ev.received_at),
                 Part::Header(name) => {
-                    if let Some((_, v)) = ev.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)) {
-                        out.push_str(v);
-                    }
+                    let found = ev.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name));
+                    Cow::Borrowed(found.map_or("", |(_, v)| v.as_str()))
                 }
-                Part::Form(field) => {
-                    if let Some(v) = payload::form_field(ev.body, field) {
-                        out.push_str(&v);
-                    }
-                }
+                Part::Form(field) => Cow::Owned(payload::form_field(ev.body, field).unwrap_or_default()),
                 Part::Json(pointer) => {
                     let doc = doc.get_or_insert_with(|| payload::json(ev.body, content_type(ev.headers)));
-                    if let Some(v) = doc.as_ref().and_then(|d| d.pointer(pointer)) {
-                        out.push_str(&text_of(v));
-                    }
+                    Cow::Owned(doc.as_ref().and_then(|d| d.pointer(pointer)).map(text_of).unwrap_or_default())
                 }
-            }
+            };
+            escape(&value, &mut out);
         }
         out
+    }
+
+    /// The literal text with every placeholder written as `stand_in`: the
+    /// shape every rendering has, for checks at load.
+    pub fn shape(&self, stand_in: &str) -> String {
+        let parts = self.0.iter().map(|p| match p {
+            Part::Text(t) => t.as_str(),
+            _ => stand_in,
+        });
+        parts.collect()
     }
 }
 
@@ -203,6 +223,20 @@ mod tests {
         assert_eq!(render("{json:/ref}", &ev), "refs/heads/main", "payload= is read as its JSON");
         assert_eq!(render("{form:text}", &ev), "hi there");
         assert_eq!(render("{form:nope}", &ev), "");
+    }
+
+    #[test]
+    fn an_escape_sees_every_value_and_no_literal_text() {
+        let ev = event(&[], br#"{"a":"x.y"}"#);
+        let t = Template::parse("lit.{json:/a}.{json:/missing}.{source}").expect("ok");
+        let mut seen = Vec::new();
+        let out = t.render_escaped(&ev, &mut None, |v, out| {
+            seen.push(v.to_string());
+            out.push_str(&v.to_uppercase());
+        });
+        assert_eq!(out, "lit.X.Y..GH");
+        assert_eq!(seen, ["x.y", "", "gh"], "a missing value is passed as empty");
+        assert_eq!(t.shape("_"), "lit._._._");
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The client side of TLS (https callbacks, `alerts.url`, the ACME
-//! directory): a root store of the system's roots (Debian's
+//! directory, NATS connections): a root store of the system's roots (Debian's
 //! ca-certificates, read through rustls-native-certs) plus `ca_file`s, an
 //! optional client certificate for mTLS, the hyper client that speaks
 //! http:// and https:// with it, and a certificate failure named in words.
@@ -61,6 +61,24 @@ pub fn config(
     };
     Ok(Arc::new(config))
 }
+
+/// A route's client TLS configuration, and what tells two apart without
+/// comparing configs: the roots added to the system's, and the client
+/// certificate (never the key).
+#[derive(Debug, Clone)]
+pub struct ClientTls {
+    pub config: Arc<ClientConfig>,
+    pub trusted: Vec<CertificateDer<'static>>,
+    pub client_chain: Vec<CertificateDer<'static>>,
+}
+
+impl PartialEq for ClientTls {
+    fn eq(&self, other: &Self) -> bool {
+        self.trusted == other.trusted && self.client_chain == other.client_chain
+    }
+}
+
+impl Eq for ClientTls {}
 
 /// `config` without a client certificate, which cannot fail.
 pub fn verifying(roots: RootCertStore) -> Arc<ClientConfig> {

@@ -85,7 +85,7 @@ events = ["*"]
         "sources.b.kind: unknown kind",
         "sources.c.secret_env: environment variable HOOKD_TEST_SECRET is not set",
         "sources.d.routes[0]: has both command and url",
-        "sources.d.routes[1]: has neither command nor url",
+        "sources.d.routes[1]: has no target: command, url or nats",
     ] {
         assert!(stderr.contains(expected), "missing {expected:?} in:\n{stderr}");
     }

@@ -87,11 +87,14 @@ fn rate_spaces_attempt_starts_over_the_window() {
     let mut ns: Vec<u128> = lines(&log).iter().filter_map(|l| l.rsplit(' ').next()?.parse().ok()).collect();
     ns.sort();
     let ms = |a: usize, b: usize| (ns[b] - ns[a]) / 1_000_000;
-    // A burst of 5, then one every 200 ms: 10 more take at least 2 s.
-    assert!(ms(0, 14) >= 1_800, "15 starts in {} ms", ms(0, 14));
-    // Any 6 consecutive starts span at least one refill (no second burst).
-    for i in 0..=9 {
-        assert!(ms(i, i + 5) >= 180, "starts {i}..{}: {} ms", i + 5, ms(i, i + 5));
+    // A burst of 5, then one every 200 ms: 10 more take at least 2 s (the
+    // handlers' own clock readings lag their starts by up to a few hundred
+    // ms on a loaded machine, hence the slack; unthrottled, all 15 start
+    // within a fraction of that).
+    assert!(ms(0, 14) >= 1_500, "15 starts in {} ms", ms(0, 14));
+    // Any 10 consecutive starts span at least 5 refills (no second burst).
+    for i in 0..=5 {
+        assert!(ms(i, i + 9) >= 600, "starts {i}..{}: {} ms", i + 9, ms(i, i + 9));
     }
 }
 

@@ -25,6 +25,7 @@ mod hostile;
 mod ingress;
 mod limits;
 mod metrics_format;
+mod nats;
 mod neighbours;
 mod operator;
 mod packaging;

@@ -3,6 +3,7 @@
 //! each sender documents, and reads stored state back once hookd stopped.
 
 pub mod http;
+pub mod nats;
 pub mod sign;
 pub mod tls;
 

@@ -57,6 +57,11 @@ EXAMPLES:
   hookd tail --source github
   hookd completions bash > /etc/bash_completion.d/hookd";
 
+const INIT_EXAMPLES: &str = "\
+EXAMPLES:
+  hookd init --dir /etc/hookd --source github --source stripe
+  hookd init --dir ./hookd --from-webhook /etc/webhook/hooks.json   # see docs/migrating-from-webhook.md";
+
 #[derive(Clone, Copy, ValueEnum)]
 enum LogFormat {
     Text,
@@ -115,10 +120,14 @@ enum Command {
     #[command(subcommand)]
     Store(StoreCmd),
     /// Write a starter config.toml (that check-config accepts), an example handler and placeholder secrets.
+    #[command(after_help = INIT_EXAMPLES)]
     Init {
         /// A source of this kind (repeat for more; default: stripe).
         #[arg(long = "source", value_name = "KIND")]
         sources: Vec<String>,
+        /// Convert an adnanh/webhook hooks file (JSON or YAML) instead; what does not convert is listed on stderr.
+        #[arg(long, value_name = "HOOKS_FILE", conflicts_with = "sources")]
+        from_webhook: Option<PathBuf>,
         /// Where to write (default: the working directory).
         #[arg(long, default_value = ".")]
         dir: PathBuf,
@@ -281,7 +290,8 @@ pub fn run() -> ExitCode {
     let cli = Cli::parse();
     match &cli.command {
         Command::Version => version(cli.json),
-        Command::Init { sources, dir } => init(dir, sources, cli.quiet),
+        Command::Init { sources, dir, from_webhook: None } => init(dir, sources, cli.quiet),
+        Command::Init { dir, from_webhook: Some(file), .. } => init_from_webhook(dir, file, &cli),
         Command::Completions { shell } => completions(*shell),
         Command::Man { dir } => man(dir),
         Command::Store(cmd) => store_cmd(&cli, cmd),
@@ -309,29 +319,82 @@ fn duration_arg(s: &str) -> Result<String, String> {
 }
 
 fn init(dir: &Path, sources: &[String], quiet: bool) -> ExitCode {
-    match init::run(dir, sources) {
-        Ok(written) => {
-            if !quiet {
-                for path in &written {
-                    println!("wrote {}", path.display());
-                }
-                let config = dir.join("config.toml");
-                println!("next: put each sender's signing secret in {}/secrets/, then", dir.display());
-                println!("  hookd check-config --config {}", config.display());
-                println!("  hookd serve --config {}", config.display());
-                println!("  hookd send --config {} --source NAME   # a signed sample event", config.display());
-            }
-            ExitCode::SUCCESS
+    let written = match init::run(dir, sources) {
+        Ok(written) => written,
+        Err(e) => return init_failed(e),
+    };
+    if !quiet {
+        for path in &written {
+            println!("wrote {}", path.display());
         }
-        Err(init::InitError::Usage(why)) => {
-            eprintln!("hookd: {why}");
-            ExitCode::from(2)
-        }
-        Err(init::InitError::Failed(why)) => {
-            eprintln!("hookd: {why}");
-            ExitCode::from(1)
+        let config = dir.join("config.toml");
+        println!("next: put each sender's signing secret in {}/secrets/, then", dir.display());
+        println!("  hookd check-config --config {}", config.display());
+        println!("  hookd serve --config {}", config.display());
+        println!("  hookd send --config {} --source NAME   # a signed sample event", config.display());
+    }
+    ExitCode::SUCCESS
+}
+
+/// Usage errors (a bad kind, an unreadable hooks file) exit 2, the rest 1.
+fn init_failed(e: init::InitError) -> ExitCode {
+    let (why, code) = match e {
+        init::InitError::Usage(why) => (why, 2),
+        init::InitError::Failed(why) => (why, 1),
+    };
+    eprintln!("hookd: {why}");
+    ExitCode::from(code)
+}
+
+/// The notes go to stderr whatever the output: they are what to do next.
+fn init_from_webhook(dir: &Path, file: &Path, cli: &Cli) -> ExitCode {
+    let done = match init::from_webhook::run(dir, file) {
+        Ok(done) => done,
+        Err(e) => return init_failed(e),
+    };
+    if !done.notes.is_empty() {
+        eprintln!("hookd: not converted ({}; each is also a comment in config.toml):", done.notes.len());
+        for note in &done.notes {
+            eprintln!("  {}: {}: {}", note.hook, note.field, note.why);
         }
     }
+    if cli.json {
+        println!("{}", converted_json(&done));
+    } else if !cli.quiet {
+        print_converted(dir, &done);
+    }
+    ExitCode::SUCCESS
+}
+
+fn print_converted(dir: &Path, done: &init::from_webhook::Converted) {
+    for path in &done.written {
+        println!("wrote {}", path.display());
+    }
+    let config = dir.join("config.toml");
+    if done.written.iter().any(|p| p.parent().is_some_and(|d| d.ends_with("secrets"))) {
+        println!(
+            "the hooks file's secrets are in {} now: remove them from it once hookd serves",
+            dir.join("secrets").display()
+        );
+    }
+    println!("next: hookd check-config --config {}", config.display());
+    println!("  hookd serve --config {}", config.display());
+    println!("and point each sender at its new URL:");
+    for (source, hook) in &done.sources {
+        println!("  /hooks/{hook} -> POST http://HOST:PORT/webhooks/{source}");
+    }
+}
+
+fn converted_json(done: &init::from_webhook::Converted) -> serde_json::Value {
+    use serde_json::json;
+    let sources: Vec<_> = done
+        .sources
+        .iter()
+        .map(|(source, hook)| json!({"source": source, "hook": hook, "path": format!("/webhooks/{source}")}))
+        .collect();
+    let notes: Vec<_> = done.notes.iter().map(|n| json!({"hook": n.hook, "field": n.field, "why": n.why})).collect();
+    let written: Vec<_> = done.written.iter().map(|p| p.display().to_string()).collect();
+    json!({"written": written, "sources": sources, "not_converted": notes})
 }
 
 /// A completion script for `shell`, generated from the same definitions

@@ -1095,13 +1095,17 @@ _hookd() {
             return 0
             ;;
         hookd__subcmd__init)
-            opts="-q -h --source --dir --config --json --quiet --log-format --help"
+            opts="-q -h --source --from-webhook --dir --config --json --quiet --log-format --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --source)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --from-webhook)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -233,6 +233,7 @@ complete -c hookd -n "__fish_hookd_using_subcommand store; and __fish_seen_subco
 complete -c hookd -n "__fish_hookd_using_subcommand store; and __fish_seen_subcommand_from help" -f -a "export" -d 'Every event and body that can be read, as JSON lines on stdout'
 complete -c hookd -n "__fish_hookd_using_subcommand store; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c hookd -n "__fish_hookd_using_subcommand init" -l source -d 'A source of this kind (repeat for more; default: stripe)' -r
+complete -c hookd -n "__fish_hookd_using_subcommand init" -l from-webhook -d 'Convert an adnanh/webhook hooks file (JSON or YAML) instead; what does not convert is listed on stderr' -r -F
 complete -c hookd -n "__fish_hookd_using_subcommand init" -l dir -d 'Where to write (default: the working directory)' -r -F
 complete -c hookd -n "__fish_hookd_using_subcommand init" -l config -d 'Config file (default: $HOOKD_CONFIG, ./config.toml, /etc/hookd/config.toml)' -r -F
 complete -c hookd -n "__fish_hookd_using_subcommand init" -l log-format -d 'Log format on stderr' -r -f -a "text\t''

@@ -2,6 +2,9 @@
 //! `check-config` accepts as written, an example handler, and one secret
 //! file per source holding a random placeholder (owner-only) to replace
 //! with the sender's signing secret. Never overwrites a file.
+//! `--from-webhook`: `from_webhook.rs`.
+
+pub mod from_webhook;
 
 use crate::config::kinds::Kind;
 use std::fmt::Write as _;
@@ -37,18 +40,10 @@ pub fn run(dir: &Path, kinds: &[String]) -> Result<Vec<PathBuf>, InitError> {
         }
     }
     let config = dir.join("config.toml");
-    if config.exists() {
-        return Err(InitError::Failed(format!(
-            "{} already exists; init never overwrites (move it aside, or pick another --dir)",
-            config.display()
-        )));
-    }
+    refuse_existing(&config)?;
     let failed = |what: &Path, e: std::io::Error| InitError::Failed(format!("{}: {e}", what.display()));
-    for sub in ["handlers", "secrets"] {
-        std::fs::create_dir_all(dir.join(sub)).map_err(|e| failed(&dir.join(sub), e))?;
-    }
-    std::fs::set_permissions(dir.join("secrets"), std::fs::Permissions::from_mode(0o700))
-        .map_err(|e| failed(&dir.join("secrets"), e))?;
+    std::fs::create_dir_all(dir.join("handlers")).map_err(|e| failed(&dir.join("handlers"), e))?;
+    private_dir(&dir.join("secrets")).map_err(|e| failed(&dir.join("secrets"), e))?;
     let mut written = Vec::new();
     for kind in &chosen {
         let path = dir.join("secrets").join(kind.name());
@@ -65,6 +60,22 @@ pub fn run(dir: &Path, kinds: &[String]) -> Result<Vec<PathBuf>, InitError> {
     write_new(&config, &config_text(&chosen), 0o640).map_err(|e| failed(&config, e))?;
     written.push(config);
     Ok(written)
+}
+
+fn refuse_existing(config: &Path) -> Result<(), InitError> {
+    match config.exists() {
+        true => Err(InitError::Failed(format!(
+            "{} already exists; init never overwrites (move it aside, or pick another --dir)",
+            config.display()
+        ))),
+        false => Ok(()),
+    }
+}
+
+/// The directory the secret files go in, owner-only.
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
 }
 
 fn write_new(path: &Path, text: &str, mode: u32) -> std::io::Result<()> {
@@ -90,9 +101,11 @@ fn placeholder(kind: Kind) -> String {
     }
 }
 
-fn config_text(kinds: &[Kind]) -> String {
-    let mut t = String::from(
-        "# hookd configuration written by `hookd init`. Check it with\n\
+/// The config's sections before the sources; `by` says what wrote it.
+fn preamble(by: &str) -> String {
+    let mut t = format!("# hookd configuration written by {by}. Check it with\n");
+    t.push_str(
+        "\
          #   hookd check-config --config THIS_FILE\n\
          # Relative paths are read beside this file. Durations are strings (\"30s\",\n\
          # \"7d\"), sizes bytes or \"1MiB\". Every key: SPEC §3 and docs/operations.md.\n\n\
@@ -107,6 +120,11 @@ fn config_text(kinds: &[Kind]) -> String {
          # concurrency = 16\n\
          # nice = 10                      # handlers below the ack path's CPU priority\n",
     );
+    t
+}
+
+fn config_text(kinds: &[Kind]) -> String {
+    let mut t = preamble("`hookd init`");
     for kind in kinds {
         let name = kind.name();
         let _ = write!(

@@ -74,7 +74,7 @@ fn outside_unit(e: &std::io::Error) -> &'static str {
 
 /// What went wrong, as the system says it ("No such file or directory"),
 /// without the "(os error 2)" suffix.
-fn io_reason(e: &std::io::Error) -> String {
+pub fn io_reason(e: &std::io::Error) -> String {
     let text = e.to_string();
     match text.rfind(" (os error ") {
         Some(at) => text[..at].to_string(),

@@ -19,6 +19,7 @@ mod durability;
 mod environment;
 mod faults;
 mod flow;
+mod from_webhook;
 mod header_props;
 mod hostile;
 mod ingress;

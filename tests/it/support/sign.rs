@@ -10,6 +10,10 @@ pub fn hmac256_hex(key: &[u8], msg: &[u8]) -> String {
     hex::encode(m.finalize().into_bytes())
 }
 
+pub fn hmac_sha1_hex(key: &[u8], msg: &[u8]) -> String {
+    hex::encode(mac::<Hmac<sha1::Sha1>>(key, msg))
+}
+
 pub fn unix_now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs() as i64
 }

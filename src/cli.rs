@@ -290,7 +290,7 @@ pub fn run() -> ExitCode {
     let cli = Cli::parse();
     match &cli.command {
         Command::Version => version(cli.json),
-        Command::Init { sources, dir, from_webhook: None } => init(dir, sources, cli.quiet),
+        Command::Init { sources, dir, from_webhook: None } => init(dir, sources, cli.quiet, cli.json),
         Command::Init { dir, from_webhook: Some(file), .. } => init_from_webhook(dir, file, &cli),
         Command::Completions { shell } => completions(*shell),
         Command::Man { dir } => man(dir),
@@ -318,12 +318,16 @@ fn duration_arg(s: &str) -> Result<String, String> {
     humantime::parse_duration(s).map(|_| s.to_string()).map_err(|e| format!("{e} (a duration like \"7d\" or \"12h\")"))
 }
 
-fn init(dir: &Path, sources: &[String], quiet: bool) -> ExitCode {
+fn init(dir: &Path, sources: &[String], quiet: bool, json: bool) -> ExitCode {
     let written = match init::run(dir, sources) {
         Ok(written) => written,
         Err(e) => return init_failed(e),
     };
-    if !quiet {
+    if json {
+        let files: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
+        let config = dir.join("config.toml").display().to_string();
+        println!("{}", serde_json::json!({"config": config, "written": files}));
+    } else if !quiet {
         for path in &written {
             println!("wrote {}", path.display());
         }

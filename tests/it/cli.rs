@@ -302,4 +302,13 @@ fn init_writes_a_config_that_checks_serves_and_runs_its_handler() {
     assert!(String::from_utf8_lossy(&again.stderr).contains("already exists; init never overwrites"));
     let bad = Command::new(BIN).args(["init", "--source", "carrier-pigeon", "--dir"]).arg(dir.path()).output();
     assert_eq!(bad.expect("init").status.code(), Some(2));
+
+    // --json: exactly one document naming what was written.
+    let other = tempfile::tempdir().expect("tempdir");
+    let out = Command::new(BIN).args(["init", "--json", "--dir"]).arg(other.path()).output().expect("init --json");
+    assert_eq!(out.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    let config = other.path().join("config.toml").display().to_string();
+    assert_eq!(v["config"], config.as_str(), "{v}");
+    assert!(v["written"].as_array().is_some_and(|w| w.iter().any(|p| p == config.as_str())), "{v}");
 }

@@ -36,16 +36,27 @@ pub(super) fn lock(dir: &Path) -> Result<DirLock, LockError> {
         .mode(0o600)
         .open(dir.join("lock"))
         .map_err(LockError::Io)?;
-    // SAFETY: flock on a descriptor this function owns; no memory involved.
-    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
-        return Ok(DirLock { _file: file });
-    }
-    let e = std::io::Error::last_os_error();
-    match e.raw_os_error() {
-        Some(libc::EWOULDBLOCK) => Err(LockError::Held),
-        _ => Err(LockError::Io(e)),
+    // A hookd killed a moment ago may still hold the lock through a handler
+    // it was starting (a child between its clone and its exec keeps every
+    // descriptor until the exec closes them): wait that out, briefly.
+    let deadline = std::time::Instant::now() + LOCK_GRACE;
+    loop {
+        // SAFETY: flock on a descriptor this function owns; no memory involved.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return Ok(DirLock { _file: file });
+        }
+        let e = std::io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EWOULDBLOCK) if std::time::Instant::now() >= deadline => return Err(LockError::Held),
+            Some(libc::EWOULDBLOCK) => std::thread::sleep(std::time::Duration::from_millis(50)),
+            _ => return Err(LockError::Io(e)),
+        }
     }
 }
+
+/// How long a start waits for the data dir's lock before saying another
+/// hookd holds it.
+const LOCK_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Clear the group and other bits of `path` and, for a directory, of
 /// everything under it (symlinks are left alone: chmod would follow them).

@@ -141,7 +141,7 @@ async fn claim_all(store: Arc<Store>, iters: u64, tasks: u64) -> Duration {
             let (store, chunk) = (store.clone(), chunk.to_vec());
             tokio::spawn(async move {
                 for entry in chunk {
-                    let Claimed::Run(claim, ()) = store.claim(entry, |_, _| Some(())).await.expect("claim") else {
+                    let Claimed::Run(claim) = store.claim(entry).await.expect("claim") else {
                         continue;
                     };
                     let end = AttemptEnd {

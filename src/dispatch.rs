@@ -157,9 +157,9 @@ impl Running {
     /// waited for after that, so the next delivery need not wait for it.
     async fn attempt(&self, start: plan::Start, slot: OwnedSemaphorePermit) -> Result<(), StoreError> {
         let (due, route_slot) = (start.due, start.slot);
-        let claim = match self.d.store.claim(due, |_, _| Some(())).await? {
-            Claimed::Run(claim, ()) => claim,
-            Claimed::Nothing | Claimed::Busy { .. } => {
+        let claim = match self.d.store.claim(due).await? {
+            Claimed::Run(claim) => claim,
+            Claimed::Nothing => {
                 if let Some((key, _)) = &route_slot {
                     self.d.flow.unstarted(key);
                 }

@@ -28,14 +28,12 @@ pub struct Claim {
 /// What claiming a due entry came to.
 #[derive(Debug)]
 #[allow(clippy::large_enum_variant)] // one per attempt, moved once: a box buys nothing
-pub enum Claimed<P> {
-    /// Run it: the attempt is recorded; `P` is what the gate handed out.
-    Run(Claim, P),
+pub enum Claimed {
+    /// Run it: the attempt is recorded.
+    Run(Claim),
     /// Nothing to run for this entry (stale, finished, or parked behind
     /// its `order_by` line).
     Nothing,
-    /// Its route is at its concurrency limit.
-    Busy { source: String, route: String },
 }
 
 /// The end of one attempt, as the store records it.
@@ -119,20 +117,17 @@ impl Store {
 
     /// Start an attempt: validate the due entry against the delivery record
     /// (repairing a stale index entry), check its `order_by` line, record the
-    /// attempt, make it durable. `None`: nothing to run for this entry.
-    ///
-    /// `gate(source, route)` is asked last, before anything is recorded: a
-    /// route at its concurrency limit answers `None`, and the claim is
-    /// `Busy` (nothing changed; the entry stays due).
-    pub async fn claim<P>(&self, due: DueKey, gate: impl FnOnce(&str, &str) -> Option<P>) -> Result<Claimed<P>> {
-        let claimed = self.claim_sync(due, gate)?;
+    /// attempt, make it durable. Route limits are the dispatcher's (`flow`),
+    /// settled before it claims.
+    pub async fn claim(&self, due: DueKey) -> Result<Claimed> {
+        let claimed = self.claim_sync(due)?;
         if matches!(claimed, Claimed::Run(..)) {
             self.sync().await?;
         }
         Ok(claimed)
     }
 
-    fn claim_sync<P>(&self, due: DueKey, gate: impl FnOnce(&str, &str) -> Option<P>) -> Result<Claimed<P>> {
+    fn claim_sync(&self, due: DueKey) -> Result<Claimed> {
         let dk = delivery_key(&due.id, due.index);
         let _guard = lock(&self.event_locks, &due.id);
         let (Some(mut delivery), Some(event)) = (self.delivery(&dk)?, self.event(&due.id)?) else {
@@ -152,9 +147,6 @@ impl Store {
                 return Ok(Claimed::Nothing);
             }
         }
-        let Some(permit) = gate(&event.source, &delivery.route) else {
-            return Ok(Claimed::Busy { source: event.source, route: delivery.route });
-        };
         let number = delivery.attempts.len() as u32 + 1;
         let route = delivery.route.clone();
         let attempt_in_round = number.saturating_sub(delivery.replayed_after);
@@ -163,7 +155,7 @@ impl Store {
         self.put_delivery(&dk, delivery)?;
         self.log(Change::AttemptStarted { id: due.id, index: due.index, number, started_ms })?;
         let body = self.body(&due.id, &event)?;
-        Ok(Claimed::Run(Claim { due, event, body, route, attempt: number, attempt_in_round }, permit))
+        Ok(Claimed::Run(Claim { due, event, body, route, attempt: number, attempt_in_round }))
     }
 
     /// A due entry whose event has no commit marker: an accept still

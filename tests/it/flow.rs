@@ -3,7 +3,7 @@
 //! through the outage, its alert and metrics), and pause / resume surviving
 //! a restart.
 
-use crate::operator::{admin_get, admin_tcp, send, token_file, TOKEN};
+use crate::operator::{admin_get, admin_tcp, send, stripe_source, token_file, TOKEN};
 use crate::support::http::request;
 use crate::support::{lines, wait_until, Hookd};
 use std::path::Path;
@@ -75,10 +75,7 @@ fn contended_slots_go_to_the_higher_priority_first() {
 fn rate_spaces_attempt_starts_over_the_window() {
     let dir = tempfile::tempdir().expect("tempdir");
     let log = dir.path().join("starts");
-    let config = format!(
-        "[sources.s]\nkind = \"stripe\"\nsecret = \"k\"\n\n[[sources.s.routes]]\nevents = [\"*\"]\nrate = \"5/s\"\n{}\n",
-        logging(&log, "true")
-    );
+    let config = stripe_source("s", &format!("rate = \"5/s\"\n{}", logging(&log, "true")));
     let h = Hookd::start(&config);
     for i in 0..15 {
         accepted(&h, &format!("evt_{i}"));
@@ -162,11 +159,8 @@ fn a_pause_holds_deliveries_across_a_restart_until_resumed() {
     let (_t, token) = token_file();
     let dir = tempfile::tempdir().expect("tempdir");
     let log = dir.path().join("starts");
-    let config = format!(
-        "{}[sources.s]\nkind = \"stripe\"\nsecret = \"k\"\n\n[[sources.s.routes]]\nname = \"crm sync\"\nevents = [\"*\"]\n{}\n",
-        admin_tcp(&token),
-        logging(&log, "true")
-    );
+    let route = format!("name = \"crm sync\"\n{}", logging(&log, "true"));
+    let config = format!("{}{}", admin_tcp(&token), stripe_source("s", &route));
     let mut h = Hookd::start(&config);
     let (code, out, err) = h.cli(&["routes", "pause", "s", "crm sync"]);
     assert_eq!(code, 0, "{err}");
@@ -222,11 +216,7 @@ fn a_due_index_from_before_lanes_is_moved_into_lanes_at_open() {
     let (_t, token) = token_file();
     let dir = tempfile::tempdir().expect("tempdir");
     let log = dir.path().join("starts");
-    let config = format!(
-        "{}[sources.s]\nkind = \"stripe\"\nsecret = \"k\"\n\n[[sources.s.routes]]\nevents = [\"*\"]\n{}\n",
-        admin_tcp(&token),
-        logging(&log, "true")
-    );
+    let config = format!("{}{}", admin_tcp(&token), stripe_source("s", &logging(&log, "true")));
     let mut h = Hookd::start(&config);
     assert_eq!(h.cli(&["routes", "pause", "s", "0"]).0, 0);
     for i in 0..3 {

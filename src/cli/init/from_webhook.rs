@@ -56,26 +56,8 @@ struct Route {
     env: BTreeMap<String, String>,
     /// The directory, and whether it exists here.
     cwd: Option<(String, bool)>,
-    reply: Reply,
-}
-
-/// `include-command-output-in-response` as a reply route (SPEC §5).
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Reply {
-    No,
-    /// `reply = true`: this hookd has reply routes.
-    Yes,
-    /// Written commented out: this build has no `reply` key yet.
-    NotYet,
-}
-
-impl Reply {
-    /// Whether this build's routes take `reply`, asked of the config's
-    /// own mirror (it refuses unknown keys), so the converter follows the
-    /// build it is part of.
-    fn known() -> bool {
-        toml::from_str::<crate::config::raw::RawRoute>("reply = true").is_ok()
-    }
+    /// `include-command-output-in-response`: a reply route (SPEC §5).
+    reply: bool,
 }
 
 /// What `run` did: files written, notes, and each (source, hook id).
@@ -213,22 +195,13 @@ fn route(hook: &Hook, payload: Payload, notes: &mut Notes) -> Option<Route> {
         }
         _ => {}
     }
-    let reply = match (hook.include_command_output_in_response, Reply::known()) {
-        (false, _) => Reply::No,
-        (true, true) => Reply::Yes,
-        (true, false) => Reply::NotYet,
-    };
-    let why = match reply {
-        Reply::Yes => {
+    let reply = hook.include_command_output_in_response;
+    if reply {
+        notes.push(
+            "include-command-output-in-response",
             "reply = true answers with the command's stdout when it succeeds within reply_within \
-                       (default 2500ms); otherwise the sender gets 202 and the delivery is retried"
-        }
-        _ => {
-            "reply routes (reply = true) are not in this hookd yet: written commented out; the sender gets 202 at once"
-        }
-    };
-    if reply != Reply::No {
-        notes.push("include-command-output-in-response", why);
+             (default 2500ms); otherwise the sender gets 202 and the delivery is retried",
+        );
     }
     Some(Route { command, env, cwd, reply })
 }

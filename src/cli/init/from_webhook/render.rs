@@ -3,7 +3,7 @@
 //! `secret_file` path (never its text), what did not convert as comments.
 
 use super::rules::{Cond, Signature};
-use super::{Note, Reply, Source};
+use super::{Note, Source};
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -76,12 +76,8 @@ fn source(s: &Source, notes: &[&Note]) -> String {
             }
             None => {}
         }
-        match r.reply {
-            Reply::Yes => t.push_str("reply = true                     # include-command-output-in-response\n"),
-            Reply::NotYet => t.push_str(
-                "# reply = true   # include-command-output-in-response: reply routes are not in this hookd yet\n",
-            ),
-            Reply::No => {}
+        if r.reply {
+            t.push_str("reply = true                     # include-command-output-in-response\n");
         }
     }
     t

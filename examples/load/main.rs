@@ -69,8 +69,8 @@ struct Args {
     #[arg(long, global = true, default_value = "info")]
     log: String,
     /// `[storage] cache_capacity` of the hookd under test (sled's page
-    /// cache; hookd's default is 16MiB).
-    #[arg(long, global = true, default_value = "16MiB")]
+    /// cache; hookd's default is 2MiB).
+    #[arg(long, global = true, default_value = "2MiB")]
     cache: String,
     /// `[dispatch] concurrency` of the hookd under test.
     #[arg(long, global = true, default_value_t = 16)]

@@ -66,7 +66,7 @@ pub struct Launch<'a> {
     pub route: Route,
     pub concurrency: usize,
     pub log: &'a str,
-    /// `[storage] cache_capacity` (sled's page cache), e.g. "16MiB".
+    /// `[storage] cache_capacity` (sled's page cache), e.g. "2MiB".
     pub cache: &'a str,
     /// Reuse this data directory (restart timing); else a fresh temp dir.
     pub data: Option<&'a Path>,

@@ -94,6 +94,11 @@ pub struct RawStorage {
     pub segment_size: Option<RawSize>,
 }
 
+/// sled counts its cache in on-disk bytes and holds about five times that
+/// in memory; at 2 MiB hookd measured 25–41 MB RSS while a backlog drains
+/// and measured within noise of 16 MiB in throughput (BENCHMARKS.md).
+pub const DEFAULT_CACHE: &str = "2MiB";
+
 impl Default for RawStorage {
     fn default() -> Self {
         RawStorage {
@@ -101,7 +106,7 @@ impl Default for RawStorage {
             dedup_window: "7d".into(),
             retain_delivered: "3d".into(),
             retain_dead: "14d".into(),
-            cache_capacity: RawSize::Text("16MiB".into()),
+            cache_capacity: RawSize::Text(DEFAULT_CACHE.into()),
             segment_size: None,
         }
     }

@@ -69,8 +69,8 @@ struct Args {
     #[arg(long, global = true, default_value = "info")]
     log: String,
     /// `[storage] cache_capacity` of the hookd under test (sled's page
-    /// cache; hookd's default is 2MiB).
-    #[arg(long, global = true, default_value = "2MiB")]
+    /// cache; the default is hookd's own).
+    #[arg(long, global = true, default_value = hookd::config::raw::DEFAULT_CACHE)]
     cache: String,
     /// `[dispatch] concurrency` of the hookd under test.
     #[arg(long, global = true, default_value_t = 16)]

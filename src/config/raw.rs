@@ -95,7 +95,7 @@ pub struct RawStorage {
 }
 
 /// sled counts its cache in on-disk bytes and holds about five times that
-/// in memory; at 2 MiB hookd measured 25–41 MB RSS while a backlog drains
+/// in memory; at 2 MiB hookd measured 23–41 MB RSS while a backlog drains
 /// and measured within noise of 16 MiB in throughput (BENCHMARKS.md).
 pub const DEFAULT_CACHE: &str = "2MiB";
 

@@ -83,6 +83,7 @@ impl Dispatcher {
                 _ = shutdown.cancelled() => break,
             };
             let Ok(first) = first else { break };
+            background::gather(|| 1 + me.slots.available_permits(), me.d.concurrency).await;
             let free = 1 + me.slots.available_permits();
             let sources = me.d.sources.load();
             let planned = plan::plan(&me.d.store, &me.d.flow, &me.d.queue, &sources, now_ms(), free);

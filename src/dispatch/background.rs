@@ -4,25 +4,34 @@
 //! cores, the kernel gives them to the acks (SPEC §1.7). Owns no work of
 //! its own; never runs anything a sender waits for.
 //!
-//! One worker thread (plus tokio's blocking pool, lowered the same way).
-//! Three levels: ingress at hookd's own priority, this runtime at half of
-//! `[dispatch] nice` (the bookkeeping that keeps handler slots full), the
-//! handlers themselves at `[dispatch] nice` (`command.rs`'s spawner).
-//! Linux keeps a nice value per thread, so lowering these threads touches
-//! nothing else in the process.
+//! One worker thread (plus tokio's blocking pool, lowered the same way), at
+//! nice 19 whenever `[dispatch] nice` is on: the bookkeeping mostly waits
+//! (on handlers, on commits) and needs short slices, so the lowest weight
+//! costs the drain nothing measurable while it gives the acks the cores
+//! (BENCHMARKS.md: callbacks +10–15 % acks, p99 6.4–6.9 → 3.9–4.5 ms,
+//! against the half of `[dispatch] nice` it ran at before, with the scan
+//! rule below). Handlers run at `[dispatch]
+//! nice` (`command.rs`'s spawner). Linux keeps a nice value per thread, so
+//! lowering these threads touches nothing else in the process.
 //!
-//! And one rule that follows the load: a handler that starts while acks
-//! are waiting (a request's body is in and its answer is not yet written)
-//! starts at the lowest priority, nice 19, instead of `[dispatch] nice`.
-//! Nice values weigh per process, so sixteen handlers at nice 10 together
-//! outweigh the ack path's two threads (16 × 110 against 2 × 1024); at 19
-//! they weigh 16 × 15. A handler started while ingress is idle keeps
-//! `[dispatch] nice`, and when no core is contended the value changes
-//! nothing.
+//! Two rules follow the load, both keyed on acks waiting (a request's body
+//! is in and its answer not yet written):
+//!
+//! - a handler that starts while acks wait starts at nice 19 instead of
+//!   `[dispatch] nice`. Nice values weigh per process, so sixteen handlers
+//!   at nice 10 together outweigh the ack path's two threads (16 × 110
+//!   against 2 × 1024); at 19 they weigh 16 × 15. A handler started while
+//!   ingress is idle keeps `[dispatch] nice`;
+//! - the dispatcher's scan waits while acks wait (`gather`: up to 2 ms, or
+//!   until half the slots are free), so the slots freed meanwhile start in
+//!   one scan instead of one scan per finished attempt.
+//!
+//! When no core is contended neither changes anything.
 
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 use tokio::runtime::{Handle, Runtime};
 
 static RUNTIME: OnceLock<Option<Runtime>> = OnceLock::new();
@@ -33,9 +42,17 @@ static ACKS_WAITING: AtomicUsize = AtomicUsize::new(0);
 /// The lowest priority Linux has: what a handler starts at while acks wait.
 pub const BUSY_NICE: i32 = 19;
 
-/// The nice value of the background threads for `[dispatch] nice` = `nice`.
+/// The longest the dispatcher holds a scan back while acks wait.
+pub const GATHER: Duration = Duration::from_millis(2);
+
+/// The nice value of the background threads for `[dispatch] nice` = `nice`:
+/// the lowest, unless priorities are off.
 pub fn nice_for(nice: i32) -> i32 {
-    nice / 2
+    if nice > 0 {
+        BUSY_NICE
+    } else {
+        0
+    }
 }
 
 /// Take the priorities from `[dispatch] nice` and hand out the background
@@ -74,6 +91,24 @@ fn start_nice(nice: i32, acks_waiting: usize) -> i32 {
     } else {
         nice
     }
+}
+
+/// Before a scan of the due index: while acks are waiting and fewer than
+/// half of the `total` slots are free (`free` says how many), wait in 1 ms
+/// steps, for `GATHER` at most, so the slots freed meanwhile start together.
+/// `[dispatch] nice = 0` (isolation off) never waits.
+pub async fn gather(free: impl Fn() -> usize, total: usize) {
+    if handler_nice() == 0 {
+        return;
+    }
+    let since = Instant::now();
+    while holds_back(ACKS_WAITING.load(Ordering::Relaxed), free(), total) && since.elapsed() < GATHER {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+fn holds_back(acks_waiting: usize, free: usize, total: usize) -> bool {
+    acks_waiting > 0 && free * 2 < total
 }
 
 /// Held by ingress from a request's last body byte to its answer.
@@ -126,5 +161,21 @@ mod tests {
         assert_eq!(start_nice(10, 3), BUSY_NICE);
         assert_eq!(start_nice(0, 3), 0, "nice 0 turns priorities off, busy or not");
         assert_eq!(start_nice(19, 1), 19);
+    }
+
+    #[test]
+    fn background_threads_run_lowest_unless_priorities_are_off() {
+        assert_eq!(nice_for(10), BUSY_NICE);
+        assert_eq!(nice_for(1), BUSY_NICE);
+        assert_eq!(nice_for(0), 0);
+    }
+
+    #[test]
+    fn scans_wait_only_while_acks_wait_and_most_slots_are_busy() {
+        assert!(holds_back(1, 1, 16));
+        assert!(holds_back(4, 7, 16));
+        assert!(!holds_back(1, 8, 16), "half the slots free: scan now");
+        assert!(!holds_back(0, 1, 16), "no ack waiting: scan now");
+        assert!(!holds_back(1, 1, 1), "one slot: nothing to gather");
     }
 }

@@ -252,13 +252,26 @@ fn handlers_run_at_a_lower_cpu_priority_than_hookd() {
             (!t.trim().is_empty()).then(|| t.trim().to_string())
         });
         assert_eq!(got, want, "{dispatch}");
-        let stat = read(Path::new(&format!("/proc/{}/stat", h.pid().expect("pid"))));
-        let hookd_nice = stat.rsplit_once(')').and_then(|(_, r)| r.split_whitespace().nth(16)).expect("nice field");
-        assert_eq!(hookd_nice, "0", "hookd itself is not niced");
+        let pid = h.pid().expect("pid");
+        assert_eq!(nice_of(&format!("/proc/{pid}/stat")), "0", "hookd itself is not niced");
+        // The dispatcher's own thread runs lowest (dispatch/background.rs).
+        let background = std::fs::read_dir(format!("/proc/{pid}/task"))
+            .expect("task dir")
+            .filter_map(|t| t.ok())
+            .find(|t| read(&t.path().join("comm")).trim() == "hookd-backgroun")
+            .expect("a hookd-background thread");
+        let want_bg = if want == "0" { "0" } else { "19" };
+        assert_eq!(nice_of(&background.path().join("stat").display().to_string()), want_bg, "{dispatch}");
     }
     let (code, _, err) = crate::cli::check_config("[dispatch]\nnice = 25\n");
     assert_eq!(code, 2);
     assert!(err.contains("dispatch.nice: 25 is not a nice value from 0 (off) to 19"));
+}
+
+/// The nice field of a `/proc/.../stat` file.
+fn nice_of(stat: &str) -> String {
+    let stat = read(Path::new(stat));
+    stat.rsplit_once(')').and_then(|(_, r)| r.split_whitespace().nth(16)).expect("nice field").to_string()
 }
 
 /// SPEC §5 templates through the real binary: payload fields and headers

@@ -62,7 +62,7 @@ pub const PARKED: u64 = u64::MAX;
 /// holds up to 17 items, so every value in the index stays a few KiB: the
 /// index keeps the last `INDEX_TAIL` bytes of the newest attempt's output
 /// tail only; every tail is whole in its attempt's log record (the `tails`
-/// tree points to it).
+/// tree points to each one that is not empty).
 pub const INDEX_TAIL: usize = 1024;
 
 const LOCK_STRIPES: usize = 64;
@@ -522,9 +522,14 @@ impl Store {
         Ok(())
     }
 
-    /// Where the record of attempt `number` of delivery `dk` is in the log.
-    fn note_tail(&self, dk: &[u8], number: u32, pos: records::LogPos) -> Result<()> {
-        self.tails.insert(tail_key(dk, number), encode(&pos)?)?;
+    /// Where the record of attempt `number` of delivery `dk` is in the log,
+    /// for an attempt whose output tail is not empty: an empty one has
+    /// nothing to read back (a quiet handler, a callback answering with no
+    /// body), and the index entry it would cost is one per attempt.
+    fn note_tail(&self, dk: &[u8], number: u32, tail_empty: bool, pos: records::LogPos) -> Result<()> {
+        if !tail_empty {
+            self.tails.insert(tail_key(dk, number), encode(&pos)?)?;
+        }
         Ok(())
     }
 

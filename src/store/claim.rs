@@ -236,18 +236,22 @@ impl Store {
         }
         let state = delivery.state;
         let order = delivery.order_key.clone();
-        let logged = ended.map(|attempt| Change::AttemptEnded {
-            id: claim.due.id,
-            index: claim.due.index,
-            attempt,
-            state,
-            next_due_ms: delivery.next_due_ms,
-            dead_reason: delivery.dead_reason.clone(),
+        let logged = ended.map(|attempt| {
+            let tail_empty = attempt.output_tail.is_empty();
+            let change = Change::AttemptEnded {
+                id: claim.due.id,
+                index: claim.due.index,
+                attempt,
+                state,
+                next_due_ms: delivery.next_due_ms,
+                dead_reason: delivery.dead_reason.clone(),
+            };
+            (change, tail_empty)
         });
         self.put_delivery(&dk, delivery)?;
-        if let Some(change) = logged {
+        if let Some((change, tail_empty)) = logged {
             let pos = self.log(change)?;
-            self.note_tail(&dk, claim.attempt, pos.into())?;
+            self.note_tail(&dk, claim.attempt, tail_empty, pos.into())?;
         }
         if let (Some(key), true) = (order, state.is_terminal()) {
             let prefix = order_prefix(&claim.event.source, &claim.route, &key);

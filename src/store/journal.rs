@@ -29,7 +29,7 @@ impl Store {
                 let dk = delivery_key(&id, index);
                 let Some(mut d) = self.delivery(&dk)? else { return Ok(()) };
                 let number = attempt.number;
-                self.note_tail(&dk, number, pos)?;
+                self.note_tail(&dk, number, attempt.output_tail.is_empty(), pos)?;
                 let known = d.attempts.len() as u32;
                 let latest = known == number;
                 if number == 0 || number > known + 1 {

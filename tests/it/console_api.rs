@@ -436,3 +436,26 @@ fn events_show_prints_whole_tails_and_says_when_one_was_cut() {
     assert!(out.contains("(cut: the handler wrote more; these are its last 64 bytes)"), "{out}");
     assert!(out.trim_end().ends_with("| 500"), "{out}");
 }
+
+/// An attempt with no output keeps no pointer to its tail (nothing to read
+/// back); its neighbours' tails are still read back whole from the log —
+/// an older attempt's too, whose copy the index no longer keeps — before
+/// and after a restart (which replays the log's attempt ends).
+#[test]
+fn silent_attempts_show_empty_tails_beside_whole_ones_across_a_restart() {
+    let (_t, token) = token_file();
+    let handler =
+        "command = [\"/bin/sh\", \"-c\", \"case $HOOKD_ATTEMPT in 1) exit 1;; 2) seq 1 300; exit 1;; esac\"]\n\
+                   retry = { attempts = 3, initial = \"10ms\", max = \"50ms\" }";
+    let mut h = Hookd::start(&format!("{}{}", admin_tcp(&token), stripe_source("s", handler)));
+    let id = send(&h, "s", "evt_quiet", "x").1["id"].as_str().expect("id").to_string();
+    let check = |shown: &Value| {
+        let attempts = shown["deliveries"][0]["attempts"].as_array().expect("attempts").clone();
+        let tails: Vec<&str> = attempts.iter().map(|a| a["output_tail"].as_str().expect("tail")).collect();
+        let seq: String = (1..=300).map(|n| format!("{n}\n")).collect();
+        assert_eq!(tails, ["", seq.as_str(), ""], "{shown}");
+    };
+    check(&wait_status(&h, &id, "delivered"));
+    h.restart();
+    check(&wait_status(&h, &id, "delivered"));
+}

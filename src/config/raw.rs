@@ -2,8 +2,11 @@
 //! file may hold, with its default, and nothing else (unknown keys are errors).
 //! No validation here; `config.rs` turns this into a checked `Config`.
 
+use serde::de::{self, Deserializer, MapAccess, Unexpected, Visitor};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::fmt;
+use std::marker::PhantomData;
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -13,6 +16,7 @@ pub struct RawConfig {
     pub storage: RawStorage,
     pub dispatch: RawDispatch,
     pub alerts: RawAlerts,
+    #[serde(deserialize_with = "tables_by_name")]
     pub sources: BTreeMap<String, RawSource>,
     /// `[tls]`: extra roots for every https client.
     pub tls: RawTls,
@@ -156,6 +160,7 @@ pub struct RawSource {
     pub prefix: Option<String>,
     pub timestamp_header: Option<String>,
     pub signed_payload: Option<String>,
+    #[serde(deserialize_with = "tables_in_order")]
     pub routes: Vec<RawRoute>,
 }
 
@@ -286,4 +291,42 @@ pub struct RawAcme {
     pub directory: Option<String>,
     /// PEM roots for the directory's own certificate (a private or test CA).
     pub ca_file: Option<String>,
+}
+
+/// A source or a route must be a table. serde's derived structs also read
+/// a sequence, field by field in declaration order, so `[sources]` then
+/// `stripe = ["whsec_…"]` (a secret one line off) would land the secret in
+/// `kind`, whose error quotes it; and a string in that place would be
+/// quoted by the type error. Both are refused here without their value.
+struct Table<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Table<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Only<T>(PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for Only<T> {
+            type Value = Table<T>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a table")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Table<T>, A::Error> {
+                T::deserialize(de::value::MapAccessDeserializer::new(map)).map(Table)
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Table<T>, E> {
+                Err(E::invalid_type(Unexpected::Other("a string"), &self))
+            }
+            fn visit_bytes<E: de::Error>(self, _: &[u8]) -> Result<Table<T>, E> {
+                Err(E::invalid_type(Unexpected::Other("bytes"), &self))
+            }
+        }
+        d.deserialize_map(Only(PhantomData))
+    }
+}
+
+fn tables_by_name<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<BTreeMap<String, T>, D::Error> {
+    let tables = BTreeMap::<String, Table<T>>::deserialize(d)?;
+    Ok(tables.into_iter().map(|(name, t)| (name, t.0)).collect())
+}
+
+fn tables_in_order<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
+    Ok(Vec::<Table<T>>::deserialize(d)?.into_iter().map(|t| t.0).collect())
 }

@@ -130,7 +130,8 @@ fn the_data_dir_and_the_log_are_private() {
 /// Regression (found by tests/it/config_props.rs): a TOML syntax error
 /// quoted the offending line of the file — here the secret's — in
 /// `check-config` output and in the reload log; a secret written in the
-/// wrong shape was echoed in the type error.
+/// wrong shape was echoed in the type error; and a source or a route
+/// written as a list or a string took or echoed it.
 #[test]
 fn config_errors_never_quote_a_secret() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -139,6 +140,12 @@ fn config_errors_never_quote_a_secret() {
         format!("[sources.s]\nkind = \"stripe\"\nsecret = \"{STRIPE_SECRET}\"\nsecret = \"{STRIPE_SECRET}\"\n"),
         format!("[sources.s]\nkind = \"stripe\"\nsecret = \"{STRIPE_SECRET}\n"),
         format!("[sources.s]\nkind = \"stripe\"\nsecrets = \"{STRIPE_SECRET}\"\n"),
+        // A source written as a list or a string (a secret one line off):
+        // serde read a struct from a list field by field, so the secret
+        // became the kind and its error quoted it.
+        format!("[sources]\nstripe = [\"{STRIPE_SECRET}\"]\n"),
+        format!("[sources]\nstripe = \"{STRIPE_SECRET}\"\n"),
+        format!("[sources.s]\nkind = \"stripe\"\nsecret = \"x\"\nroutes = [[\"{STRIPE_SECRET}\"]]\n"),
     ];
     for text in cases {
         std::fs::write(&path, &text).expect("write");
@@ -151,5 +158,8 @@ fn config_errors_never_quote_a_secret() {
         assert_eq!(out.status.code(), Some(2), "{all}");
         assert!(all.contains("sources") || all.contains("line"), "the problem is still located: {all}");
         assert!(!all.contains(STRIPE_SECRET), "secret quoted:\n{all}");
+        if text.contains("stripe = ") || text.contains("routes = ") {
+            assert!(all.contains("expected a table"), "the shape is named: {all}");
+        }
     }
 }

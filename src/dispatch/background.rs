@@ -8,11 +8,11 @@
 //! nice 19 whenever `[dispatch] nice` is on: the bookkeeping mostly waits
 //! (on handlers, on commits) and needs short slices, so the lowest weight
 //! costs the drain nothing measurable while it gives the acks the cores
-//! (BENCHMARKS.md: callbacks +10–15 % acks, p99 6.4–6.9 → 3.9–4.5 ms,
-//! against the half of `[dispatch] nice` it ran at before, with the scan
-//! rule below). Handlers run at `[dispatch]
-//! nice` (`command.rs`'s spawner). Linux keeps a nice value per thread, so
-//! lowering these threads touches nothing else in the process.
+//! (BENCHMARKS.md: with the scan rule below, callbacks +11–15 % acks and
+//! p99 5.7–6.9 → 3.9–4.2 ms against the half of `[dispatch] nice` this ran
+//! at before). Handlers run at `[dispatch] nice` (`command.rs`'s spawner).
+//! Linux keeps a nice value per thread, so lowering these threads touches
+//! nothing else in the process.
 //!
 //! Two rules follow the load, both keyed on acks waiting (a request's body
 //! is in and its answer not yet written):

@@ -11,14 +11,20 @@ use std::marker::PhantomData;
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawConfig {
+    #[serde(deserialize_with = "table")]
     pub server: RawServer,
+    #[serde(deserialize_with = "table")]
     pub admin: RawAdmin,
+    #[serde(deserialize_with = "table")]
     pub storage: RawStorage,
+    #[serde(deserialize_with = "table")]
     pub dispatch: RawDispatch,
+    #[serde(deserialize_with = "table")]
     pub alerts: RawAlerts,
     #[serde(deserialize_with = "tables_by_name")]
     pub sources: BTreeMap<String, RawSource>,
     /// `[tls]`: extra roots for every https client.
+    #[serde(deserialize_with = "table")]
     pub tls: RawTls,
 }
 
@@ -45,6 +51,7 @@ pub struct RawServer {
     /// Open connections per peer address (trusted proxies exempt).
     pub max_connections_per_address: usize,
     /// HTTPS on the listen port: certificate files, or ACME.
+    #[serde(deserialize_with = "table_opt")]
     pub tls: Option<RawServerTls>,
 }
 
@@ -189,6 +196,7 @@ pub struct RawRoute {
     pub command: Option<Vec<String>>,
     pub url: Option<String>,
     pub timeout: Option<String>,
+    #[serde(deserialize_with = "table_opt")]
     pub retry: Option<RawRetry>,
     pub permanent_exit_codes: Option<Vec<i32>>,
     pub order_by: Option<String>,
@@ -197,6 +205,7 @@ pub struct RawRoute {
     /// per period, the circuit breaker.
     pub priority: Option<i32>,
     pub rate: Option<String>,
+    #[serde(deserialize_with = "table_opt")]
     pub breaker: Option<RawBreaker>,
     pub signing_secret: Option<String>,
     pub signing_secret_env: Option<String>,
@@ -208,7 +217,7 @@ pub struct RawRoute {
     /// The command's working directory.
     pub cwd: Option<String>,
     /// Conditions that must all hold for the route to take an event.
-    #[serde(rename = "match")]
+    #[serde(rename = "match", deserialize_with = "tables_in_order")]
     pub conditions: Vec<RawCondition>,
     /// Answer the sender with the handler's output (SPEC §5 reply routes).
     pub reply: bool,
@@ -220,6 +229,7 @@ pub struct RawRoute {
     pub client_cert: Option<String>,
     pub client_key: Option<String>,
     /// A NATS JetStream target instead of a command or url (SPEC §5).
+    #[serde(deserialize_with = "table_opt")]
     pub nats: Option<RawNats>,
 }
 
@@ -279,6 +289,7 @@ pub struct RawTls {
 pub struct RawServerTls {
     pub cert_file: Option<String>,
     pub key_file: Option<String>,
+    #[serde(deserialize_with = "table_opt")]
     pub acme: Option<RawAcme>,
 }
 
@@ -293,11 +304,13 @@ pub struct RawAcme {
     pub ca_file: Option<String>,
 }
 
-/// A source or a route must be a table. serde's derived structs also read
-/// a sequence, field by field in declaration order, so `[sources]` then
-/// `stripe = ["whsec_…"]` (a secret one line off) would land the secret in
-/// `kind`, whose error quotes it; and a string in that place would be
-/// quoted by the type error. Both are refused here without their value.
+/// Every struct of this file is read through `Table` (the `deserialize_with`
+/// above each struct-valued field): it must be a table. serde's derived
+/// structs also read a sequence, field by field in declaration order, so
+/// `[sources]` then `stripe = ["whsec_…"]` (a secret one line off) would
+/// land the secret in `kind`, whose error quotes it; and a string in that
+/// place would be quoted by the type error. Both are refused here without
+/// their value.
 struct Table<T>(T);
 
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Table<T> {
@@ -320,6 +333,14 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Table<T> {
         }
         d.deserialize_map(Only(PhantomData))
     }
+}
+
+fn table<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<T, D::Error> {
+    Table::deserialize(d).map(|t| t.0)
+}
+
+fn table_opt<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    Ok(Option::<Table<T>>::deserialize(d)?.map(|t| t.0))
 }
 
 fn tables_by_name<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<BTreeMap<String, T>, D::Error> {

@@ -39,11 +39,12 @@ static RUNTIME: OnceLock<Option<Runtime>> = OnceLock::new();
 static HANDLER_NICE: OnceLock<i32> = OnceLock::new();
 /// Requests whose body is in and whose answer is not yet written.
 static ACKS_WAITING: AtomicUsize = AtomicUsize::new(0);
-/// The lowest priority Linux has: what a handler starts at while acks wait.
+/// The lowest priority Linux has: what a handler starts at while acks
+/// wait, and what the background threads run at.
 pub const BUSY_NICE: i32 = 19;
 
 /// The longest the dispatcher holds a scan back while acks wait.
-pub const GATHER: Duration = Duration::from_millis(2);
+const GATHER: Duration = Duration::from_millis(2);
 
 /// The nice value of the background threads for `[dispatch] nice` = `nice`:
 /// the lowest, unless priorities are off.

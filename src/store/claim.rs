@@ -236,20 +236,17 @@ impl Store {
         }
         let state = delivery.state;
         let order = delivery.order_key.clone();
-        let logged = ended.map(|attempt| {
-            let tail_empty = attempt.output_tail.is_empty();
-            let change = Change::AttemptEnded {
-                id: claim.due.id,
-                index: claim.due.index,
-                attempt,
-                state,
-                next_due_ms: delivery.next_due_ms,
-                dead_reason: delivery.dead_reason.clone(),
-            };
-            (change, tail_empty)
+        let tail_empty = ended.as_ref().is_some_and(|a| a.output_tail.is_empty());
+        let logged = ended.map(|attempt| Change::AttemptEnded {
+            id: claim.due.id,
+            index: claim.due.index,
+            attempt,
+            state,
+            next_due_ms: delivery.next_due_ms,
+            dead_reason: delivery.dead_reason.clone(),
         });
         self.put_delivery(&dk, delivery)?;
-        if let Some((change, tail_empty)) = logged {
+        if let Some(change) = logged {
             let pos = self.log(change)?;
             self.note_tail(&dk, claim.attempt, tail_empty, pos.into())?;
         }

@@ -146,6 +146,12 @@ fn config_errors_never_quote_a_secret() {
         format!("[sources]\nstripe = [\"{STRIPE_SECRET}\"]\n"),
         format!("[sources]\nstripe = \"{STRIPE_SECRET}\"\n"),
         format!("[sources.s]\nkind = \"stripe\"\nsecret = \"x\"\nroutes = [[\"{STRIPE_SECRET}\"]]\n"),
+        // Any table, nested too: a route's `retry` as a list quoted it in
+        // the type error of `attempts`.
+        format!(
+            "[sources.s]\nkind = \"stripe\"\nsecret = \"x\"\n[[sources.s.routes]]\nevents = [\"*\"]\n\
+             command = [\"true\"]\nretry = [\"{STRIPE_SECRET}\"]\n"
+        ),
     ];
     for text in cases {
         std::fs::write(&path, &text).expect("write");
@@ -158,7 +164,7 @@ fn config_errors_never_quote_a_secret() {
         assert_eq!(out.status.code(), Some(2), "{all}");
         assert!(all.contains("sources") || all.contains("line"), "the problem is still located: {all}");
         assert!(!all.contains(STRIPE_SECRET), "secret quoted:\n{all}");
-        if text.contains("stripe = ") || text.contains("routes = ") {
+        if text.contains("stripe = ") || text.contains("routes = ") || text.contains("retry = [") {
             assert!(all.contains("expected a table"), "the shape is named: {all}");
         }
     }

@@ -364,9 +364,13 @@ impl Store {
             .enumerate()
             .map(|(i, r)| NewDelivery { route: r.clone(), order_key: order_keys.get(i).cloned().flatten() })
             .collect();
-        self.add_deliveries(id, &event.source, &routes, event.received_ms)?;
+        // Fresh deliveries without an order key need no record: the event
+        // record says they are fresh (V2), and the first claim writes one.
+        let implied = !routes.is_empty() && routes.iter().all(|r| r.order_key.is_none());
+        self.add_deliveries(id, &event.source, &routes, event.received_ms, !implied)?;
         self.counts.accepted(id, &event.source, &event.routes);
-        self.events.insert(id, encode(&EventRecord::V1(event))?)?;
+        let record = if implied { EventRecord::V2(event) } else { EventRecord::V1(event) };
+        self.events.insert(id, encode(&record)?)?;
         Ok(())
     }
 
@@ -392,20 +396,15 @@ impl Store {
     }
 
     /// New pending deliveries of event `id`, due at `due_ms`; each written
-    /// record first, then its order-line entry, then its due entry.
-    fn add_deliveries(&self, id: &Id, source: &str, routes: &[NewDelivery], due_ms: u64) -> Result<()> {
+    /// record first (unless `records` is false: an event written as V2
+    /// implies them), then its order-line entry, then its due entry.
+    fn add_deliveries(&self, id: &Id, source: &str, routes: &[NewDelivery], due_ms: u64, records: bool) -> Result<()> {
         for (index, route) in routes.iter().enumerate() {
             let index = u16::try_from(index).map_err(|_| StoreError::Io("too many routes".into()))?;
-            let delivery = Delivery {
-                route: route.route.clone(),
-                state: State::Pending,
-                next_due_ms: due_ms,
-                attempts: Vec::new(),
-                dead_reason: None,
-                order_key: route.order_key.clone(),
-                replayed_after: 0,
-            };
-            self.put_delivery(&delivery_key(id, index), delivery)?;
+            if records {
+                let delivery = Delivery::fresh(route.route.clone(), due_ms, route.order_key.clone());
+                self.put_delivery(&delivery_key(id, index), delivery)?;
+            }
             if let Some(k) = &route.order_key {
                 self.order.insert(order_key(&order_prefix(source, &route.route, k), id, index), &[])?;
             }
@@ -492,15 +491,40 @@ impl Store {
     }
 
     fn event(&self, id: &Id) -> Result<Option<Event>> {
-        let Some(raw) = self.events.get(id)? else { return Ok(None) };
-        let EventRecord::V1(event) = decode(&raw)?;
-        Ok(Some(event))
+        Ok(self.event_entry(id)?.map(|(event, _)| event))
     }
 
+    /// The event and whether its deliveries with no record are fresh
+    /// (`EventRecord::V2`).
+    fn event_entry(&self, id: &Id) -> Result<Option<(Event, bool)>> {
+        let Some(raw) = self.events.get(id)? else { return Ok(None) };
+        Ok(Some(decode::<EventRecord>(&raw)?.into_parts()))
+    }
+
+    /// Delivery `key` (event id + index): its record, or the fresh delivery
+    /// an event written as V2 implies until its first claim.
     fn delivery(&self, key: &[u8]) -> Result<Option<Delivery>> {
-        let Some(raw) = self.deliveries.get(key)? else { return Ok(None) };
-        let DeliveryRecord::V1(d) = decode(&raw)?;
-        Ok(Some(d))
+        if let Some(raw) = self.deliveries.get(key)? {
+            let DeliveryRecord::V1(d) = decode(&raw)?;
+            return Ok(Some(d));
+        }
+        let (Some(id), Some(index)) = (key.get(..16), key.get(16..18)) else { return Ok(None) };
+        let id: Id = id.try_into().map_err(|_| StoreError::Corrupt("delivery key".into()))?;
+        let index = u16::from_be_bytes(index.try_into().map_err(|_| StoreError::Corrupt("delivery key".into()))?);
+        match self.event_entry(&id)? {
+            Some((event, true)) => Ok(implied_delivery(&event, index)),
+            _ => Ok(None),
+        }
+    }
+
+    /// Delivery `index` of `event` (read as `event_entry` gave it), without
+    /// reading the event again.
+    fn delivery_of(&self, id: &Id, index: u16, event: &Event, implies: bool) -> Result<Option<Delivery>> {
+        if let Some(raw) = self.deliveries.get(delivery_key(id, index))? {
+            let DeliveryRecord::V1(d) = decode(&raw)?;
+            return Ok(Some(d));
+        }
+        Ok(if implies { implied_delivery(event, index) } else { None })
     }
 
     /// The delivery record as the index keeps it: output tails cut to the
@@ -586,6 +610,12 @@ struct Readiness(tokio::sync::Mutex<Option<(Instant, bool)>>);
 
 /// The first 16 hex digits of the body's sha256: enough to tell two bodies
 /// apart in a log line.
+/// The fresh delivery a V2 event record implies for route `index`.
+fn implied_delivery(event: &Event, index: u16) -> Option<Delivery> {
+    let route = event.routes.get(usize::from(index))?;
+    Some(Delivery::fresh(route.clone(), event.received_ms, None))
+}
+
 fn sha256_prefix(body: &[u8]) -> String {
     use sha2::Digest;
     let digest = sha2::Sha256::digest(body);

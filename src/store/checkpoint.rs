@@ -139,7 +139,7 @@ fn trim(p: &Parts, checkpoint: u64, from: &mut Option<Vec<u8>>) -> Result<(), St
     let start: Vec<u8> = from.clone().unwrap_or_default();
     for entry in p.events.range(start..) {
         let (k, v) = entry.map_err(|e| format!("events: {e}"))?;
-        let Ok(EventRecord::V1(event)) = decode(&v) else { continue };
+        let Ok((event, _)) = decode::<EventRecord>(&v).map(EventRecord::into_parts) else { continue };
         if let Body::Logged { pos, .. } = event.body {
             if logged == 0 {
                 *from = Some(k.to_vec());

@@ -130,7 +130,10 @@ impl Store {
     fn claim_sync(&self, due: DueKey) -> Result<Claimed> {
         let dk = delivery_key(&due.id, due.index);
         let _guard = lock(&self.event_locks, &due.id);
-        let (Some(mut delivery), Some(event)) = (self.delivery(&dk)?, self.event(&due.id)?) else {
+        let Some((event, implies)) = self.event_entry(&due.id)? else {
+            return self.unmarked(due).map(|_| Claimed::Nothing);
+        };
+        let Some(mut delivery) = self.delivery_of(&due.id, due.index, &event, implies)? else {
             return self.unmarked(due).map(|_| Claimed::Nothing);
         };
         if delivery.state.is_terminal() || delivery.next_due_ms != due.due_ms {

@@ -136,7 +136,7 @@ fn check_index(path: &Path, live: &HashMap<Id, u64>, last_lsn: u64, report: &mut
         let Ok(id) = <Id>::try_from(k.as_ref()) else { continue };
         indexed.insert(id);
         match decode::<EventRecord>(&v) {
-            Ok(EventRecord::V1(event)) => check_body(path, &id, &event, live, report),
+            Ok(record) => check_body(path, &id, record.event(), live, report),
             Err(e) => report.problems.push(format!("event {}: its index record does not decode ({e})", id_text(&id))),
         }
     }
@@ -225,7 +225,7 @@ pub fn export(path: &Path, mut each: impl FnMut(Exported) -> std::io::Result<()>
         if seen.contains(&id) {
             continue;
         }
-        let Ok(EventRecord::V1(event)) = decode::<EventRecord>(&v) else { continue };
+        let Ok((event, _)) = decode::<EventRecord>(&v).map(EventRecord::into_parts) else { continue };
         let body = match &event.body {
             Body::Inline(b) => Some(b.clone()),
             Body::Spooled { .. } => std::fs::read(path.join("spool").join(id_text(&id))).ok(),

@@ -92,7 +92,7 @@ impl Store {
                         order_key: order_keys.get(i).cloned().flatten(),
                     })
                     .collect();
-                self.add_deliveries(&id, &event.source, &new, at_ms)?;
+                self.add_deliveries(&id, &event.source, &new, at_ms, true)?;
                 event.routes = routes;
                 self.events.insert(id, encode(&EventRecord::V1(event))?)?;
                 Ok(())

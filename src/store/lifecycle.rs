@@ -65,7 +65,7 @@ impl Store {
             let body = self.body(id, &event)?;
             let new = route(&event, &body);
             let at_ms = now_ms();
-            self.add_deliveries(id, &event.source, &new, at_ms)?;
+            self.add_deliveries(id, &event.source, &new, at_ms, true)?;
             if !new.is_empty() {
                 event.routes = new.iter().map(|d| d.route.clone()).collect();
                 self.events.insert(id, encode(&EventRecord::V1(event.clone()))?)?;
@@ -98,10 +98,10 @@ impl Store {
     pub async fn retry_now(&self, id: &Id) -> Result<Option<Vec<(String, RetryNow)>>> {
         let answers = {
             let _guard = lock(&self.event_locks, id);
-            let Some(event) = self.event(id)? else { return Ok(None) };
+            let Some((event, implies)) = self.event_entry(id)? else { return Ok(None) };
             let now = now_ms();
             let mut answers = Vec::new();
-            for (index, mut d) in self.indexed_deliveries(id, &event)? {
+            for (index, mut d) in self.indexed_deliveries(id, &event, implies)? {
                 let why = match d.state {
                     s if s.is_terminal() => RetryNow::Finished(s),
                     _ if d.attempts.last().is_some_and(|a| a.ended_ms.is_none()) => RetryNow::Running,
@@ -128,18 +128,18 @@ impl Store {
     /// removed — a prefix leaves it dead (nothing happened) or pending.
     fn replay_where(&self, id: &Id, which: impl Fn(State) -> bool) -> Result<Option<usize>> {
         let _guard = lock(&self.event_locks, id);
-        let Some(view) = self.event_view(id)? else { return Ok(None) };
+        let Some((event, implies)) = self.event_entry(id)? else { return Ok(None) };
         let now = now_ms();
         let mut replayed = 0;
-        for (index, mut d) in self.indexed_deliveries(id, &view.event)? {
+        for (index, mut d) in self.indexed_deliveries(id, &event, implies)? {
             if !which(d.state) {
                 continue;
             }
             let dk = delivery_key(id, index);
             if let Some(k) = &d.order_key {
-                self.order.insert(order_key(&order_prefix(&view.event.source, &d.route, k), id, index), &[])?;
+                self.order.insert(order_key(&order_prefix(&event.source, &d.route, k), id, index), &[])?;
             }
-            let lane = lane(&view.event.source, &d.route);
+            let lane = lane(&event.source, &d.route);
             self.due.insert(DueKey { lane, due_ms: now, id: *id, index }.encode(), &[])?;
             let (before, route) = (d.state, d.route.clone());
             d.state = State::Pending;
@@ -150,7 +150,7 @@ impl Store {
             self.put_delivery(&dk, d)?;
             self.dead.remove(dk)?;
             self.log(Change::Replayed { id: *id, index, at_ms: now, replayed_after })?;
-            self.counts.moved(id, &view.event.source, &route, before, State::Pending);
+            self.counts.moved(id, &event.source, &route, before, State::Pending);
             replayed += 1;
         }
         Ok(Some(replayed))
@@ -251,7 +251,14 @@ impl Store {
                 self.dedup.insert(&dkey, &DedupEntry { retired: true, ..entry }.encode())?;
             }
         }
-        for (index, d) in self.indexed_deliveries(&id, &view.event)? {
+        // A V2 record would make every delivery record removed below look
+        // fresh again if a crash came midway: say first that the event's
+        // deliveries are all written out (V1).
+        let implies = matches!(self.event_entry(&id)?, Some((_, true)));
+        if implies {
+            self.events.insert(id, encode(&EventRecord::V1(view.event.clone()))?)?;
+        }
+        for (index, d) in self.indexed_deliveries(&id, &view.event, implies)? {
             let dk = delivery_key(&id, index);
             self.dead.remove(dk)?;
             if let Some(k) = &d.order_key {

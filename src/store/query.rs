@@ -49,17 +49,17 @@ pub type EventFilter<'a> = &'a dyn Fn(&EventView) -> bool;
 impl Store {
     /// One event and its deliveries.
     pub fn event_view(&self, id: &Id) -> Result<Option<EventView>> {
-        let Some(event) = self.event(id)? else { return Ok(None) };
-        let deliveries = self.indexed_deliveries(id, &event)?.into_iter().map(|(_, d)| d).collect();
+        let Some((event, implies)) = self.event_entry(id)? else { return Ok(None) };
+        let deliveries = self.indexed_deliveries(id, &event, implies)?.into_iter().map(|(_, d)| d).collect();
         Ok(Some(EventView { id: *id, event, deliveries }))
     }
 
     /// One event and its deliveries, each attempt's output tail whole (read
     /// back from the log; the index keeps only the newest one's end).
     pub fn event_view_whole(&self, id: &Id) -> Result<Option<EventView>> {
-        let Some(event) = self.event(id)? else { return Ok(None) };
+        let Some((event, implies)) = self.event_entry(id)? else { return Ok(None) };
         let mut deliveries = Vec::new();
-        for (index, mut d) in self.indexed_deliveries(id, &event)? {
+        for (index, mut d) in self.indexed_deliveries(id, &event, implies)? {
             self.whole_tails(id, index, &mut d);
             deliveries.push(d);
         }
@@ -84,12 +84,13 @@ impl Store {
     }
 
     /// The deliveries of an event with their indexes (one may be missing
-    /// only while a removal is half done).
-    pub(super) fn indexed_deliveries(&self, id: &Id, event: &Event) -> Result<Vec<(u16, Delivery)>> {
+    /// only while a removal is half done); `implies`: the event record is
+    /// V2, so a delivery with no record is fresh.
+    pub(super) fn indexed_deliveries(&self, id: &Id, event: &Event, implies: bool) -> Result<Vec<(u16, Delivery)>> {
         let mut out = Vec::with_capacity(event.routes.len());
         for index in 0..event.routes.len() {
             let index = u16::try_from(index).unwrap_or(u16::MAX);
-            if let Some(d) = self.delivery(&delivery_key(id, index))? {
+            if let Some(d) = self.delivery_of(id, index, event, implies)? {
                 out.push((index, d));
             }
         }

@@ -7,7 +7,32 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum EventRecord {
+    /// Every delivery has its record in the `deliveries` tree (an event with
+    /// no route, a route with `order_by`, an event routed later).
     V1(Event),
+    /// A delivery with no record is *fresh*: pending, due at `received_ms`,
+    /// no attempt yet, no order key. Its record is first written by its
+    /// first claim, so a routed accept writes what an unrouted one does
+    /// (plus its due entries). Never written for an event with an order
+    /// key, nor for one with no route. A hookd from before V2 cannot read
+    /// it (no downgrade once written: docs/operations.md, Upgrades).
+    V2(Event),
+}
+
+impl EventRecord {
+    /// The event, and whether its deliveries with no record are fresh.
+    pub fn into_parts(self) -> (Event, bool) {
+        match self {
+            EventRecord::V1(e) => (e, false),
+            EventRecord::V2(e) => (e, true),
+        }
+    }
+
+    pub fn event(&self) -> &Event {
+        match self {
+            EventRecord::V1(e) | EventRecord::V2(e) => e,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -156,6 +181,21 @@ pub struct Delivery {
     /// Attempts made before the last replay: the retry budget counts from
     /// here, while attempt numbers keep counting up.
     pub replayed_after: u32,
+}
+
+impl Delivery {
+    /// A new delivery: pending, due at `due_ms`, no attempt yet.
+    pub fn fresh(route: String, due_ms: u64, order_key: Option<String>) -> Delivery {
+        Delivery {
+            route,
+            state: State::Pending,
+            next_due_ms: due_ms,
+            attempts: Vec::new(),
+            dead_reason: None,
+            order_key,
+            replayed_after: 0,
+        }
+    }
 }
 
 /// One started attempt. `ended_ms == None` means it was running when hookd

@@ -209,19 +209,27 @@ fn a_pause_holds_deliveries_across_a_restart_until_resumed() {
     assert_eq!(r["state"], "running");
 }
 
-/// A store from before lanes kept its due index as `due` (due ms, id,
-/// index): at open it is moved into lanes, and its deliveries run.
-#[test]
-fn a_due_index_from_before_lanes_is_moved_into_lanes_at_open() {
-    let (_t, token) = token_file();
+/// Source `s` with one route that appends to `log` as it starts, paused,
+/// and three events accepted for it (the temp dirs live as long as the
+/// first element).
+fn paused_with_three_events() -> ((tempfile::TempDir, tempfile::TempDir), std::path::PathBuf, Hookd) {
+    let (t, token) = token_file();
     let dir = tempfile::tempdir().expect("tempdir");
     let log = dir.path().join("starts");
     let config = format!("{}{}", admin_tcp(&token), stripe_source("s", &logging(&log, "true")));
-    let mut h = Hookd::start(&config);
+    let h = Hookd::start(&config);
     assert_eq!(h.cli(&["routes", "pause", "s", "0"]).0, 0);
     for i in 0..3 {
         accepted(&h, &format!("evt_{i}"));
     }
+    ((t, dir), log, h)
+}
+
+/// A store from before lanes kept its due index as `due` (due ms, id,
+/// index): at open it is moved into lanes, and its deliveries run.
+#[test]
+fn a_due_index_from_before_lanes_is_moved_into_lanes_at_open() {
+    let (_dirs, log, mut h) = paused_with_three_events();
     assert_eq!(h.terminate(), Some(0));
     // Rewrite the index as an older hookd left it, and forget the pause.
     {
@@ -239,4 +247,47 @@ fn a_due_index_from_before_lanes_is_moved_into_lanes_at_open() {
     h.spawn();
     wait_until(Duration::from_secs(10), "the moved deliveries to run", || (lines(&log).len() >= 3).then_some(()));
     assert!(h.logs().contains("moved the due index into per-route lanes"), "{}", h.logs());
+}
+
+/// A routed accept writes no delivery record: its event record says the
+/// deliveries are fresh until their first claim writes one. Fresh
+/// deliveries are listed as pending, survive `kill -9` and a clean stop,
+/// and each runs once; the record exists from its first attempt on.
+#[test]
+fn fresh_deliveries_get_their_record_at_the_first_claim_and_survive_kill_9() {
+    let (_dirs, log, mut h) = paused_with_three_events();
+    let pending = |h: &Hookd| {
+        let (status, v) = admin_get(h, "/v1/events?status=pending");
+        assert_eq!(status, 200, "{v}");
+        v["items"].as_array().map_or(0, Vec::len)
+    };
+    assert_eq!(pending(&h), 3);
+    h.kill9();
+    h.spawn();
+    assert_eq!(pending(&h), 3, "{}", h.logs());
+    for i in 3..5 {
+        accepted(&h, &format!("evt_{i}"));
+    }
+    assert_eq!(h.terminate(), Some(0));
+    let trees = |h: &Hookd| {
+        let db = sled::open(h.dir.path().join("data/sled")).expect("sled");
+        let len = |name: &str| db.open_tree(name).expect("tree").len();
+        (len("events"), len("deliveries"), len("due_lanes"))
+    };
+    assert_eq!(trees(&h), (5, 0, 5), "five events, no delivery record, five due entries");
+    h.spawn();
+    assert_eq!(pending(&h), 5);
+    assert_eq!(h.cli(&["routes", "resume", "s", "0"]).0, 0);
+    wait_until(Duration::from_secs(10), "the backlog to run", || (lines(&log).len() >= 5).then_some(()));
+    let store = h.stop_and_open();
+    let events = store.all_events().expect("events");
+    assert_eq!(events.len(), 5);
+    for e in &events {
+        let d = &e.deliveries[..];
+        assert_eq!(d.len(), 1, "{}", e.event.event_id);
+        assert_eq!((d[0].state.as_str(), d[0].attempts.len()), ("delivered", 1), "{}", e.event.event_id);
+    }
+    drop(store);
+    assert_eq!(lines(&log).len(), 5, "each ran once");
+    assert_eq!(trees(&h), (5, 5, 0), "each claim wrote its record; no due entry is left");
 }

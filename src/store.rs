@@ -504,8 +504,7 @@ impl Store {
     /// Delivery `key` (event id + index): its record, or the fresh delivery
     /// an event written as V2 implies until its first claim.
     fn delivery(&self, key: &[u8]) -> Result<Option<Delivery>> {
-        if let Some(raw) = self.deliveries.get(key)? {
-            let DeliveryRecord::V1(d) = decode(&raw)?;
+        if let Some(d) = self.delivery_record(key)? {
             return Ok(Some(d));
         }
         let (Some(id), Some(index)) = (key.get(..16), key.get(16..18)) else { return Ok(None) };
@@ -520,11 +519,17 @@ impl Store {
     /// Delivery `index` of `event` (read as `event_entry` gave it), without
     /// reading the event again.
     fn delivery_of(&self, id: &Id, index: u16, event: &Event, implies: bool) -> Result<Option<Delivery>> {
-        if let Some(raw) = self.deliveries.get(delivery_key(id, index))? {
-            let DeliveryRecord::V1(d) = decode(&raw)?;
+        if let Some(d) = self.delivery_record(&delivery_key(id, index))? {
             return Ok(Some(d));
         }
         Ok(if implies { implied_delivery(event, index) } else { None })
+    }
+
+    /// The `deliveries` tree's record for `key`, if written.
+    fn delivery_record(&self, key: &[u8]) -> Result<Option<Delivery>> {
+        let Some(raw) = self.deliveries.get(key)? else { return Ok(None) };
+        let DeliveryRecord::V1(d) = decode(&raw)?;
+        Ok(Some(d))
     }
 
     /// The delivery record as the index keeps it: output tails cut to the
@@ -608,14 +613,14 @@ const READY_ANSWER_WITHIN: Duration = Duration::from_millis(950);
 #[derive(Default)]
 struct Readiness(tokio::sync::Mutex<Option<(Instant, bool)>>);
 
-/// The first 16 hex digits of the body's sha256: enough to tell two bodies
-/// apart in a log line.
 /// The fresh delivery a V2 event record implies for route `index`.
 fn implied_delivery(event: &Event, index: u16) -> Option<Delivery> {
     let route = event.routes.get(usize::from(index))?;
     Some(Delivery::fresh(route.clone(), event.received_ms, None))
 }
 
+/// The first 16 hex digits of the body's sha256: enough to tell two bodies
+/// apart in a log line.
 fn sha256_prefix(body: &[u8]) -> String {
     use sha2::Digest;
     let digest = sha2::Sha256::digest(body);

@@ -149,7 +149,7 @@ pub async fn run(config: Config, store: Arc<Store>, listeners: Listeners, hangup
         retain_dead: config.storage.retain_dead,
         dedup_window: config.storage.dedup_window,
     };
-    background.spawn(janitor.run(shutdown.child_token()));
+    let janitoring = background.spawn(janitor.run(shutdown.child_token()));
     tokio::spawn(reload_on_hangup(config, Live { sources, guards, certs }, queue, hangup, shutdown.child_token()));
     let handler = move |req, peer| ingress.clone().handle(req, peer);
     let ingress_limits = Limits { tls: listeners.tls, ..limits() };
@@ -160,6 +160,13 @@ pub async fn run(config: Config, store: Arc<Store>, listeners: Listeners, hangup
     }
     if let Err(e) = dispatching.await {
         tracing::error!(error = %e, "dispatcher task failed");
+    }
+    // The janitor holds the store too: until it has let go, the store is
+    // not dropped, and its last checkpoint (so that the next start replays
+    // nothing) would be skipped when the process ends. At nice 19 on busy
+    // cores it can be the last to see the cancellation.
+    if let Err(e) = janitoring.await {
+        tracing::error!(error = %e, "janitor task failed");
     }
     if let Err(e) = store.sync().await {
         tracing::error!(error = %e, "final flush failed");

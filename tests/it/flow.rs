@@ -274,7 +274,7 @@ fn fresh_deliveries_get_their_record_at_the_first_claim_and_survive_kill_9() {
         let len = |name: &str| db.open_tree(name).expect("tree").len();
         (len("events"), len("deliveries"), len("due_lanes"))
     };
-    assert_eq!(trees(&h), (5, 0, 5), "five events, no delivery record, five due entries");
+    assert_eq!(trees(&h), (5, 0, 5), "five events, no delivery record, five due entries; {}", h.logs());
     h.spawn();
     assert_eq!(pending(&h), 5);
     assert_eq!(h.cli(&["routes", "resume", "s", "0"]).0, 0);

@@ -42,7 +42,7 @@ pub use query::{DeadView, EventFilter, EventView, Page};
 
 use bytes::Bytes;
 use counts::Counts;
-use keys::{dedup_key, delivery_key, lane, order_key, order_prefix, DueKey, Id};
+use keys::{dedup_key, delivery_key, lane, order_key, order_prefix, split_delivery_key, DueKey, Id};
 use records::{
     decode, encode, Body, Change, DedupEntry, Delivery, DeliveryRecord, Event, EventRecord, LogRecord, State,
 };
@@ -507,9 +507,7 @@ impl Store {
         if let Some(d) = self.delivery_record(key)? {
             return Ok(Some(d));
         }
-        let (Some(id), Some(index)) = (key.get(..16), key.get(16..18)) else { return Ok(None) };
-        let id: Id = id.try_into().map_err(|_| StoreError::Corrupt("delivery key".into()))?;
-        let index = u16::from_be_bytes(index.try_into().map_err(|_| StoreError::Corrupt("delivery key".into()))?);
+        let Some((id, index)) = split_delivery_key(key) else { return Ok(None) };
         match self.event_entry(&id)? {
             Some((event, true)) => Ok(implied_delivery(&event, index)),
             _ => Ok(None),

@@ -3,7 +3,9 @@
 //! and the `order_by` lines that let only the oldest live delivery of a key
 //! run. Never runs anything itself.
 
-use super::keys::{delivery_key, id_ms, lane, order_key, order_prefix, order_source, DueKey, Id, Lane};
+use super::keys::{
+    delivery_key, id_ms, lane, order_key, order_prefix, order_source, split_delivery_key, DueKey, Id, Lane,
+};
 use super::records::{Attempt, Change, Delivery, Event, State};
 use super::{lock, now_ms, Result, Store, StoreError, PARKED};
 use bytes::Bytes;
@@ -295,11 +297,7 @@ impl Store {
         if d.next_due_ms != PARKED {
             return Ok(());
         }
-        let (Some(id), Some(index)) = (dk.get(..16), dk.get(16..18)) else {
-            return Err(StoreError::Corrupt("order entry".into()));
-        };
-        let id: Id = id.try_into().map_err(|_| StoreError::Corrupt("order entry".into()))?;
-        let index = u16::from_be_bytes(index.try_into().map_err(|_| StoreError::Corrupt("order entry".into()))?);
+        let (id, index) = split_delivery_key(dk).ok_or_else(|| StoreError::Corrupt("order entry".into()))?;
         let now = now_ms();
         self.due.insert(DueKey { lane, due_ms: now, id, index }.encode(), &[])?;
         d.next_due_ms = now;

@@ -61,6 +61,14 @@ pub fn delivery_key(id: &Id, index: u16) -> [u8; 18] {
     k
 }
 
+/// The event id and route index a `delivery_key` was made of, or `None`
+/// when `key` is not one.
+pub fn split_delivery_key(key: &[u8]) -> Option<(Id, u16)> {
+    let key: &[u8; 18] = key.try_into().ok()?;
+    let (id, index) = key.split_at(16);
+    Some((id.try_into().ok()?, u16::from_be_bytes(index.try_into().ok()?)))
+}
+
 /// The prefix of one `order_by` line: source, route and key, each
 /// length-prefixed so that no key's prefix is another key's.
 pub fn order_prefix(source: &str, route: &str, key: &str) -> Vec<u8> {
@@ -169,5 +177,13 @@ mod tests {
         assert_eq!(order_source(&[0, 0, 0, 9, b'x']), None);
         let id = new_id();
         assert_eq!(parse_id(&id_text(&id)), Some(id));
+    }
+
+    #[test]
+    fn a_delivery_key_splits_back_into_its_id_and_index() {
+        let id = new_id();
+        assert_eq!(split_delivery_key(&delivery_key(&id, 258)), Some((id, 258)));
+        assert_eq!(split_delivery_key(&id), None);
+        assert_eq!(split_delivery_key(&[0; 19]), None);
     }
 }

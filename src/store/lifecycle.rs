@@ -254,11 +254,10 @@ impl Store {
         // A V2 record would make every delivery record removed below look
         // fresh again if a crash came midway: say first that the event's
         // deliveries are all written out (V1).
-        let implies = matches!(self.event_entry(&id)?, Some((_, true)));
-        if implies {
+        if view.implies {
             self.events.insert(id, encode(&EventRecord::V1(view.event.clone()))?)?;
         }
-        for (index, d) in self.indexed_deliveries(&id, &view.event, implies)? {
+        for (index, d) in self.indexed_deliveries(&id, &view.event, view.implies)? {
             let dk = delivery_key(&id, index);
             self.dead.remove(dk)?;
             if let Some(k) = &d.order_key {

@@ -4,7 +4,7 @@
 //! language.
 
 use super::counts::Stats;
-use super::keys::{dedup_key, delivery_key, id_text, parse_id, Id};
+use super::keys::{dedup_key, delivery_key, id_text, parse_id, split_delivery_key, Id};
 use super::records::{DedupEntry, Delivery, Event, State};
 use super::{lock, Result, Store, StoreError};
 use bytes::Bytes;
@@ -15,6 +15,8 @@ pub struct EventView {
     pub id: Id,
     pub event: Event,
     pub deliveries: Vec<Delivery>,
+    /// The stored record is V2: a delivery with no record is fresh.
+    pub(super) implies: bool,
 }
 
 impl EventView {
@@ -34,6 +36,8 @@ pub struct DeadView {
     pub index: u16,
     pub event: Event,
     pub delivery: Delivery,
+    /// As `EventView::implies`.
+    implies: bool,
 }
 
 /// One page of a listing; `next_cursor` continues after its last item.
@@ -51,7 +55,7 @@ impl Store {
     pub fn event_view(&self, id: &Id) -> Result<Option<EventView>> {
         let Some((event, implies)) = self.event_entry(id)? else { return Ok(None) };
         let deliveries = self.indexed_deliveries(id, &event, implies)?.into_iter().map(|(_, d)| d).collect();
-        Ok(Some(EventView { id: *id, event, deliveries }))
+        Ok(Some(EventView { id: *id, event, deliveries, implies }))
     }
 
     /// One event and its deliveries, each attempt's output tail whole (read
@@ -63,7 +67,7 @@ impl Store {
             self.whole_tails(id, index, &mut d);
             deliveries.push(d);
         }
-        Ok(Some(EventView { id: *id, event, deliveries }))
+        Ok(Some(EventView { id: *id, event, deliveries, implies }))
     }
 
     /// The event a sender's id names in `source`: the dedup index's entry
@@ -151,7 +155,12 @@ impl Store {
         for entry in range.rev() {
             let (k, _) = entry?;
             let Some(view) = self.dead_view(&k)? else { continue };
-            let event = EventView { id: view.id, event: view.event.clone(), deliveries: vec![view.delivery.clone()] };
+            let event = EventView {
+                id: view.id,
+                event: view.event.clone(),
+                deliveries: vec![view.delivery.clone()],
+                implies: view.implies,
+            };
             if filter(&event) {
                 items.push(view);
                 if items.len() > limit {
@@ -168,14 +177,13 @@ impl Store {
 
     /// The dead delivery behind a DLQ entry, if it still is one.
     fn dead_view(&self, key: &[u8]) -> Result<Option<DeadView>> {
-        let (Some(id), Some(index)) = (key.get(..16), key.get(16..18)) else { return Ok(None) };
-        let id: Id = id.try_into().map_err(|_| StoreError::Corrupt("dead key".into()))?;
-        let index = u16::from_be_bytes(index.try_into().map_err(|_| StoreError::Corrupt("dead key".into()))?);
-        let (Some(delivery), Some(event)) = (self.delivery(key)?, self.event(&id)?) else { return Ok(None) };
+        let Some((id, index)) = split_delivery_key(key) else { return Ok(None) };
+        let Some((event, implies)) = self.event_entry(&id)? else { return Ok(None) };
+        let Some(delivery) = self.delivery_of(&id, index, &event, implies)? else { return Ok(None) };
         if delivery.state != State::Dead {
             return Ok(None);
         }
-        Ok(Some(DeadView { id, index, event, delivery }))
+        Ok(Some(DeadView { id, index, event, delivery, implies }))
     }
 
     /// Counts per source and state, and the totals.

@@ -240,7 +240,9 @@ impl Store {
     /// Delete an event, its deliveries and body; retire its dedup key.
     /// Write order: dedup retired, deliveries and their index entries, the
     /// event record last — so a crash midway leaves an event that the next
-    /// retention pass finishes removing. Caller holds the event lock.
+    /// retention pass finishes removing. Caller holds the event lock and
+    /// read `view` under it (`event_view`): its `implies` decides the V1
+    /// rewrite.
     pub(super) fn remove_from_index(&self, view: &EventView) -> Result<()> {
         let id = view.id;
         let dkey = dedup_key(&view.event.source, &view.event.event_id);

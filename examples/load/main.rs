@@ -233,6 +233,15 @@ struct Summary {
     executions: u64,
     idle_mb: f64,
     load_mb: f64,
+    /// The server's CPU time (user + system) per event, µs, from the
+    /// first request to the last execution (or ack); handlers apart.
+    cpu_us: f64,
+    /// Handler processes' CPU time per event, µs (command mode).
+    child_cpu_us: f64,
+    /// What `cpu_us` was measured on: hookd or the ceiling's server.
+    server: &'static str,
+    /// `cpu_us` by thread group (`server::THREAD_GROUPS`), µs per event.
+    threads_us: [f64; 5],
     /// Requests answered 2xx (202 new, 200 duplicate), of `requests`.
     acked: u64,
     requests: u64,
@@ -247,7 +256,7 @@ async fn load(args: &Args, server: Option<&Path>) -> bool {
         println!("--- run {run} of {}", args.runs);
         runs.push(load_once(args, server).await);
     }
-    let median = |f: fn(&Summary) -> f64| {
+    let median = |f: &dyn Fn(&Summary) -> f64| {
         let mut v: Vec<f64> = runs.iter().map(f).collect();
         v.sort_by(f64::total_cmp);
         v.get(v.len() / 2).copied().unwrap_or(0.0)
@@ -255,10 +264,10 @@ async fn load(args: &Args, server: Option<&Path>) -> bool {
     println!("--- median of {} runs ({})", runs.len(), mode_name(&args.mode));
     println!(
         "median          accepted/s {:.0}  p50 {:.2} ms  p99 {:.2} ms  p99.9 {:.2} ms",
-        median(|s| s.accepted_per_sec),
-        median(|s| s.p50),
-        median(|s| s.p99),
-        median(|s| s.p999)
+        median(&|s| s.accepted_per_sec),
+        median(&|s| s.p50),
+        median(&|s| s.p99),
+        median(&|s| s.p999)
     );
     let expected = args.events as u64;
     let all_acked = runs.iter().all(|s| s.acked == s.requests);
@@ -266,10 +275,22 @@ async fn load(args: &Args, server: Option<&Path>) -> bool {
     if end_to_end(&args.mode) {
         println!(
             "median          end to end {:.0} events/s; executions == events in every run: {all_executed}",
-            median(|s| s.e2e_per_sec)
+            median(&|s| s.e2e_per_sec)
         );
     }
-    println!("median          RSS idle {:.1} MB, under load {:.1} MB", median(|s| s.idle_mb), median(|s| s.load_mb));
+    println!("median          RSS idle {:.1} MB, under load {:.1} MB", median(&|s| s.idle_mb), median(&|s| s.load_mb));
+    println!(
+        "median          CPU per event: {} {:.1} µs, its handlers {:.1} µs",
+        runs.first().map_or("server", |s| s.server),
+        median(&|s| s.cpu_us),
+        median(&|s| s.child_cpu_us)
+    );
+    let groups: Vec<String> = server::THREAD_GROUPS
+        .iter()
+        .enumerate()
+        .map(|(i, g)| format!("{g} {:.1}", median(&|s: &Summary| s.threads_us[i])))
+        .collect();
+    println!("median          CPU per event by thread, µs: {}", groups.join(", "));
     println!("check           every request acked in every run: {all_acked}");
     for (i, s) in runs.iter().enumerate() {
         if s.acked != s.requests {
@@ -406,6 +427,8 @@ async fn load_once(args: &Args, nginx_binary: Option<&Path>) -> Summary {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let idle = target.rss_kib().0;
     let (stop_sampling, peak) = sample_rss(target.pid());
+    let cpu_before = server::cpu_secs(target.pid());
+    let threads_before = server::thread_cpu_secs(target.pid());
     let deadline = deadline(args);
     let out = drive::drive(target.addr(), Arc::new(jobs), args.connections, deadline).await;
     println!("mode            {}", mode_name(&args.mode));
@@ -480,6 +503,32 @@ async fn load_once(args: &Args, nginx_binary: Option<&Path>) -> Summary {
         summary.executions = executions;
         summary.e2e_per_sec = executions as f64 / took.as_secs_f64();
     }
+    // Read after a quiet second at least (the built-in sink's wait for
+    // strays is two), so that the checkpoints writing the run's index
+    // pages are counted; a quiet hookd uses well under 1 ms a second.
+    if !matches!(args.mode, Mode::Callback { sink: SinkKind::Builtin }) {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let cpu_after = server::cpu_secs(target.pid());
+    let threads_after = server::thread_cpu_secs(target.pid());
+    let per_event = |secs: f64| secs * 1e6 / expected.max(1) as f64;
+    summary.cpu_us = per_event(cpu_after.0 - cpu_before.0);
+    summary.server = target.name();
+    summary.child_cpu_us = per_event(cpu_after.1 - cpu_before.1);
+    println!(
+        "{:<16}{:.2} s for {expected} events: {:.1} µs per event; handlers {:.2} s, {:.1} µs per event",
+        format!("{} CPU", target.name()),
+        cpu_after.0 - cpu_before.0,
+        summary.cpu_us,
+        cpu_after.1 - cpu_before.1,
+        summary.child_cpu_us
+    );
+    for (i, slot) in summary.threads_us.iter_mut().enumerate() {
+        *slot = per_event(threads_after[i] - threads_before[i]);
+    }
+    let groups: Vec<String> =
+        server::THREAD_GROUPS.iter().zip(summary.threads_us).map(|(g, us)| format!("{g} {us:.1}")).collect();
+    println!("{:<16}per event, µs: {} (threads that exited are not counted)", "by thread", groups.join(", "));
     let (rss, hwm) = target.rss_kib();
     stop_sampling.store(true, std::sync::atomic::Ordering::Relaxed);
     let sampled = peak.join().unwrap_or(0);

@@ -228,6 +228,56 @@ pub fn rss_kib(pid: u32) -> (u64, u64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
+/// CPU time the process has used so far, in seconds: `(own, children)`,
+/// each user + system (`/proc/PID/stat` fields 14–17). `children` counts
+/// only children already waited for (handlers hookd has reaped).
+pub fn cpu_secs(pid: u32) -> (f64, f64) {
+    cpu_of(&std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default())
+}
+
+/// `(own, children)` CPU seconds of one `stat` line (a process's or a
+/// thread's).
+fn cpu_of(stat: &str) -> (f64, f64) {
+    // The command name (field 2) may hold spaces: count from after its ')'.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let field = |n: usize| rest.split_whitespace().nth(n - 3).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    // SAFETY: sysconf reads a constant of the system; no memory is involved.
+    let tick = match unsafe { libc::sysconf(libc::_SC_CLK_TCK) } {
+        t if t > 0 => t as f64,
+        _ => 100.0,
+    };
+    ((field(14) + field(15)) as f64 / tick, (field(16) + field(17)) as f64 / tick)
+}
+
+/// What hookd's threads are for, by the name the kernel shows (15 bytes).
+pub const THREAD_GROUPS: [&str; 5] = ["ingress", "dispatch", "wal", "index", "other"];
+
+fn thread_group(comm: &str) -> usize {
+    match comm {
+        // The main runtime: ingress and the admin API.
+        c if c.starts_with("tokio-rt") => 0,
+        // The background runtime: the dispatcher, callbacks, the janitor.
+        c if c.starts_with("hookd-backgroun") => 1,
+        "hookd-wal" => 2,
+        c if c.starts_with("hookd-checkpoin") || c.starts_with("sled-") => 3,
+        _ => 4,
+    }
+}
+
+/// CPU seconds (user + system) per `THREAD_GROUPS` entry, over the
+/// process's live threads (a thread that has exited is no longer counted).
+pub fn thread_cpu_secs(pid: u32) -> [f64; 5] {
+    let mut out = [0.0; 5];
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return out };
+    for task in tasks.flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+        let (own, _) = cpu_of(&stat);
+        out[thread_group(comm.trim())] += own;
+    }
+    out
+}
+
 /// A one-shot GET on a fresh connection: `(status, body)`, `None` on any
 /// connection error. Bounded by a 2 s timeout.
 pub async fn get(addr: &str, path: &str, token: Option<&str>) -> Option<(u16, bytes::Bytes)> {

@@ -156,6 +156,8 @@ impl Running {
     /// Claim and run one delivery. Its slots are freed as soon as the
     /// attempt's end is written; the disk sync that makes it durable is
     /// waited for after that, so the next delivery need not wait for it.
+    /// That sync rides on other commit rounds (`Store::sync_lazily`), and
+    /// so does the claim's while acks are committing.
     async fn attempt(&self, start: plan::Start, slot: OwnedSemaphorePermit) -> Result<(), StoreError> {
         let (due, route_slot) = (start.due, start.slot);
         let claim = match self.d.store.claim(due).await? {
@@ -180,7 +182,7 @@ impl Running {
         let (outcome, next) = (end.outcome.clone(), end.next.clone());
         let state = self.d.store.finish(&claim, end)?;
         self.free(&due, slot, route_slot);
-        self.d.store.sync().await?;
+        self.d.store.sync_lazily().await?;
         if let Some(replying) = replying {
             replying.send(state == State::Delivered, output);
         }

@@ -441,12 +441,35 @@ impl Store {
         self.durable(last).await
     }
 
+    /// `sync` for the dispatcher's own records (a claim, an attempt's end):
+    /// durable on the next commit round that an ack (or anyone) starts, or
+    /// on one of its own after `LAZY_SYNC`. Under load the backlog's
+    /// bookkeeping then adds no rounds of its own; on an idle hookd a
+    /// handler starts (and an end is durable) up to `LAZY_SYNC` later.
+    pub async fn sync_lazily(&self) -> Result<()> {
+        let last = self.wal.next_lsn().saturating_sub(1);
+        if last == 0 {
+            return Ok(());
+        }
+        self.committed(self.wal.durable_within(last, LAZY_SYNC)).await
+    }
+
+    /// Accepts appended and not yet in the index: a commit round is under
+    /// way or about to start.
+    fn accepts_in_flight(&self) -> bool {
+        !self.unapplied_set().is_empty()
+    }
+
     /// Wait until record `lsn` is on disk, for at most `COMMIT_BUDGET`: a
     /// round that takes longer (a disk that stopped answering) fails its
     /// waiters and leaves the store unhealthy, so that senders get 503s,
     /// `/readyz` says so and `recover` can reopen the store.
     async fn durable(&self, lsn: u64) -> Result<()> {
-        match tokio::time::timeout(COMMIT_BUDGET, self.wal.durable(lsn)).await {
+        self.committed(self.wal.durable(lsn)).await
+    }
+
+    async fn committed(&self, wait: impl std::future::Future<Output = wal::Result<u64>>) -> Result<()> {
+        match tokio::time::timeout(COMMIT_BUDGET, wait).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(e)) => Err(self.failed(e)),
             Err(_) => {
@@ -600,6 +623,10 @@ impl Store {
 
 /// The longest a commit round may take before its waiters get an error.
 const COMMIT_BUDGET: Duration = Duration::from_secs(5);
+/// How long the dispatcher's records wait for a commit round that someone
+/// else starts (`sync_lazily`): tokio's timer tick, about one `fdatasync`
+/// and a fork+exec here (BENCHMARKS.md).
+const LAZY_SYNC: Duration = Duration::from_millis(1);
 /// A readiness probe's result is reused for this long.
 const READY_PROBE_EVERY: Duration = Duration::from_secs(1);
 /// A probe that has not committed by then counts as failed.

@@ -124,7 +124,14 @@ impl Store {
     pub async fn claim(&self, due: DueKey) -> Result<Claimed> {
         let claimed = self.claim_sync(due)?;
         if matches!(claimed, Claimed::Run(..)) {
-            self.sync().await?;
+            // Lazily only while accepts wait for their round, which then
+            // covers the claim too: a lazy claim with nothing to ride on
+            // would hold the handler back (callbacks drained 25–30 %
+            // slower, BENCHMARKS.md).
+            match self.accepts_in_flight() {
+                true => self.sync_lazily().await?,
+                false => self.sync().await?,
+            }
         }
         Ok(claimed)
     }
@@ -209,8 +216,8 @@ impl Store {
     /// End an attempt. Write order: dead or new due entry, record, the
     /// order line moved on, old due entry removed — any prefix leaves the
     /// record reachable from an index. The end is visible to every reader
-    /// at once and durable after [`Store::sync`], which the dispatcher
-    /// awaits only after freeing the handler's slot.
+    /// at once and durable after [`Store::sync`] (the dispatcher awaits
+    /// [`Store::sync_lazily`], after freeing the handler's slot).
     pub fn finish(&self, claim: &Claim, end: AttemptEnd) -> Result<State> {
         let dk = delivery_key(&claim.due.id, claim.due.index);
         let _guard = lock(&self.event_locks, &claim.due.id);

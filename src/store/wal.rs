@@ -325,6 +325,35 @@ impl Wal {
         }
     }
 
+    /// `durable`, for records whose waiter can spare `gather`: ride on a
+    /// round that someone else starts, and start one only if none has
+    /// covered `lsn` within `gather`. Under load such records add no rounds
+    /// of their own (each `fdatasync` costs CPU); alone they wait `gather`.
+    pub async fn durable_within(&self, lsn: u64, gather: std::time::Duration) -> Result<u64> {
+        {
+            let st = self.shared.lock();
+            if lsn >= st.next_lsn {
+                return Err(WalError::NotAppended { lsn, next_lsn: st.next_lsn });
+            }
+            if st.durable >= lsn {
+                return Ok(st.durable);
+            }
+        }
+        let mut rx = self.shared.watch.subscribe();
+        let covered = {
+            let wait = rx.wait_for(|d| d.lsn >= lsn || d.failed.is_some() || d.stopped);
+            match tokio::time::timeout(gather, wait).await {
+                Ok(Ok(d)) => d.lsn >= lsn,
+                _ => false,
+            }
+        };
+        match covered {
+            true => Ok(self.durable_lsn()),
+            // Failed, stopped, or not yet covered: `durable` says which.
+            false => self.durable(lsn).await,
+        }
+    }
+
     /// Make everything appended so far durable (one round for all of it).
     /// Returns the highest durable LSN.
     pub fn sync(&self) -> Result<u64> {

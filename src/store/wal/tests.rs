@@ -906,3 +906,36 @@ proptest! {
         }
     }
 }
+
+/// `durable_within` rides on a round someone else starts, and starts one
+/// itself when none comes within its window: alone it waits out the
+/// window; beside an eager waiter it returns with that waiter's round.
+#[test]
+fn lazy_waiters_ride_on_other_rounds_and_start_one_when_none_comes() {
+    let dir = tmp();
+    let (wal, _) = open(dir.path(), small());
+    let wal = Arc::new(wal);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    rt.block_on(async {
+        let window = std::time::Duration::from_millis(300);
+        // Alone: nothing covers it until the window has passed.
+        let pos = wal.append(&payload(1, 100)).expect("append");
+        let started = std::time::Instant::now();
+        assert!(wal.durable_within(pos.lsn, window).await.expect("durable") >= pos.lsn);
+        assert!(started.elapsed() >= window, "returned after {:?}", started.elapsed());
+        assert!(wal.durable_lsn() >= pos.lsn);
+        // Beside an eager waiter: covered by its round, well within the window.
+        let lazy = wal.append(&payload(2, 100)).expect("append");
+        let eager = wal.append(&payload(3, 100)).expect("append");
+        let started = std::time::Instant::now();
+        let (a, b) = tokio::join!(wal.durable_within(lazy.lsn, window * 10), wal.durable(eager.lsn));
+        assert!(a.expect("lazy") >= lazy.lsn && b.expect("eager") >= eager.lsn);
+        assert!(started.elapsed() < window * 5, "waited {:?}", started.elapsed());
+        // Already durable: at once.
+        let started = std::time::Instant::now();
+        assert!(wal.durable_within(lazy.lsn, window * 10).await.expect("durable") >= lazy.lsn);
+        assert!(started.elapsed() < window);
+        // Never appended: an error, not a wait.
+        assert!(wal.durable_within(1_000, window).await.is_err());
+    });
+}

@@ -434,11 +434,7 @@ impl Store {
 
     /// Wait until every change made before this call is on disk.
     pub async fn sync(&self) -> Result<()> {
-        let last = self.wal.next_lsn().saturating_sub(1);
-        if last == 0 {
-            return Ok(());
-        }
-        self.durable(last).await
+        self.sync_within(Duration::ZERO).await
     }
 
     /// `sync` for the dispatcher's own records (a claim, an attempt's end):
@@ -447,11 +443,15 @@ impl Store {
     /// bookkeeping then adds no rounds of its own; on an idle hookd a
     /// handler starts (and an end is durable) up to `LAZY_SYNC` later.
     pub async fn sync_lazily(&self) -> Result<()> {
+        self.sync_within(LAZY_SYNC).await
+    }
+
+    async fn sync_within(&self, gather: Duration) -> Result<()> {
         let last = self.wal.next_lsn().saturating_sub(1);
         if last == 0 {
             return Ok(());
         }
-        self.committed(self.wal.durable_within(last, LAZY_SYNC)).await
+        self.committed(self.wal.durable_within(last, gather)).await
     }
 
     /// Accepts appended and not yet in the index: a commit round is under

@@ -128,9 +128,10 @@ impl Store {
             // covers the claim too: a lazy claim with nothing to ride on
             // would hold the handler back (callbacks drained 25–30 %
             // slower, BENCHMARKS.md).
-            match self.accepts_in_flight() {
-                true => self.sync_lazily().await?,
-                false => self.sync().await?,
+            if self.accepts_in_flight() {
+                self.sync_lazily().await?;
+            } else {
+                self.sync().await?;
             }
         }
         Ok(claimed)

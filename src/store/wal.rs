@@ -302,27 +302,7 @@ impl Wal {
 
     /// `wait_durable` for async callers: never blocks the executor.
     pub async fn durable(&self, lsn: u64) -> Result<u64> {
-        {
-            let mut st = self.shared.lock();
-            if lsn >= st.next_lsn {
-                return Err(WalError::NotAppended { lsn, next_lsn: st.next_lsn });
-            }
-            if st.durable >= lsn {
-                return Ok(st.durable);
-            }
-            self.shared.want(&mut st, lsn);
-        }
-        let mut rx = self.shared.watch.subscribe();
-        let seen = rx
-            .wait_for(|d| d.lsn >= lsn || d.failed.is_some() || d.stopped)
-            .await
-            .map_err(|_| WalError::Closed)?
-            .clone();
-        match seen {
-            Durable { lsn: durable, .. } if durable >= lsn => Ok(durable),
-            Durable { failed: Some(e), .. } => Err(e),
-            _ => Err(WalError::Closed),
-        }
+        self.durable_within(lsn, std::time::Duration::ZERO).await
     }
 
     /// `durable`, for records whose waiter can spare `gather`: ride on a
@@ -330,28 +310,33 @@ impl Wal {
     /// covered `lsn` within `gather`. Under load such records add no rounds
     /// of their own (each `fdatasync` costs CPU); alone they wait `gather`.
     pub async fn durable_within(&self, lsn: u64, gather: std::time::Duration) -> Result<u64> {
-        {
-            let st = self.shared.lock();
+        // Already durable, or never appended; an eager waiter asks for a round.
+        let check = |shared: &Shared| -> Result<Option<u64>> {
+            let mut st = shared.lock();
             if lsn >= st.next_lsn {
                 return Err(WalError::NotAppended { lsn, next_lsn: st.next_lsn });
             }
             if st.durable >= lsn {
-                return Ok(st.durable);
+                return Ok(Some(st.durable));
             }
-        }
-        let mut rx = self.shared.watch.subscribe();
-        let covered = {
-            let wait = rx.wait_for(|d| d.lsn >= lsn || d.failed.is_some() || d.stopped);
-            match tokio::time::timeout(gather, wait).await {
-                Ok(Ok(d)) => d.lsn >= lsn,
-                _ => false,
+            if gather.is_zero() {
+                shared.want(&mut st, lsn);
             }
+            Ok(None)
         };
-        match covered {
-            true => Ok(self.durable_lsn()),
-            // Failed, stopped, or not yet covered: `durable` says which.
-            false => self.durable(lsn).await,
+        if let Some(durable) = check(&self.shared)? {
+            return Ok(durable);
         }
+        // `wait_for` looks at the current value first: a round that ended
+        // since the check is not missed.
+        let mut rx = self.shared.watch.subscribe();
+        if !gather.is_zero() {
+            if let Ok(covered) = tokio::time::timeout(gather, covers(&mut rx, lsn)).await {
+                return covered;
+            }
+            self.shared.want(&mut self.shared.lock(), lsn);
+        }
+        covers(&mut rx, lsn).await
     }
 
     /// Make everything appended so far durable (one round for all of it).
@@ -486,6 +471,18 @@ impl Drop for Wal {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+/// Until a commit round covers `lsn` (its durable LSN), or the log fails
+/// or stops.
+async fn covers(rx: &mut tokio::sync::watch::Receiver<Durable>, lsn: u64) -> Result<u64> {
+    let seen =
+        rx.wait_for(|d| d.lsn >= lsn || d.failed.is_some() || d.stopped).await.map_err(|_| WalError::Closed)?.clone();
+    match seen {
+        Durable { lsn: durable, .. } if durable >= lsn => Ok(durable),
+        Durable { failed: Some(e), .. } => Err(e),
+        _ => Err(WalError::Closed),
     }
 }
 

@@ -88,11 +88,6 @@ impl Ceiling {
         self.child.as_ref().map(Child::id).unwrap_or(0)
     }
 
-    /// `(VmRSS, VmHWM)` in KiB.
-    pub fn rss_kib(&self) -> (u64, u64) {
-        server::rss_kib(self.pid())
-    }
-
     /// SIGTERM, wait up to 10 s, then SIGKILL.
     pub fn stop(&mut self) {
         if let Some(child) = self.child.take() {

@@ -16,6 +16,9 @@
 //! - `duplicates`: every event twice at once; executions must equal events.
 //! - `ceiling`: `ingest`'s load on a bare server that only parses HTTP,
 //!   checks the HMAC and makes one WAL append durable, see `ceiling.rs`.
+//! - `stack`: the same load on the stack hookd replaces (Fastify +
+//!   `stripe.webhooks.constructEvent` + BullMQ on Redis with `appendfsync
+//!   always`), end to end to its worker, see `stack.rs`.
 //! - `forkexec`, `restart`, `size`: the machine's spawn rate, restart time
 //!   with a full store, the binary's size.
 //!
@@ -39,6 +42,7 @@ mod nginx;
 mod restart;
 mod server;
 mod sink;
+mod stack;
 
 use clap::builder::TypedValueParser as _;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -125,6 +129,20 @@ enum Mode {
     /// in a process of its own) that parses HTTP, checks the Stripe HMAC and
     /// makes one WAL append durable per event, and does nothing else.
     Ceiling,
+    /// The same load on the stack hookd replaces, in the same sitting:
+    /// Fastify + `stripe.webhooks.constructEvent` + a BullMQ job on Redis
+    /// (`appendfsync always`), 202 once Redis answered; a BullMQ worker in
+    /// its own process (concurrency `--dispatch-concurrency`) runs an
+    /// in-process no-op, or execs `--argv` / `--burn-ms` per job (body on
+    /// stdin). Needs redis-server, node and `npm ci` in examples/stack.
+    Stack {
+        /// The worker execs this per job instead of the no-op.
+        #[arg(long, num_args = 1..)]
+        argv: Option<Vec<String>>,
+        /// The worker execs `command --burn-ms`'s handler per job.
+        #[arg(long, value_parser = burn::parse_cpu_ms, conflicts_with = "argv")]
+        burn_ms: Option<f64>,
+    },
     /// The machine's bare fork+exec rate: `/bin/true` spawned N times, one
     /// at a time and `--dispatch-concurrency` at a time.
     Forkexec,
@@ -197,13 +215,23 @@ fn main() -> ExitCode {
         },
         _ => None,
     };
+    let tools = match args.mode {
+        Mode::Stack { .. } => match stack::find() {
+            Ok(tools) => Some(tools),
+            Err(why) => {
+                eprintln!("{why}");
+                return ExitCode::FAILURE;
+            }
+        },
+        _ => None,
+    };
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("tokio runtime");
     let ok = match &args.mode {
         Mode::Restart { store } => {
             rt.block_on(restart_mode(&args, store, args.runs));
             true
         }
-        _ => rt.block_on(load(&args, nginx.as_deref().or(nats_server.as_deref()))),
+        _ => rt.block_on(load(&args, nginx.as_deref().or(nats_server.as_deref()), tools.as_ref())),
     };
     if ok {
         ExitCode::SUCCESS
@@ -249,12 +277,13 @@ struct Summary {
 
 /// `--runs` runs, the medians, and whether every run acked every request
 /// and (end to end) executed every event exactly once.
-/// `server`: the nginx or nats-server binary the mode needs.
-async fn load(args: &Args, server: Option<&Path>) -> bool {
+/// `server`: the nginx or nats-server binary the mode needs; `tools`, what
+/// `stack` needs.
+async fn load(args: &Args, server: Option<&Path>, tools: Option<&stack::Tools>) -> bool {
     let mut runs = Vec::new();
     for run in 1..=args.runs {
         println!("--- run {run} of {}", args.runs);
-        runs.push(load_once(args, server).await);
+        runs.push(load_once(args, server, tools).await);
     }
     let median = |f: &dyn Fn(&Summary) -> f64| {
         let mut v: Vec<f64> = runs.iter().map(f).collect();
@@ -285,12 +314,13 @@ async fn load(args: &Args, server: Option<&Path>) -> bool {
         median(&|s| s.cpu_us),
         median(&|s| s.child_cpu_us)
     );
-    let groups: Vec<String> = server::THREAD_GROUPS
-        .iter()
-        .enumerate()
-        .map(|(i, g)| format!("{g} {:.1}", median(&|s: &Summary| s.threads_us[i])))
-        .collect();
-    println!("median          CPU per event by thread, µs: {}", groups.join(", "));
+    let (names, by): (&[&str], _) = match args.mode {
+        Mode::Stack { .. } => (&stack::PROCESSES, "process"),
+        _ => (&server::THREAD_GROUPS, "thread"),
+    };
+    let groups: Vec<String> =
+        names.iter().enumerate().map(|(i, g)| format!("{g} {:.1}", median(&|s: &Summary| s.threads_us[i]))).collect();
+    println!("median          CPU per event by {by}, µs: {}", groups.join(", "));
     println!("check           every request acked in every run: {all_acked}");
     for (i, s) in runs.iter().enumerate() {
         if s.acked != s.requests {
@@ -303,10 +333,12 @@ async fn load(args: &Args, server: Option<&Path>) -> bool {
     all_acked && all_executed
 }
 
-/// What the load is sent to: hookd, or the ceiling's bare server.
+/// What the load is sent to: hookd, the ceiling's bare server, or the
+/// stack hookd replaces (three processes).
 enum Target {
     Hookd(Hookd),
     Ceiling(ceiling::Ceiling),
+    Stack(stack::Stack),
 }
 
 impl Target {
@@ -314,6 +346,7 @@ impl Target {
         match self {
             Target::Hookd(_) => "hookd",
             Target::Ceiling(_) => "ceiling",
+            Target::Stack(_) => "stack",
         }
     }
 
@@ -321,27 +354,56 @@ impl Target {
         match self {
             Target::Hookd(h) => &h.addr,
             Target::Ceiling(c) => &c.addr,
+            Target::Stack(s) => &s.addr,
         }
     }
 
-    fn pid(&self) -> u32 {
+    /// Every process of the target, by name.
+    fn pids(&self) -> Vec<(&'static str, u32)> {
         match self {
-            Target::Hookd(h) => h.pid(),
-            Target::Ceiling(c) => c.pid(),
+            Target::Hookd(h) => vec![("hookd", h.pid())],
+            Target::Ceiling(c) => vec![("ceiling", c.pid())],
+            Target::Stack(s) => s.pids(),
         }
     }
 
+    /// `(VmRSS, VmHWM)` summed over its processes.
     fn rss_kib(&self) -> (u64, u64) {
+        self.pids().iter().map(|(_, p)| server::rss_kib(*p)).fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+    }
+
+    /// `(own, reaped children's)` CPU seconds, summed over its processes.
+    fn cpu_secs(&self) -> (f64, f64) {
+        self.pids().iter().map(|(_, p)| server::cpu_secs(*p)).fold((0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1))
+    }
+
+    /// hookd's (or the ceiling's) CPU by thread group; the stack's by
+    /// process, in the same slots (`groups` names them).
+    fn split_cpu_secs(&self) -> [f64; 5] {
         match self {
-            Target::Hookd(h) => h.rss_kib(),
-            Target::Ceiling(c) => c.rss_kib(),
+            Target::Stack(s) => {
+                let mut out = [0.0; 5];
+                for (slot, (_, pid)) in out.iter_mut().zip(s.pids()) {
+                    *slot = server::cpu_secs(pid).0;
+                }
+                out
+            }
+            _ => self.pids().first().map_or([0.0; 5], |(_, p)| server::thread_cpu_secs(*p)),
+        }
+    }
+
+    /// The names of `split_cpu_secs`'s slots.
+    fn groups(&self) -> Vec<&'static str> {
+        match self {
+            Target::Stack(s) => s.pids().iter().map(|(n, _)| *n).collect(),
+            _ => server::THREAD_GROUPS.to_vec(),
         }
     }
 
     fn hookd(&self) -> Option<&Hookd> {
         match self {
             Target::Hookd(h) => Some(h),
-            Target::Ceiling(_) => None,
+            Target::Ceiling(_) | Target::Stack(_) => None,
         }
     }
 
@@ -349,6 +411,7 @@ impl Target {
         match self {
             Target::Hookd(h) => h.stop(),
             Target::Ceiling(c) => c.stop(),
+            Target::Stack(s) => s.stop(),
         }
     }
 }
@@ -360,13 +423,18 @@ fn burn_argv(cpu_ms: f64) -> Vec<String> {
     vec![exe.to_string(), "burn-handler".to_string(), "--cpu-ms".to_string(), cpu_ms.to_string()]
 }
 
-async fn load_once(args: &Args, nginx_binary: Option<&Path>) -> Summary {
+async fn load_once(args: &Args, nginx_binary: Option<&Path>, tools: Option<&stack::Tools>) -> Summary {
     let sink = Arc::new(sink::Sink::default());
     // Held to the end of the run; stopped (Drop) after hookd.
     let mut nginx = None;
     let mut jetstream = None;
     let (route, handler) = match &args.mode {
         Mode::Ingest | Mode::Ceiling => (Route::None, None),
+        Mode::Stack { argv, burn_ms } => {
+            let argv = burn_ms.map(burn_argv).or_else(|| argv.clone());
+            let shown = argv.as_ref().map_or("the worker's in-process no-op".to_string(), |a| format!("{a:?}"));
+            (Route::None, Some(shown))
+        }
         Mode::Command { argv, burn_ms } => {
             let argv = burn_ms.map(burn_argv).unwrap_or_else(|| argv.clone());
             let shown = format!("{argv:?}");
@@ -405,7 +473,13 @@ async fn load_once(args: &Args, nginx_binary: Option<&Path>) -> Summary {
     eprintln!("signing {} events of ~{} bytes…", args.events, args.body_size);
     let events = drive::events(server::SECRET, args.events, args.body_size);
     let jobs: Vec<_> = events.iter().flat_map(|e| std::iter::repeat_n(e.clone(), copies)).collect();
-    let (mut target, ready) = if matches!(args.mode, Mode::Ceiling) {
+    let (mut target, ready) = if let Mode::Stack { argv, burn_ms } = &args.mode {
+        let tools = tools.expect("the stack's tools were found before the first run");
+        let argv = burn_ms.map(burn_argv).or_else(|| argv.clone());
+        let (s, ready) = stack::Stack::start(tools, argv.as_deref(), args.dispatch_concurrency).await;
+        eprintln!("stack pids {:?} (Redis AOF and logs under {})", s.pids(), s.dir.display());
+        (Target::Stack(s), ready)
+    } else if matches!(args.mode, Mode::Ceiling) {
         // Outlives the sending (--max-secs) and the waits after it; stopped
         // by SIGTERM below long before.
         let (c, ready) = ceiling::Ceiling::start(Duration::from_secs(args.max_secs + 600)).await;
@@ -426,9 +500,9 @@ async fn load_once(args: &Args, nginx_binary: Option<&Path>) -> Summary {
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
     let idle = target.rss_kib().0;
-    let (stop_sampling, peak) = sample_rss(target.pid());
-    let cpu_before = server::cpu_secs(target.pid());
-    let threads_before = server::thread_cpu_secs(target.pid());
+    let (stop_sampling, peak) = sample_rss(target.pids().iter().map(|(_, p)| *p).collect());
+    let cpu_before = target.cpu_secs();
+    let threads_before = target.split_cpu_secs();
     let deadline = deadline(args);
     let out = drive::drive(target.addr(), Arc::new(jobs), args.connections, deadline).await;
     println!("mode            {}", mode_name(&args.mode));
@@ -436,6 +510,7 @@ async fn load_once(args: &Args, nginx_binary: Option<&Path>) -> Summary {
     let server = match target {
         Target::Hookd(_) => format!("HOOKD_LOG={}", args.log),
         Target::Ceiling(_) => "server: HTTP + HMAC + durable WAL append only".to_string(),
+        Target::Stack(_) => "server: Fastify + constructEvent + BullMQ on Redis appendfsync always".to_string(),
     };
     println!(
         "events          {} x{copies}, {} connections, body {} B, {server}",
@@ -474,10 +549,15 @@ async fn load_once(args: &Args, nginx_binary: Option<&Path>) -> Summary {
         requests: expected * copies as u64,
         ..Summary::default()
     };
-    let (executions, took) = match (&args.mode, target.hookd()) {
-        (Mode::Ingest | Mode::Ceiling, _) | (_, None) => (0, Duration::ZERO),
-        (Mode::Command { .. } | Mode::Callback { sink: SinkKind::Nginx } | Mode::Nats { .. }, Some(h)) => {
-            let (mut done, at) = wait_delivered(h, expected, deadline).await;
+    let (executions, took) = match (&args.mode, target.hookd(), &target) {
+        (Mode::Stack { .. }, _, Target::Stack(s)) => {
+            let (done, at) = wait_count(|| s.completed(), expected, deadline).await;
+            println!("sink            counted through the worker's completed jobs");
+            (done, at.duration_since(started))
+        }
+        (Mode::Ingest | Mode::Ceiling, _, _) | (_, None, _) => (0, Duration::ZERO),
+        (Mode::Command { .. } | Mode::Callback { sink: SinkKind::Nginx } | Mode::Nats { .. }, Some(h), _) => {
+            let (mut done, at) = wait_count(|| h.delivered(), expected, deadline).await;
             if nginx.is_some() {
                 println!("sink            nginx: counted through hookd's delivered count");
             }
@@ -491,7 +571,7 @@ async fn load_once(args: &Args, nginx_binary: Option<&Path>) -> Summary {
             }
             (done, at.duration_since(started))
         }
-        (_, Some(_)) => {
+        (_, Some(_), _) => {
             let done = wait_sink(&sink, expected, deadline).await;
             let at = sink.last().unwrap_or_else(Instant::now);
             println!("sink            {} requests, {} distinct webhook-ids", sink.requests(), sink.distinct());
@@ -509,8 +589,8 @@ async fn load_once(args: &Args, nginx_binary: Option<&Path>) -> Summary {
     if !matches!(args.mode, Mode::Callback { sink: SinkKind::Builtin }) {
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    let cpu_after = server::cpu_secs(target.pid());
-    let threads_after = server::thread_cpu_secs(target.pid());
+    let cpu_after = target.cpu_secs();
+    let threads_after = target.split_cpu_secs();
     let per_event = |secs: f64| secs * 1e6 / expected.max(1) as f64;
     summary.cpu_us = per_event(cpu_after.0 - cpu_before.0);
     summary.server = target.name();
@@ -527,8 +607,9 @@ async fn load_once(args: &Args, nginx_binary: Option<&Path>) -> Summary {
         *slot = per_event(threads_after[i] - threads_before[i]);
     }
     let groups: Vec<String> =
-        server::THREAD_GROUPS.iter().zip(summary.threads_us).map(|(g, us)| format!("{g} {us:.1}")).collect();
-    println!("{:<16}per event, µs: {} (threads that exited are not counted)", "by thread", groups.join(", "));
+        target.groups().iter().zip(summary.threads_us).map(|(g, us)| format!("{g} {us:.1}")).collect();
+    let by = if matches!(target, Target::Stack(_)) { "by process" } else { "by thread" };
+    println!("{by:<16}per event, µs: {} (threads that exited are not counted)", groups.join(", "));
     let (rss, hwm) = target.rss_kib();
     stop_sampling.store(true, std::sync::atomic::Ordering::Relaxed);
     let sampled = peak.join().unwrap_or(0);
@@ -568,13 +649,18 @@ async fn wait_sink(sink: &sink::Sink, expected: u64, deadline: Instant) -> u64 {
     sink.requests()
 }
 
-/// Poll the admin API (bounded) until `expected` deliveries are delivered;
-/// returns the count and when it was first seen.
-async fn wait_delivered(h: &Hookd, expected: u64, deadline: Instant) -> (u64, Instant) {
+/// Poll `count` every 20 ms (bounded) until it reaches `expected` (the
+/// admin API's delivered count, the stack's completed jobs); the last
+/// count and when it was first seen.
+async fn wait_count<F: std::future::Future<Output = Option<u64>>>(
+    count: impl Fn() -> F,
+    expected: u64,
+    deadline: Instant,
+) -> (u64, Instant) {
     let limit = deadline.max(Instant::now() + Duration::from_secs(60));
     let mut done = 0;
     while Instant::now() < limit {
-        done = h.delivered().await.unwrap_or(done);
+        done = count().await.unwrap_or(done);
         if done >= expected {
             break;
         }
@@ -583,15 +669,16 @@ async fn wait_delivered(h: &Hookd, expected: u64, deadline: Instant) -> (u64, In
     (done, Instant::now())
 }
 
-/// Sample the process's RSS every 50 ms until told to stop; the peak in KiB.
-fn sample_rss(pid: u32) -> (Arc<std::sync::atomic::AtomicBool>, std::thread::JoinHandle<u64>) {
+/// Sample the processes' summed RSS every 50 ms until told to stop; the
+/// peak in KiB.
+fn sample_rss(pids: Vec<u32>) -> (Arc<std::sync::atomic::AtomicBool>, std::thread::JoinHandle<u64>) {
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flag = stop.clone();
     let handle = std::thread::spawn(move || {
         let mut peak = 0;
         let limit = Instant::now() + Duration::from_secs(3600);
         while !flag.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < limit {
-            peak = peak.max(server::rss_kib(pid).0);
+            peak = peak.max(pids.iter().map(|p| server::rss_kib(*p).0).sum());
             std::thread::sleep(Duration::from_millis(50));
         }
         peak
@@ -614,6 +701,9 @@ fn mode_name(m: &Mode) -> &'static str {
         Mode::Nats { .. } => "nats --replicas 3",
         Mode::Duplicates => "duplicates",
         Mode::Ceiling => "ceiling",
+        Mode::Stack { argv: None, burn_ms: None } => "stack",
+        Mode::Stack { burn_ms: Some(_), .. } => "stack --burn-ms",
+        Mode::Stack { .. } => "stack --argv",
         Mode::Forkexec => "forkexec",
         Mode::Restart { .. } => "restart",
         Mode::Size => "size",
